@@ -1,0 +1,3 @@
+"""syncd: incremental SKYBIZ -> PostgreSQL sync daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,92 @@
+"""``syncd check``: can each configured module of each source be read right now?"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+from typing import TextIO
+
+from syncd import registry
+from syncd.backoff import Backoff
+from syncd.client import SkybizClient, open_session
+from syncd.config import Config, SourceConfig
+from syncd.errors import (
+    ApiError,
+    EndpointMisconfigured,
+    ModuleForbidden,
+    RetriesExhausted,
+    SourceUnauthorized,
+)
+from syncd.limiter import RateLimiter
+
+# Two tries: enough to ride out one transient fault, short enough to answer quickly.
+CHECK_BACKOFF = Backoff(initial=1.0, maximum=2.0, attempts=2)
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleCheck:
+    """The outcome for one module: ``ok`` or what is wrong, plus the sentence to act on."""
+
+    source: str
+    module: str
+    result: str
+    detail: str
+    error: str | None = None  # the one plain sentence, for stderr
+
+
+def outcome(source: str, module: str, exc: ApiError) -> ModuleCheck:
+    """Map an error onto the check table's vocabulary."""
+    result = {
+        SourceUnauthorized: "bad credentials",
+        ModuleForbidden: "no read permission",
+        EndpointMisconfigured: "misconfigured",
+        RetriesExhausted: "unreachable",
+    }.get(type(exc), "error")
+    detail = exc.message or ("request_id " + exc.request_id if exc.request_id else result)
+    return ModuleCheck(source, module, result, detail, str(exc))
+
+
+async def check_source(
+    source: SourceConfig, now: dt.datetime, backoff: Backoff = CHECK_BACKOFF
+) -> list[ModuleCheck]:
+    """Read today's window of every module of ``source`` once, through one limiter."""
+    rl = source.rate_limit
+    limiter = RateLimiter(rl.requests, rl.per_seconds, margin=rl.margin_seconds)
+    today = source.today(now)
+    async with open_session(source) as session:
+        client = SkybizClient(source, session, limiter, backoff=backoff)
+
+        async def one(name: str) -> ModuleCheck:
+            key_fields = registry.get(name).key
+            try:
+                page = await client.read(name, today, today, fields=key_fields)
+            except ApiError as exc:
+                return outcome(source.name, name, exc)
+            return ModuleCheck(source.name, name, "ok",
+                               f"{len(page.records)} records today, mode {page.mode}")
+
+        return list(await asyncio.gather(*(one(m) for m in source.modules)))
+
+
+async def run_check(config: Config, now: dt.datetime) -> list[ModuleCheck]:
+    results: list[ModuleCheck] = []
+    for source in config.sources:
+        results.extend(await check_source(source, now))
+    return results
+
+
+def render(results: list[ModuleCheck], out: TextIO) -> None:
+    """The answer table on stdout."""
+    rows = [("SOURCE", "MODULE", "RESULT", "DETAIL")] + [
+        (r.source, r.module, r.result, r.detail) for r in results]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
+        out.write(f"  {row[3]}\n")
+
+
+def sentences(results: list[ModuleCheck]) -> list[str]:
+    """The distinct error sentences, credentials first (they explain the rest)."""
+    errors = sorted((r for r in results if r.error), key=lambda r: r.result != "bad credentials")
+    return list(dict.fromkeys(r.error or "" for r in errors))

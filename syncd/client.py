@@ -1,0 +1,184 @@
+"""The SKYBIZ HTTP client: one aiohttp session and one rate limiter per source.
+
+This is the only module that knows aiohttp's exceptions; it translates them into the
+syncd exception tree (``_transport_errors``). Retries live here too: 429, 5xx, transport
+failures and broken bodies are retried with backoff inside a budget; a 429 pauses the
+whole source through the shared limiter, not just the request that got it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import random
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import structlog
+
+from syncd import __version__, registry
+from syncd.backoff import Backoff, parse_retry_after
+from syncd.config import SourceConfig
+from syncd.credentials import Credentials, env_prefix
+from syncd.errors import (
+    ApiError,
+    EndpointMisconfigured,
+    RateLimited,
+    RetriableError,
+    RetriesExhausted,
+)
+from syncd.limiter import Priority, RateLimiter
+from syncd.responses import Context, Page, classify
+
+log = structlog.get_logger("syncd.client")
+
+
+def read_payload(
+    module: registry.Module, creds: Credentials, date_from: dt.date, date_to: dt.date,
+    fields: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The JSON body of a read request: only what the docs define for this module."""
+    payload: dict[str, Any] = {
+        "api_key": creds.api_key.reveal(),
+        "api_secret": creds.api_secret.reveal(),
+        "action": "read",
+        "date_from": date_from.isoformat(),
+        "date_to": date_to.isoformat(),
+    }
+    if module.accepts_fields and fields:
+        payload["fields"] = list(fields)
+    payload.update(module.extra_params)
+    return payload
+
+
+def ssl_context(source: SourceConfig) -> ssl.SSLContext:
+    """System trust store plus the optional ``ca_file``; verification is never turned off."""
+    ctx = ssl.create_default_context()
+    if source.ca_file is not None:
+        ctx.load_verify_locations(cafile=str(source.ca_file))
+    return ctx
+
+
+@contextlib.asynccontextmanager
+async def open_session(source: SourceConfig) -> AsyncIterator[aiohttp.ClientSession]:
+    """The one HTTP session of a source, with TLS verification and timeouts."""
+    timeout = aiohttp.ClientTimeout(
+        total=None, connect=source.connect_timeout, sock_read=source.read_timeout)
+    connector = aiohttp.TCPConnector(ssl=ssl_context(source), limit=16)
+    headers = {"User-Agent": f"syncd/{__version__}", "Accept": "application/json"}
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=timeout, headers=headers, raise_for_status=False,
+    ) as session:
+        yield session
+
+
+class SkybizClient:
+    """Reads module windows from one SKYBIZ source."""
+
+    def __init__(
+        self,
+        source: SourceConfig,
+        session: aiohttp.ClientSession,
+        limiter: RateLimiter,
+        *,
+        backoff: Backoff | None = None,
+        rand: Callable[[], float] = random.random,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if source.credentials is None:
+            raise ValueError("SkybizClient needs a source loaded with its credentials")
+        self.source, self.session, self.limiter = source, session, limiter
+        self.credentials: Credentials = source.credentials
+        self.backoff = backoff or Backoff()
+        self._rand, self._sleep = rand, sleep
+        self.requests = 0
+        self.retries = 0
+
+    async def read(
+        self, module_name: str, date_from: dt.date, date_to: dt.date, *,
+        priority: Priority = Priority.FRESH, fields: tuple[str, ...] = (),
+    ) -> Page:
+        """All records of ``module_name`` in the inclusive window, retried within budget."""
+        module = registry.get(module_name)
+        payload = read_payload(module, self.credentials, date_from, date_to, fields)
+        ctx = Context(self.source.name, module.name, module.label,
+                      f"{env_prefix(self.source.name)}API_KEY / _API_SECRET")
+        url = self.source.endpoint_url(module.name)
+        for attempt in range(1, self.backoff.attempts + 1):
+            await self.limiter.acquire(priority)
+            try:
+                status, body, retry_after = await self._post(url, payload, ctx)
+                return classify(status, body, ctx, retry_after)
+            except RetriableError as exc:
+                await self._before_retry(exc, attempt, date_from, date_to)
+            except ApiError as exc:
+                _log_failure(exc, attempt, date_from, date_to, final=True)
+                raise
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _before_retry(
+        self, exc: RetriableError, attempt: int, date_from: dt.date, date_to: dt.date
+    ) -> None:
+        final = attempt >= self.backoff.attempts
+        _log_failure(exc, attempt, date_from, date_to, final=final)
+        if final:
+            raise RetriesExhausted(
+                f"{exc} It kept failing after {attempt} attempts; syncd will try this window "
+                "again on the next pass.", status=exc.status, message=exc.message,
+                request_id=exc.request_id, module=exc.module) from exc
+        self.retries += 1
+        delay = self.backoff.delay(attempt, self._rand, exc.retry_after)
+        if isinstance(exc, RateLimited):
+            # Another client shares our key or IP: every module of the source holds back.
+            self.limiter.pause(delay)
+        else:
+            await self._sleep(delay)
+
+    async def _post(
+        self, url: str, payload: dict[str, Any], ctx: Context
+    ) -> tuple[int, bytes, float | None]:
+        self.requests += 1
+        with _transport_errors(ctx):
+            async with self.session.post(url, json=payload) as resp:
+                body = await resp.read()
+                retry_after = parse_retry_after(
+                    resp.headers.get("Retry-After"), dt.datetime.now(dt.UTC))
+                return resp.status, body, retry_after
+
+
+@contextlib.contextmanager
+def _transport_errors(ctx: Context) -> Iterator[None]:
+    """Translate aiohttp/socket failures into syncd errors — the only place that does."""
+    try:
+        yield
+    except aiohttp.ClientConnectorCertificateError as exc:
+        raise EndpointMisconfigured(
+            f"{ctx.module}: the TLS certificate of {exc.host} could not be verified; if the "
+            f"server uses a private CA, set ca_file for source {ctx.source!r}.",
+            module=ctx.module) from None
+    except aiohttp.ClientConnectorError as exc:
+        raise RetriableError(
+            f"{ctx.module}: cannot connect to {exc.host}:{exc.port} "
+            f"({exc.os_error.strerror or exc.os_error}); check base_url of source "
+            f"{ctx.source!r} and the network.",
+            module=ctx.module) from None
+    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+        kind = type(exc).__name__
+        raise RetriableError(
+            f"{ctx.module}: the connection failed mid-request ({kind}); syncd retries.",
+            module=ctx.module) from None
+
+
+def _log_failure(
+    exc: ApiError, attempt: int, date_from: dt.date, date_to: dt.date, *, final: bool
+) -> None:
+    log.warning(
+        "api.request_failed", module=exc.module, error=type(exc).__name__,
+        http_status=exc.status, server_message=exc.message, request_id=exc.request_id,
+        attempt=attempt, final=final, date_from=date_from.isoformat(),
+        date_to=date_to.isoformat(),
+    )
+

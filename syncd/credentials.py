@@ -1,0 +1,90 @@
+"""API credentials: where they come from and a wrapper that never shows them."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from syncd.errors import ConfigError
+
+
+class Secret:
+    """A string that prints as asterisks in str(), repr(), f-strings and logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The real value: call only where it goes onto the wire."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> str:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """One source's API key and secret, both treated as secrets."""
+
+    api_key: Secret
+    api_secret: Secret
+
+
+def env_prefix(source: str) -> str:
+    """``SYNCD_<SOURCE>_`` with the source name upper-cased and non-alphanumerics as ``_``."""
+    return "SYNCD_" + re.sub(r"[^A-Za-z0-9]", "_", source).upper() + "_"
+
+
+def load_credentials(source: str, env: Mapping[str, str]) -> Credentials:
+    """Read key and secret from the environment or ``$CREDENTIALS_DIRECTORY``, trimmed."""
+    return Credentials(
+        api_key=Secret(_lookup(source, "api_key", env)),
+        api_secret=Secret(_lookup(source, "api_secret", env)),
+    )
+
+
+def _lookup(source: str, what: str, env: Mapping[str, str]) -> str:
+    var = env_prefix(source) + what.upper()
+    # Surrounding whitespace is the docs' first cause of 401s: a pasted newline or space.
+    value = env.get(var, "").strip()
+    if value:
+        return value
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        path = Path(cred_dir) / f"{source}.{what}"
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            value = ""
+        except OSError as exc:
+            raise ConfigError(
+                f"source {source!r}: cannot read {path} ({exc.strerror}); "
+                "check the LoadCredential= line of the unit."
+            ) from None
+        if value:
+            return value
+    where = f"${var}"
+    if cred_dir:
+        where += f" or {Path(cred_dir) / f'{source}.{what}'}"
+    else:
+        where += f" or $CREDENTIALS_DIRECTORY/{source}.{what}"
+    raise ConfigError(f"source {source!r} has no {what.replace('_', ' ')}: set {where}.")

@@ -1,0 +1,75 @@
+"""The one exception tree of syncd, named by what the caller should do.
+
+    SyncdError
+    ├── ConfigError              fix the configuration file / environment (exit 2)
+    └── ApiError                 the API answered (or failed to); carries request_id
+        ├── RetriableError       try again after a backoff: 5xx, transport, broken body
+        │   └── RateLimited      429: pause the whole source, then try again
+        ├── RetriesExhausted     a retriable error that outlived the retry budget
+        ├── RequestRejected      400: our request is wrong; retrying cannot help
+        ├── ModuleForbidden      403: stop this module (permission, mode, HTTPS)
+        ├── SourceUnauthorized   401: stop every module of the source (credentials)
+        └── EndpointMisconfigured 404/405: base_url or endpoint is wrong in the config
+
+aiohttp exceptions are translated into these in exactly one place (``client.py``).
+Every ``str()`` is one plain sentence that says what to fix; none contains a secret.
+"""
+
+from __future__ import annotations
+
+
+class SyncdError(Exception):
+    """Base of every error syncd raises on purpose."""
+
+
+class ConfigError(SyncdError):
+    """The configuration is invalid; the message names the file and the key."""
+
+
+class ApiError(SyncdError):
+    """The SKYBIZ API did not give us data; ``message`` is the server's own words."""
+
+    def __init__(
+        self,
+        sentence: str,
+        *,
+        status: int | None = None,
+        message: str | None = None,
+        request_id: str | None = None,
+        module: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(sentence)
+        self.status = status
+        self.message = message
+        self.request_id = request_id
+        self.module = module
+        self.retry_after = retry_after
+
+
+class RetriableError(ApiError):
+    """A transient failure: 5xx, a dropped connection, a truncated or non-JSON body."""
+
+
+class RateLimited(RetriableError):
+    """429 Rate limit exceeded: another client may share our key or IP."""
+
+
+class RetriesExhausted(ApiError):
+    """A transient failure that kept happening until the retry budget ran out."""
+
+
+class RequestRejected(ApiError):
+    """400: the server will give the same answer to the same request; do not retry."""
+
+
+class ModuleForbidden(ApiError):
+    """403: credentials are fine but this module is refused (permission, mode, HTTPS)."""
+
+
+class SourceUnauthorized(ApiError):
+    """401: the credentials were refused; nothing of this source can be read."""
+
+
+class EndpointMisconfigured(ApiError):
+    """404/405: the URL does not lead to a SKYBIZ module endpoint."""

@@ -1,0 +1,156 @@
+"""Per-source request limiter: a sliding window of arrivals, served in priority order.
+
+The SKYBIZ server counts request ARRIVALS in a sliding window (5 per 10 s per key and
+per IP). A token bucket is the wrong model: after a burst it refills while the burst is
+still inside the server's window and lets ~9 requests into one window. Instead we keep
+the last ``requests`` start times and allow a start at ``t`` only once the oldest of them
+is ``per_seconds + margin`` old; the margin absorbs network jitter that can bring two
+arrivals closer together at the server than they were here.
+
+Time comes only from the injected clock (default: the running loop's ``time()``) and
+waiting only from the injected ``sleep``, so tests drive virtual time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Awaitable, Callable
+from enum import IntEnum
+
+
+class Priority(IntEnum):
+    """Who goes first when several requests of one source wait: lowest value wins."""
+
+    FRESH = 0  # incremental passes: the dashboards are waiting for them
+    BACKFILL = 1  # history
+    REREAD = 2  # nightly deep re-reads / reconciles
+
+
+class SlidingWindow:
+    """The pure maths: when may the next request start, given the recent starts."""
+
+    def __init__(self, requests: int, per_seconds: float, margin: float = 0.2) -> None:
+        if requests < 1:
+            raise ValueError(f"requests must be at least 1, got {requests}")
+        if per_seconds <= 0:
+            raise ValueError(f"per_seconds must be positive, got {per_seconds}")
+        if margin < 0:
+            raise ValueError(f"margin must not be negative, got {margin}")
+        self.requests = requests
+        self.per_seconds = per_seconds
+        self.margin = margin
+        # Only the last `requests` starts can block the next one.
+        self._starts: deque[float] = deque(maxlen=requests)
+        self._paused_until = float("-inf")
+
+    def next_start(self, now: float) -> float:
+        """Return the earliest time >= ``now`` at which a start keeps the window legal."""
+        earliest = max(now, self._paused_until)
+        if len(self._starts) == self.requests:
+            # (t - per - margin, t] must hold fewer than `requests` starts, so the
+            # oldest kept start must have left it.
+            earliest = max(earliest, self._starts[0] + self.per_seconds + self.margin)
+        return earliest
+
+    def record(self, at: float) -> None:
+        """Count a request that started at ``at``; starts must be recorded in order."""
+        if self._starts and at < self._starts[-1]:
+            raise ValueError(f"start {at} recorded before the previous {self._starts[-1]}")
+        self._starts.append(at)
+
+    def pause_until(self, until: float) -> None:
+        """Let nobody start before ``until``; a shorter pause never cuts a longer one."""
+        self._paused_until = max(self._paused_until, until)
+
+
+class RateLimiter:
+    """One per source, shared by all its modules: ``await acquire()`` before each request."""
+
+    def __init__(
+        self,
+        requests: int,
+        per_seconds: float,
+        *,
+        margin: float = 0.2,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        self._window = SlidingWindow(requests, per_seconds, margin)
+        self._clock = clock if clock is not None else _loop_time
+        self._sleep = sleep if sleep is not None else asyncio.sleep
+        # Waiters ordered by (priority, arrival): the sequence number keeps FIFO within a
+        # priority and stops heapq from ever comparing two futures.
+        self._queue: list[tuple[Priority, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self.started = 0
+        self.total_wait = 0.0
+        self.waiting: dict[Priority, int] = dict.fromkeys(Priority, 0)
+
+    async def acquire(self, priority: Priority = Priority.FRESH) -> float:
+        """Wait until this request may start, count it as started, return seconds waited."""
+        entered = self._clock()
+        # Fast path only when nobody queues: a free slot must not jump the queue.
+        if not self._queue and self._window.next_start(entered) <= entered:
+            self._grant(entered)
+            return 0.0
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._queue, (priority, next(self._seq), granted))
+        self._ensure_dispatcher()
+        self.waiting[priority] += 1
+        try:
+            # A cancel while queued cancels `granted` too and the dispatcher skips it, so
+            # no slot is spent. A cancel landing after the grant keeps the start counted:
+            # over-counting delays one later start, under-counting could earn a 429.
+            await granted
+        finally:
+            self.waiting[priority] -= 1
+        waited = self._clock() - entered
+        self.total_wait += waited
+        return waited
+
+    def pause(self, seconds: float) -> None:
+        """The server said 429: no request of this source starts for ``seconds`` from now."""
+        # No wake-up needed: a sleeping dispatcher re-plans when it wakes, and a pause only
+        # ever moves the next start later.
+        self._window.pause_until(self._clock() + seconds)
+
+    def _grant(self, at: float) -> None:
+        """Record a start at ``at``; the caller sends in this same loop iteration."""
+        self._window.record(at)
+        self.started += 1
+
+    def _ensure_dispatcher(self) -> None:
+        """Start the dispatcher unless one is running; it exits by itself when idle."""
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
+
+    async def _dispatch(self) -> None:
+        """Hand out starts to the queue head, sleeping until the window allows the next."""
+        while self._drop_cancelled():
+            now = self._clock()
+            at = self._window.next_start(now)
+            if at > now:
+                # Re-plan after every sleep: a pause may have pushed `at` back and a
+                # higher-priority waiter may have become the head meanwhile.
+                await self._sleep(at - now)
+                continue
+            _, _, granted = heapq.heappop(self._queue)
+            # Record before waking the waiter, so the next turn of this loop already
+            # sees the slot as taken.
+            self._grant(now)
+            granted.set_result(None)
+
+    def _drop_cancelled(self) -> bool:
+        """Discard cancelled waiters at the head of the queue; tell whether any remain."""
+        while self._queue and self._queue[0][2].done():
+            heapq.heappop(self._queue)
+        return bool(self._queue)
+
+
+def _loop_time() -> float:
+    """Read the running loop's clock, the one time source tests can patch."""
+    return asyncio.get_running_loop().time()

@@ -1,0 +1,76 @@
+"""structlog set-up: JSON lines (or console) on stderr, secrets redacted everywhere.
+
+stdout is reserved for a command's answer; journald captures stderr.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from syncd.credentials import Secret
+
+REDACTED = "**********"
+SENSITIVE_KEYS = frozenset({"api_key", "api_secret", "authorization", "x-signature",
+                            "password", "dsn", "requested_by"})
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Also scrub this exact value wherever it appears inside a logged string."""
+    if len(value) >= 6:
+        _known_secrets.add(value)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return REDACTED
+    if isinstance(value, str):
+        for secret in _known_secrets:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: REDACTED if str(k).lower() in SENSITIVE_KEYS else _scrub(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_scrub(v) for v in value)
+    return value
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: mask sensitive keys and known secret values at any depth."""
+    scrubbed = _scrub(dict(event))
+    event.clear()
+    event.update(scrubbed)
+    return event
+
+
+def configure(log_format: str = "console", level: int = logging.INFO) -> None:
+    """Route structlog to stderr in ``json`` or ``console`` form."""
+    renderer: Any
+    if log_format == "json":
+        # Tracebacks as plain text: dict_tracebacks would render frame locals, and a local
+        # variable may hold a secret.
+        renderer = structlog.processors.JSONRenderer()
+        exc = structlog.processors.format_exc_info
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        exc = structlog.processors.format_exc_info
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            exc,
+            redact,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,147 @@
+"""Configuration loading and validation (CONTRACT §2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from syncd import config, registry
+from syncd.errors import ConfigError
+from tests.conftest import CREDS, MINIMAL
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_loads_with_every_documented_default(tmp_path: Path) -> None:
+    """config.example.toml is valid and its values are the documented defaults."""
+    cfg = config.load(REPO / "config.example.toml", {"STATE_DIRECTORY": str(tmp_path)})
+    src = cfg.source("main")
+    assert src.rate_limit == config.RateLimit(5, 10.0, 0.2)
+    assert src.modules == tuple(m.name for m in registry.MODULES)
+    assert src.timezone == "Asia/Kuala_Lumpur"
+    assert src.backfill_from == dt.date(2020, 1, 1)
+    assert cfg.schedule.interval_seconds == 300
+    assert (cfg.observability.host, cfg.observability.port) == ("127.0.0.1", 9108)
+    assert cfg.warehouse.dsn is None and cfg.warehouse.data_dir == tmp_path
+
+
+def test_minimal_config_gets_sane_defaults(write_config: Callable[[str], Path]) -> None:
+    """Only base_url and backfill_from are required; the rest defaults."""
+    cfg = config.load(write_config(MINIMAL), {})
+    src = cfg.sources[0]
+    assert src.kind == "skybiz" and src.lookback("sales") == 7 and src.lookback("item") == 2
+    assert src.endpoint_url("sales_order") == (
+        "https://erp.example.com/01/clientportal/apiv2/modules/sales_order.php")
+    assert cfg.warehouse.data_dir == Path.home() / ".local/share/syncd"
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ('colour = "red"', "unknown key 'colour'"),
+        ('timezone = "Mars/Olympus"', "unknown timezone"),
+        ('modules = ["customer", "invoices"]', "unknown module 'invoices'"),
+        ('modules = ["customer", "customer"]', "lists a module twice"),
+        ("modules = []", "non-empty list"),
+        ('kind = "cloudonex"', "not supported"),
+        ('ca_file = "/nonexistent/ca.pem"', "does not exist"),
+        ("connect_timeout = 0", "greater than 0"),
+        ("[sources.main.rate_limit]\nrequests = 0", "requests: must be a whole number"),
+        ("[sources.main.rate_limit]\nrequests = 2.5", "requests: must be a whole number"),
+        ("[sources.main.rate_limit]\nper_seconds = -1", "per_seconds: must be a number"),
+        ("[sources.main.rate_limit]\nburst = 3", "unknown key 'burst'"),
+        ("[sources.main.lookback_days]\nsales = 0", "whole number of days"),
+        ("[sources.main.lookback_days]\ninvoices = 3", "unknown key 'invoices'"),
+        ('[sources.main.endpoints]\nsales = ""', "non-empty path"),
+        ('[schedule]\ninterval = "soon"', "is not a duration"),
+        ('[observability]\nlisten = "9108"', "is not HOST:PORT"),
+        ('[observability]\nlog_format = "xml"', 'must be "json" or "console"'),
+        ('[warehouse]\ndsn = "mysql://x"', "postgresql:// URL"),
+    ],
+)
+def test_invalid_values_name_file_and_key(
+    write_config: Callable[[str], Path], extra: str, needle: str
+) -> None:
+    """Each invalid value is refused with a message naming the file and the key."""
+    path = write_config(MINIMAL + extra + "\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(path, {})
+    assert needle in str(info.value)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://erp.example.com/api", True),
+        ("http://localhost:8765/api", True),
+        ("http://127.0.0.5:8765/api", True),
+        ("http://[::1]:8765/api", True),
+        ("http://erp.example.com/api", False),
+        ("http://10.0.0.5/api", False),
+        ("ftp://erp.example.com/api", False),
+        ("https://user:pw@erp.example.com/api", False),
+    ],
+)
+def test_plain_http_only_for_loopback(
+    write_config: Callable[[str], Path], url: str, ok: bool
+) -> None:
+    """http:// is refused unless the host is loopback; https is always accepted."""
+    path = write_config(f'[sources.main]\nbase_url = "{url}"\nbackfill_from = 2024-01-01\n')
+    if ok:
+        assert config.load(path, {}).sources[0].base_url == url
+    else:
+        with pytest.raises(ConfigError, match="base_url"):
+            config.load(path, {})
+
+
+@pytest.mark.parametrize("value", ['"2024-13-01"', '"01-02-2024"', "5", '""'])
+def test_bad_backfill_date(write_config: Callable[[str], Path], value: str) -> None:
+    """backfill_from must be a real YYYY-MM-DD date."""
+    path = write_config('[sources.main]\nbase_url = "https://x.example"\n'
+                        f"backfill_from = {value}\n")
+    with pytest.raises(ConfigError, match="backfill_from"):
+        config.load(path, {})
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path, write_config: Callable[[str], Path]) -> None:
+    """A missing file or broken TOML is a ConfigError that says what to do."""
+    with pytest.raises(ConfigError, match="no such config file"):
+        config.load(tmp_path / "nope.toml", {})
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        config.load(write_config("[sources.main\n"), {})
+
+
+def test_no_source_is_an_error(write_config: Callable[[str], Path]) -> None:
+    """A config without any source cannot sync anything."""
+    with pytest.raises(ConfigError, match="no source configured"):
+        config.load(write_config("[schedule]\ninterval = \"5m\"\n"), {})
+
+
+def test_credentials_required_only_when_asked(write_config: Callable[[str], Path]) -> None:
+    """Commands that call the API need credentials; the message names the env variable."""
+    path = write_config(MINIMAL)
+    assert config.load(path, {}).sources[0].credentials is None
+    with pytest.raises(ConfigError, match=r"\$SYNCD_MAIN_API_KEY"):
+        config.load(path, {}, need_credentials=True)
+    creds = config.load(path, CREDS, need_credentials=True).sources[0].credentials
+    assert creds is not None and creds.api_key.reveal() == "k" * 25
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("5m", 300), ("90s", 90), ("1h30m", 5400), (45, 45), ("2h", 7200)])
+def test_interval_durations(write_config: Callable[[str], Path], value: object,
+                            seconds: float) -> None:
+    """Schedule intervals accept h/m/s notation or plain seconds."""
+    text = MINIMAL + f'[schedule]\ninterval = {value!r}\n'.replace("'", '"')
+    assert config.load(write_config(text), {}).schedule.interval_seconds == seconds
+
+
+def test_source_today_uses_the_source_calendar(write_config: Callable[[str], Path]) -> None:
+    """At 20:00 UTC it is already tomorrow in Kuala Lumpur."""
+    src = config.load(write_config(MINIMAL), {}).sources[0]
+    now = dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.UTC)
+    assert src.today(now) == dt.date(2026, 11, 21)
