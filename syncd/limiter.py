@@ -61,6 +61,14 @@ class SlidingWindow:
             raise ValueError(f"start {at} recorded before the previous {self._starts[-1]}")
         self._starts.append(at)
 
+    def restamp(self, old: float, new: float) -> None:
+        """A start recorded at ``old`` really went out at ``new`` (later): count it then."""
+        starts = sorted([*self._starts, new])
+        if old in starts:
+            starts.remove(old)
+        # If `old` was already evicted, keeping the newest `requests` is the safe side.
+        self._starts = deque(starts[-self.requests :], maxlen=self.requests)
+
     def pause_until(self, until: float) -> None:
         """Let nobody start before ``until``; a shorter pause never cuts a longer one."""
         self._paused_until = max(self._paused_until, until)
@@ -83,7 +91,7 @@ class RateLimiter:
         self._sleep = sleep if sleep is not None else asyncio.sleep
         # Waiters ordered by (priority, arrival): the sequence number keeps FIFO within a
         # priority and stops heapq from ever comparing two futures.
-        self._queue: list[tuple[Priority, int, asyncio.Future[None]]] = []
+        self._queue: list[tuple[Priority, int, asyncio.Future[float]]] = []
         self._seq = itertools.count()
         self._dispatcher: asyncio.Task[None] | None = None
         self.started = 0
@@ -97,7 +105,8 @@ class RateLimiter:
         if not self._queue and self._window.next_start(entered) <= entered:
             self._grant(entered)
             return 0.0
-        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The future's result is the time the dispatcher granted (and recorded) the start.
+        granted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._queue, (priority, next(self._seq), granted))
         self._ensure_dispatcher()
         self.waiting[priority] += 1
@@ -105,10 +114,15 @@ class RateLimiter:
             # A cancel while queued cancels `granted` too and the dispatcher skips it, so
             # no slot is spent. A cancel landing after the grant keeps the start counted:
             # over-counting delays one later start, under-counting could earn a 429.
-            await granted
+            granted_at = await granted
         finally:
             self.waiting[priority] -= 1
-        waited = self._clock() - entered
+        resumed = self._clock()
+        if resumed > granted_at:
+            # The loop was busy between the grant and this resume, so the request goes
+            # out later than recorded; the server counts the real arrival.
+            self._window.restamp(granted_at, resumed)
+        waited = resumed - entered
         self.total_wait += waited
         return waited
 
@@ -142,7 +156,7 @@ class RateLimiter:
             # Record before waking the waiter, so the next turn of this loop already
             # sees the slot as taken.
             self._grant(now)
-            granted.set_result(None)
+            granted.set_result(now)
 
     def _drop_cancelled(self) -> bool:
         """Discard cancelled waiters at the head of the queue; tell whether any remain."""

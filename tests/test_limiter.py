@@ -345,3 +345,13 @@ async def test_default_clock_is_the_running_loop() -> None:
     waits = [await limiter.acquire() for _ in range(5)]
     assert waits == [0.0] * 5
     assert limiter._window.next_start(now) == pytest.approx(now + 10.2, abs=0.1)
+
+
+def test_restamp_counts_a_late_send_at_its_real_time() -> None:
+    """A start that went out later than granted (busy loop) blocks the window from then on."""
+    window = SlidingWindow(5, 10.0, margin=0.2)
+    for t in (0.0, 1.0, 2.0, 3.0, 4.0):
+        window.record(t)
+    assert window.next_start(4.0) == pytest.approx(10.2)
+    window.restamp(0.0, 4.5)
+    assert window.next_start(4.5) == pytest.approx(11.2)
