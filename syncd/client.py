@@ -13,8 +13,10 @@ import contextlib
 import datetime as dt
 import random
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import aiohttp
 import structlog
@@ -34,6 +36,19 @@ from syncd.limiter import Priority, RateLimiter
 from syncd.responses import Context, Page, classify
 
 log = structlog.get_logger("syncd.client")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer to a read, handed to whoever judges and loads it."""
+
+    status: int
+    body: bytes
+    retry_after: float | None
+    ctx: Context
+    attempt: int  # 1 for the first try: the window cost this many requests
+    first_sent: float  # time.monotonic() when the window's first try went out
 
 
 def read_payload(
@@ -101,17 +116,37 @@ class SkybizClient:
         self, module_name: str, date_from: dt.date, date_to: dt.date, *,
         priority: Priority = Priority.FRESH, fields: tuple[str, ...] = (),
     ) -> Page:
-        """All records of ``module_name`` in the inclusive window, retried within budget."""
+        """All records of ``module_name`` in the inclusive window, parsed here (small reads)."""
+
+        async def parse(answer: Answer) -> Page:
+            return classify(answer.status, answer.body, answer.ctx, answer.retry_after)
+
+        return await self.fetch(module_name, date_from, date_to, parse,
+                                priority=priority, fields=fields)
+
+    async def fetch(
+        self, module_name: str, date_from: dt.date, date_to: dt.date,
+        accept: Callable[[Answer], Awaitable[T]], *,
+        priority: Priority = Priority.FRESH, fields: tuple[str, ...] = (),
+    ) -> T:
+        """Post the read until ``accept`` takes an answer, retrying within the budget.
+
+        ``accept`` judges each answer and raises a RetriableError for one that must be
+        fetched again (e.g. a body PostgreSQL found to be broken JSON), so every retry,
+        whoever detects the fault, goes through this one loop and its backoff.
+        """
         module = registry.get(module_name)
         payload = read_payload(module, self.credentials, date_from, date_to, fields)
         ctx = Context(self.source.name, module.name, module.label,
-                      f"{env_prefix(self.source.name)}API_KEY / _API_SECRET")
+                      f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
         url = self.source.endpoint_url(module.name)
+        first_sent: float | None = None
         for attempt in range(1, self.backoff.attempts + 1):
             await self.limiter.acquire(priority)
+            first_sent = first_sent or time.monotonic()
             try:
                 status, body, retry_after = await self._post(url, payload, ctx)
-                return classify(status, body, ctx, retry_after)
+                return await accept(Answer(status, body, retry_after, ctx, attempt, first_sent))
             except RetriableError as exc:
                 await self._before_retry(exc, attempt, date_from, date_to)
             except ApiError as exc:

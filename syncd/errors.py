@@ -2,6 +2,7 @@
 
     SyncdError
     ├── ConfigError              fix the configuration file / environment (exit 2)
+    ├── WarehouseError           PostgreSQL is unreachable or refused a statement
     └── ApiError                 the API answered (or failed to); carries request_id
         ├── RetriableError       try again after a backoff: 5xx, transport, broken body
         │   └── RateLimited      429: pause the whole source, then try again
@@ -11,7 +12,8 @@
         ├── SourceUnauthorized   401: stop every module of the source (credentials)
         └── EndpointMisconfigured 404/405: base_url or endpoint is wrong in the config
 
-aiohttp exceptions are translated into these in exactly one place (``client.py``).
+aiohttp exceptions are translated in exactly one place (``client.py``), asyncpg's in
+exactly one place (``warehouse/db.py``).
 Every ``str()`` is one plain sentence that says what to fix; none contains a secret.
 """
 
@@ -24,6 +26,10 @@ class SyncdError(Exception):
 
 class ConfigError(SyncdError):
     """The configuration is invalid; the message names the file and the key."""
+
+
+class WarehouseError(SyncdError):
+    """The warehouse cannot be reached or refused a statement."""
 
 
 class ApiError(SyncdError):

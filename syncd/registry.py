@@ -61,7 +61,7 @@ class Module:
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.header + self.lines]
-        if len(set(n.lower() for n in names)) != len(names):
+        if len({n.lower() for n in names}) != len(names):
             raise ValueError(f"module {self.name}: duplicate field names")
         for k in self.key:
             if k not in {f.name for f in self.header}:
@@ -80,7 +80,7 @@ class Module:
         return f"{self.name}_line" if self.lines else None
 
 
-T, N, I, D, TS, TM = (
+T, N, BIG, D, TS, TM = (
     FieldType.TEXT,
     FieldType.NUMERIC,
     FieldType.BIGINT,
@@ -140,7 +140,7 @@ _ITEM = _ordered(
     _f("MaxStkLevel MinStkLevel ReorderQty UnitCost MonthlyAveCost UnitPrice UOMFactor1-4 "
        "UOMPrice1-4 MSP MSP1-4 MAXSP MAXSP1-4 MPP MovingAveCost FIFOCost OnHand DisRate1 "
        "Point", N),
-    _f("WarrantyDay LeadTime", I),
+    _f("WarrantyDay LeadTime", BIG),
     _f("DateTimeModified", TS),
 )
 
@@ -150,7 +150,7 @@ _PRICE_MATRIX = _ordered(
     "ItemAna3 LowerLimitQty UpperLimitQty Y1-5 Status TimeStart TimeEnd L_ink DateTimeModify "
     "UserCode MatrixType UOMType SpecialPriceYN PriceCode ServiceChargeYN Memo UOM "
     "SalesPersonCode",
-    _f("RunNo", I),
+    _f("RunNo", BIG),
     _f("ItemCode ItemGroup CategoryCode Description Criteria Comparison PeriodYN QuotaYN B_ase "
        "CusCode BranchCode UnitPriceFormula CusAna1-3 ItemAna3 Status L_ink UserCode "
        "MatrixType UOMType SpecialPriceYN PriceCode ServiceChargeYN Memo UOM SalesPersonCode",
@@ -190,7 +190,7 @@ _PURCHASE_LINES = _ordered(
     "HCLineAmt HCDiscount DisRate1 HCTax TaxRate1 DetailTaxCode BlankLine BranchCode "
     "DepartmentCode ProjectCode LocationCode WarrantyDate GRNNo PORunNo PONO LandingCost "
     "OCCode OCRate OCAmt GLCode FinCatCode ItemBatch DUD1-6",
-    _f("LineNo", I),
+    _f("LineNo", BIG),
     _f("ItemCode Description Description2 UOM UOMSingular DetailTaxCode BlankLine BranchCode "
        "DepartmentCode ProjectCode LocationCode GRNNo PORunNo PONO OCCode GLCode FinCatCode "
        "ItemBatch DUD1-6", T),
@@ -206,7 +206,7 @@ _SALES_ORDER_HEADER = _ordered(
     _f("Doc1No Doc2No Doc3No CusCode CusName CurCode TermCode DocType Status ApprovedYN "
        "Address City State Zip ContactTel Email Attention", T),
     _f("CurRate1 HCGbDiscount HCGbTax HCNetAmt HCDtTax", N),
-    _f("D_ay", I),
+    _f("D_ay", BIG),
     _f("D_ate", D),
     _f("DateTimeModified", TS),
 )
@@ -214,7 +214,7 @@ _SALES_ORDER_LINES = _ordered(
     "LineNo ItemCode Description Description2 Qty FactorQty UOM UOMSingular HCUnitCost "
     "HCLineAmt HCDiscount DisRate1 HCTax TaxRate1 DetailTaxCode BlankLine BranchCode "
     "DepartmentCode ProjectCode LocationCode SalesPersonCode DeliveryDate DUD1-6",
-    _f("LineNo", I),
+    _f("LineNo", BIG),
     _f("ItemCode Description Description2 UOM UOMSingular DetailTaxCode BlankLine BranchCode "
        "DepartmentCode ProjectCode LocationCode SalesPersonCode DUD1-6", T),
     _f("Qty FactorQty HCUnitCost HCLineAmt HCDiscount DisRate1 HCTax TaxRate1", N),
@@ -227,7 +227,7 @@ _COLLECTION = _ordered(
     "Cheque1Code Cheque1Amt Cheque1No Cheque2Code Cheque2Amt Cheque2No VoucherAmt "
     "BalanceAmount ChangeAmt PointAmt CurCode CurRate FCAmt PostedYN VoidYN UserCode "
     "SupervisorCode CounterCode BranchCode Remark Remark2 GJNo D_ateTime",
-    _f("RunNo", I),
+    _f("RunNo", BIG),
     _f("Doc1No CusCode DocType T_ype CC1Code CC1No CC1Expiry CC2Code CC2No CC2Expiry "
        "Cheque1Code Cheque1No Cheque2Code Cheque2No CurCode PostedYN VoidYN UserCode "
        "SupervisorCode CounterCode BranchCode Remark Remark2 GJNo", T),

@@ -9,6 +9,7 @@ skipped. Numbers become ``Decimal`` (never float) so money stays exact.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -37,6 +38,20 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a body says about itself, however it was parsed (here or by PostgreSQL)."""
+
+    parsed: bool  # the body was complete JSON
+    status: str | None = None
+    message: str | None = None
+    request_id: str | None = None
+    mode: str | None = None
+    total_returned: str | None = None
+    records: int | None = None  # length of the records array; None: there is none
+    objects: int | None = None  # how many of those records are JSON objects
+
+
+@dataclass(frozen=True, slots=True)
 class Context:
     """Who asked: used only to phrase the error sentence."""
 
@@ -48,11 +63,31 @@ class Context:
 
 def parse_json(body: bytes) -> tuple[Any, int]:
     """The JSON value in ``body`` with numbers as Decimal/int, and the prefix bytes skipped."""
+    start = json_start(body)
+    text = body[start:].decode("utf-8", errors="replace")
+    return json.loads(text, parse_float=Decimal, parse_constant=str), start
+
+
+def json_start(body: bytes) -> int:
+    """Where the JSON object starts: a PHP warning printed before it is skipped."""
     start = body.find(b"{")
     if start < 0:
         raise ValueError("no JSON object in the body")
-    text = body[start:].decode("utf-8", errors="replace")
-    return json.loads(text, parse_float=Decimal, parse_constant=str), start
+    return start
+
+
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def prepare_body(body: bytes) -> bytes:
+    """The JSON part of a body, ready for PostgreSQL: PHP warnings before it skipped, and
+    ``\\u0000`` escapes (text PostgreSQL cannot store) turned into U+FFFD."""
+    start = json_start(body)
+    if start:
+        body = body[start:]
+    if b"\\u0000" in body:
+        body = _NUL_ESCAPE.sub(rb"\1\\ufffd", body)
+    return body
 
 
 def classify(status: int, body: bytes, ctx: Context, retry_after: float | None = None) -> Page:
@@ -61,39 +96,50 @@ def classify(status: int, body: bytes, ctx: Context, retry_after: float | None =
         doc, skipped = parse_json(body)
     except ValueError:
         doc, skipped = None, 0
-    envelope = doc if isinstance(doc, dict) else {}
-    message = _text(envelope.get("message"))
-    request_id = _text(envelope.get("request_id"))
-    if 200 <= status < 300:
-        if doc is None:
-            raise RetriableError(
-                f"{ctx.module}: the server answered 200 with a body that is not complete JSON "
-                "(truncated or garbled); syncd retries.",
-                status=status, request_id=request_id, module=ctx.module)
-        state = str(envelope.get("status", "")).strip().lower()
-        if state not in SUCCESS:
-            raise _error_for(_status_of_message(message), message, request_id, ctx, retry_after)
-        return _page(envelope, request_id, skipped, ctx)
-    raise _error_for(status, message, request_id, ctx, retry_after)
+    envelope, records = _envelope(doc)
+    judge(status, envelope, ctx, retry_after)
+    return Page(records, envelope.request_id, envelope.mode, skipped)
 
 
-def _page(envelope: dict[str, Any], request_id: str | None, skipped: int, ctx: Context) -> Page:
-    data = envelope.get("data")
-    if isinstance(data, dict):
-        mode = data.get("mode")
-        total = data.get("total_returned")
-        records = data.get("data", [])
-    else:
-        mode, total, records = None, None, data if data is not None else []
-    if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+def _envelope(doc: Any) -> tuple[Envelope, list[dict[str, Any]]]:
+    if not isinstance(doc, dict):
+        return Envelope(parsed=doc is not None), []
+    data = doc.get("data")
+    inner = data if isinstance(data, dict) else {}
+    records = data if isinstance(data, list) else inner.get("data")
+    rows = records if isinstance(records, list) else []
+    objects = [r for r in rows if isinstance(r, dict)]
+    return Envelope(
+        parsed=True, status=_text(doc.get("status")), message=_text(doc.get("message")),
+        request_id=_text(doc.get("request_id")), mode=_text(inner.get("mode")),
+        total_returned=_text(inner.get("total_returned")),
+        records=len(rows) if isinstance(records, list) else None, objects=len(objects),
+    ), objects
+
+
+def judge(status: int, env: Envelope, ctx: Context, retry_after: float | None = None) -> None:
+    """Raise the error an answer means; return quietly for a complete successful read."""
+    if not 200 <= status < 300:
+        raise _error_for(status, env.message, env.request_id, ctx, retry_after)
+    kw: dict[str, Any] = {"status": status, "request_id": env.request_id, "module": ctx.module}
+    if not env.parsed:
         raise RetriableError(
-            f"{ctx.module}: the server answered success without a list of records; syncd retries.",
-            status=200, request_id=request_id, module=ctx.module)
-    if isinstance(total, int | str) and str(total).isdigit() and int(total) != len(records):
+            f"{ctx.module}: the server answered 200 with a body that is not complete JSON "
+            "(truncated or garbled); syncd retries.", **kw)
+    if (env.status or "").strip().lower() not in SUCCESS:
+        raise _error_for(_status_of_message(env.message), env.message, env.request_id, ctx,
+                         retry_after)
+    total = (env.total_returned or "").strip()
+    # No records array is only believable when the server says, explicitly, zero records:
+    # an empty answer would otherwise mark every document of the window as deleted.
+    if (env.records is None and total != "0") or (env.records or 0) != (env.objects or 0):
         raise RetriableError(
-            f"{ctx.module}: the server announced {total} records but sent {len(records)}; "
-            "syncd retries.", status=200, request_id=request_id, module=ctx.module)
-    return Page(records, request_id, None if mode is None else str(mode), skipped)
+            f"{ctx.module}: the server answered success without a list of records; syncd "
+            "retries.", **kw)
+    if total.isdigit() and int(total) != (env.records or 0):
+        raise RetriableError(
+            f"{ctx.module}: the server announced {total} records but sent {env.records}; "
+            "syncd retries.", **kw)
 
 
 def _status_of_message(message: str | None) -> int:
@@ -124,11 +170,11 @@ def _error_for(
         return RetriableError(f"{ctx.module}: the server failed with HTTP {status}{said}; syncd "
                               "retries.", **kw)
     if status == 401:
-        return SourceUnauthorized(_unauthorized(message, ctx) + said.replace(" (", " (server: "),
-                                  **kw)
+        server = f" (server said: \"{message}\")" if message else ""
+        return SourceUnauthorized(f"{_unauthorized(message, ctx)}{server}.", **kw)
     if status == 403:
-        return ModuleForbidden(f"{ctx.module}: access refused{said}; {_forbidden_fix(message, ctx)}",
-                               **kw)
+        fix = _forbidden_fix(message, ctx)
+        return ModuleForbidden(f"{ctx.module}: access refused{said}; {fix}", **kw)
     if status in (404, 405):
         return EndpointMisconfigured(
             f"{ctx.module}: HTTP {status}{said} — the URL is not a SKYBIZ module endpoint; check "

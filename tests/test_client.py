@@ -88,7 +88,8 @@ async def test_read_sends_exactly_the_documented_payload(
     assert page.records == [{"CusCode": "C1"}]
     assert seen[0] == {"api_key": KEY, "api_secret": SECRET, "action": "read",
                        "date_from": "2026-04-01", "date_to": "2026-05-01"}
-    assert seen[1]["item_code"] == "" and seen[1]["cus_code"] == ""
+    assert seen[1]["item_code"] == ""
+    assert seen[1]["cus_code"] == ""
 
 
 async def test_fields_only_sent_to_modules_that_accept_them(
@@ -107,7 +108,8 @@ async def test_fields_only_sent_to_modules_that_accept_them(
         m.post(url("sales"), callback=capture)
         await client.read("customer", D1, D1, fields=("CusCode",))
         await client.read("sales", D1, D1, fields=("Doc1No",))
-    assert seen[0]["fields"] == ["CusCode"] and "fields" not in seen[1]
+    assert seen[0]["fields"] == ["CusCode"]
+    assert "fields" not in seen[1]
 
 
 @pytest.mark.parametrize(
@@ -135,7 +137,8 @@ async def test_transient_failures_are_retried_with_backoff(
         page = await client.read("sales", D1, D2)
     assert page.records == [{"Doc1No": "A"}]
     assert rec.sleeps == [1.0, 1.5]  # attempt 1: exactly 1 s; attempt 2: 1 + 0.5 * (2 - 1)
-    assert client.requests == 3 and client.retries == 2
+    assert client.requests == 3
+    assert client.retries == 2
 
 
 async def test_connection_errors_are_retried(session: aiohttp.ClientSession) -> None:
@@ -146,7 +149,8 @@ async def test_connection_errors_are_retried(session: aiohttp.ClientSession) -> 
         m.post(url("sales"), exception=aiohttp.ServerDisconnectedError())
         m.post(url("sales"), payload=ok([]))
         page = await client.read("sales", D1, D2)
-    assert page.records == [] and len(rec.sleeps) == 1
+    assert page.records == []
+    assert len(rec.sleeps) == 1
 
 
 async def test_retry_budget_runs_out(session: aiohttp.ClientSession) -> None:
@@ -158,7 +162,8 @@ async def test_retry_budget_runs_out(session: aiohttp.ClientSession) -> None:
             m.post(url("sales"), status=500, payload=err("Internal server error", f"req_{i}"))
         with pytest.raises(errors.RetriesExhausted) as info:
             await client.read("sales", D1, D2)
-    assert info.value.request_id == "req_2" and client.requests == 3
+    assert info.value.request_id == "req_2"
+    assert client.requests == 3
     assert len(rec.sleeps) == 2
 
 
@@ -199,7 +204,8 @@ async def test_permanent_errors_are_not_retried(
         m.post(url("sales"), status=status, payload=err(message))
         with pytest.raises(kind):
             await client.read("sales", D1, D2)
-    assert client.requests == 1 and rec.sleeps == []
+    assert client.requests == 1
+    assert rec.sleeps == []
 
 
 async def test_unauthorized_sentence_never_contains_the_secret(
@@ -213,7 +219,8 @@ async def test_unauthorized_sentence_never_contains_the_secret(
             await client.read("sales", D1, D2)
     text = str(info.value) + repr(info.value)
     assert "SYNCD_MAIN_API_KEY" in text
-    assert SECRET not in text and KEY not in text
+    assert SECRET not in text
+    assert KEY not in text
 
 
 async def test_client_logs_failures_with_request_id(
@@ -230,5 +237,6 @@ async def test_client_logs_failures_with_request_id(
         await client.read("sales", D1, D2)
     lines = [json.loads(x) for x in capsys.readouterr().err.splitlines() if x.startswith("{")]
     failed = [x for x in lines if x["event"] == "api.request_failed"]
-    assert failed and failed[0]["request_id"] == "req_xyz"
+    assert failed
+    assert failed[0]["request_id"] == "req_xyz"
     assert SECRET not in json.dumps(lines)

@@ -25,14 +25,17 @@ def test_example_config_loads_with_every_documented_default(tmp_path: Path) -> N
     assert src.backfill_from == dt.date(2020, 1, 1)
     assert cfg.schedule.interval_seconds == 300
     assert (cfg.observability.host, cfg.observability.port) == ("127.0.0.1", 9108)
-    assert cfg.warehouse.dsn is None and cfg.warehouse.data_dir == tmp_path
+    assert cfg.warehouse.dsn is None
+    assert cfg.warehouse.data_dir == tmp_path
 
 
 def test_minimal_config_gets_sane_defaults(write_config: Callable[[str], Path]) -> None:
     """Only base_url and backfill_from are required; the rest defaults."""
     cfg = config.load(write_config(MINIMAL), {})
     src = cfg.sources[0]
-    assert src.kind == "skybiz" and src.lookback("sales") == 7 and src.lookback("item") == 2
+    assert src.kind == "skybiz"
+    assert src.lookback("sales") == 7
+    assert src.lookback("item") == 2
     assert src.endpoint_url("sales_order") == (
         "https://erp.example.com/01/clientportal/apiv2/modules/sales_order.php")
     assert cfg.warehouse.data_dir == Path.home() / ".local/share/syncd"
@@ -128,7 +131,8 @@ def test_credentials_required_only_when_asked(write_config: Callable[[str], Path
     with pytest.raises(ConfigError, match=r"\$SYNCD_MAIN_API_KEY"):
         config.load(path, {}, need_credentials=True)
     creds = config.load(path, CREDS, need_credentials=True).sources[0].credentials
-    assert creds is not None and creds.api_key.reveal() == "k" * 25
+    assert creds is not None
+    assert creds.api_key.reveal() == "k" * 25
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,4 @@ def test_secret_never_shows() -> None:
         assert canary not in shown
     assert s.reveal() == canary
     with pytest.raises(TypeError):
-        import pickle
-
         pickle.dumps(s)

@@ -22,7 +22,8 @@ def test_flat_rows_group_by_doctype_and_doc1no() -> None:
     docs = group(SALES, rows)
     assert [d.key for d in docs] == [("CusInv", "A1"), ("CusCN", "A1"), ("CusInv", "A2")]
     assert [line["ItemCode"] for line in docs[0].lines] == ["X", "Y"]
-    assert "ItemCode" not in docs[0].header and docs[0].header["CusCode"] == "C1"
+    assert "ItemCode" not in docs[0].header
+    assert docs[0].header["CusCode"] == "C1"
     assert docs[0].lines[0] is rows[0]  # a flat line keeps the whole row as received
 
 
@@ -38,7 +39,8 @@ def test_nested_documents_load_the_same() -> None:
     nested = [{"D_ate": "2026-04-01", "Doc1No": "A1", "DocType": "CusInv", "CusCode": "C1",
                "HCNetAmt": 10, "items": [{"ItemCode": "X", "Qty": 1}, {"ItemCode": "Y"}]}]
     docs = group(SALES, nested)
-    assert len(docs) == 1 and docs[0].key == ("CusInv", "A1")
+    assert len(docs) == 1
+    assert docs[0].key == ("CusInv", "A1")
     assert [ln["ItemCode"] for ln in docs[0].lines] == ["X", "Y"]
     assert "items" not in docs[0].header
 
@@ -46,4 +48,5 @@ def test_nested_documents_load_the_same() -> None:
 def test_numeric_doc1no_is_keyed_as_text() -> None:
     """A Doc1No sent as a JSON number keys the same as its text."""
     docs = group(SALES, [flat("CusInv", 1001, "X"), flat("CusInv", "1001", "Y")])  # type: ignore[arg-type]
-    assert len(docs) == 1 and docs[0].key == ("CusInv", "1001")
+    assert len(docs) == 1
+    assert docs[0].key == ("CusInv", "1001")

@@ -65,7 +65,8 @@ def test_error_reference_rows(status: int, message: str, kind: type[Exception]) 
     exc = info.value
     assert isinstance(exc, errors.ApiError)
     assert type(exc) is kind
-    assert exc.message == message and exc.request_id == "req_6612f3a7b84c2"
+    assert exc.message == message
+    assert exc.request_id == "req_6612f3a7b84c2"
     assert exc.status == status
     sentence = str(exc)
     assert sentence.endswith(".") or sentence.endswith(")")
@@ -95,7 +96,8 @@ def test_permission_sentence_names_module_and_administrator() -> None:
     """A 403 permission error tells the user who can fix it and what to ask for."""
     with pytest.raises(errors.ModuleForbidden) as info:
         classify(403, error_body("Sales read permission denied"), CTX)
-    assert "administrator" in str(info.value) and "Sales read permission" in str(info.value)
+    assert "administrator" in str(info.value)
+    assert "Sales read permission" in str(info.value)
 
 
 @pytest.mark.parametrize("status_word", ["success", "response", "SUCCESS", "ok"])
@@ -117,15 +119,18 @@ def test_numbers_become_decimal_exactly() -> None:
     rec = classify(200, raw, CTX).records[0]
     assert rec["HCNetAmt"] == Decimal("0.30000000000000004441")
     assert str(rec["Rate"]) == "12.30"
-    assert rec["Qty"] == 3 and isinstance(rec["Qty"], int)
+    assert rec["Qty"] == 3
+    assert isinstance(rec["Qty"], int)
 
 
 def test_php_warning_before_json_is_skipped() -> None:
     """A PHP notice printed before a complete JSON body does not cost a retry."""
-    warning = b'<br />\n<b>Warning</b>:  Undefined array key "x" in /var/www/a.php on line 4<br />\n'
+    warning = (b'<br />\n<b>Warning</b>:  Undefined array key "x" in /var/www/a.php '
+               b"on line 4<br />\n")
     raw = warning + body(data={"total_returned": 0, "data": []})
     page = classify(200, raw, CTX)
-    assert page.records == [] and page.skipped_prefix == len(warning)
+    assert page.records == []
+    assert page.skipped_prefix == len(warning)
 
 
 @pytest.mark.parametrize(
@@ -142,6 +147,13 @@ def test_broken_200_bodies_are_transient(raw: bytes) -> None:
     """Truncated, empty, non-JSON or incomplete 200 answers are retried, not loaded."""
     with pytest.raises(errors.RetriableError):
         classify(200, raw, CTX)
+
+
+def test_explicit_zero_without_records_array_is_empty() -> None:
+    """total_returned 0 with no records array is an empty window, not an error."""
+    assert classify(200, body(data={"total_returned": 0}), CTX).records == []
+    with pytest.raises(errors.RetriableError):
+        classify(200, body(data={"mode": 1}), CTX)
 
 
 def test_errors_with_non_json_bodies_still_classify_by_status() -> None:

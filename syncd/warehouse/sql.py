@@ -1,0 +1,192 @@
+"""The load statements, built once per module from the registry (pure: no I/O).
+
+A window's answer body is handed to PostgreSQL as JSON text: ``STAGE`` splits it into the
+per-connection staging table (flat rows or nested ``items`` alike), then set-based merges
+read from there. Numbers never pass through a binary float: ``->>`` yields the number's
+own digits and ``syncd.to_numeric`` casts them. Identifiers come from the registry only.
+
+Every module statement takes $1 = the source name; ``mark_deleted`` also $2/$3 = the
+window's dates. Date-times are read in the session TimeZone, which the loader sets to the
+source's timezone for the window's transaction.
+"""
+
+from __future__ import annotations
+
+from syncd.registry import Field, FieldType, Module
+
+STAGE_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS syncd_stage (
+    ord bigint NOT NULL, iord bigint, nested boolean NOT NULL, rec jsonb NOT NULL, item jsonb
+) ON COMMIT DELETE ROWS
+"""
+
+# $1: the body (json). Returns the envelope for judging and how many records were staged.
+STAGE = """
+WITH b AS MATERIALIZED (SELECT $1::json AS j),
+a AS MATERIALIZED (
+    SELECT CASE WHEN json_typeof(j) <> 'object' THEN NULL
+                WHEN json_typeof(j->'data') = 'array' THEN j->'data'
+                ELSE j->'data'->'data' END AS recs
+    FROM b),
+ins AS (
+    INSERT INTO pg_temp.syncd_stage (ord, iord, nested, rec, item)
+    SELECT e.ord, it.iord, coalesce(json_typeof(e.r->'items') = 'array', false),
+           e.r::jsonb - 'items', it.i::jsonb
+    FROM a, json_array_elements(CASE WHEN json_typeof(a.recs) = 'array' THEN a.recs END)
+            WITH ORDINALITY AS e(r, ord)
+    LEFT JOIN LATERAL json_array_elements(
+            CASE WHEN json_typeof(e.r->'items') = 'array' THEN e.r->'items' END)
+            WITH ORDINALITY AS it(i, iord) ON true
+    WHERE json_typeof(e.r) = 'object'
+    RETURNING ord)
+SELECT CASE WHEN json_typeof(b.j) = 'object' THEN b.j->>'status' END AS status,
+       CASE WHEN json_typeof(b.j) = 'object' THEN b.j->>'message' END AS message,
+       CASE WHEN json_typeof(b.j) = 'object' THEN b.j->>'request_id' END AS request_id,
+       CASE WHEN json_typeof(b.j->'data') = 'object' THEN b.j->'data'->>'mode' END AS mode,
+       CASE WHEN json_typeof(b.j->'data') = 'object'
+            THEN b.j->'data'->>'total_returned' END AS total_returned,
+       CASE WHEN json_typeof(a.recs) = 'array' THEN json_array_length(a.recs) END AS sent,
+       (SELECT count(DISTINCT ord) FROM ins) AS staged,
+       md5(coalesce(a.recs::text, '')) AS content_hash
+FROM b, a
+"""
+
+NEW_FIELDS = """
+SELECT DISTINCT k FROM (
+    SELECT jsonb_object_keys(rec) AS k FROM pg_temp.syncd_stage WHERE iord IS NULL OR iord = 1
+    UNION ALL
+    SELECT jsonb_object_keys(item) FROM pg_temp.syncd_stage WHERE item IS NOT NULL) keys
+"""
+
+
+def _ref(name: str, doc: str = "rec") -> str:
+    return f"{doc}->>'{name}'"
+
+
+def typed(field: Field, doc: str = "rec") -> str:
+    """The SQL expression reading ``field`` from a staged record into its column type."""
+    raw = _ref(field.name, doc)
+    return {
+        FieldType.TEXT: raw,
+        FieldType.NUMERIC: f"syncd.to_numeric({raw})",
+        FieldType.BIGINT: f"syncd.to_bigint({raw})",
+        FieldType.DATE: f"syncd.to_date({raw})",
+        FieldType.TIME: f"syncd.to_time({raw})",
+        FieldType.TIMESTAMP: f"syncd.to_timestamptz({raw})",
+    }[field.type]
+
+
+def _unparsed(fields: tuple[Field, ...], row: str) -> str:
+    """Per stored row: how many typed values arrived but were stored as NULL.
+
+    An empty string is "no value" (PHP sends it for unset fields) and is not counted.
+    """
+    checks = [f"(btrim({row}._raw->>'{f.name}') <> '' AND {row}.{f.column} IS NULL)::int"
+              for f in fields if f.type is not FieldType.TEXT]
+    return " + ".join(checks) or "0"
+
+
+def _key_present(module: Module, doc: str = "rec") -> str:
+    return " AND ".join(f"{typed(_field(module, k), doc)} IS NOT NULL" for k in module.key)
+
+
+def _field(module: Module, name: str) -> Field:
+    return next(f for f in module.header if f.name == name)
+
+
+def _key_exprs(module: Module, doc: str = "rec") -> list[str]:
+    return [typed(_field(module, k), doc) for k in module.key]
+
+
+def merge_rows(module: Module) -> str:
+    """Upsert the header (or master) rows of the staged window; returns (rows, unparsed).
+
+    Duplicates within the window are resolved first (the newest modification, then the
+    last received); an update is skipped when nothing changed, and a master row is never
+    overwritten by an older version.
+    """
+    keys = _key_exprs(module)
+    cols = [f.column for f in module.header]
+    values = [typed(f) for f in module.header]
+    order = ", ".join(keys)
+    if module.modified_field:
+        newest = typed(_field(module, module.modified_field))
+        order += f", {newest} DESC NULLS LAST, ord DESC"
+    else:
+        order += ", ord"
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c not in _key_cols(module))
+    guard = "(t._raw IS DISTINCT FROM EXCLUDED._raw OR t._deleted_at IS NOT NULL)"
+    if module.modified_field:
+        mod = _field(module, module.modified_field).column
+        guard += f" AND (t.{mod} IS NULL OR EXCLUDED.{mod} >= t.{mod})"
+    return f"""
+WITH src AS (
+    SELECT DISTINCT ON ({", ".join(keys)}) rec FROM pg_temp.syncd_stage
+    WHERE {_key_present(module)}
+    ORDER BY {order}),
+up AS (
+    INSERT INTO skybiz.{module.name} AS t (source, {", ".join(cols)}, _synced_at, _deleted_at, _raw)
+    SELECT $1, {", ".join(values)}, now(), NULL, rec FROM src
+    ON CONFLICT (source, {", ".join(_key_cols(module))}) DO UPDATE SET {updates},
+        _synced_at = EXCLUDED._synced_at, _deleted_at = NULL, _raw = EXCLUDED._raw
+    WHERE {guard}
+    RETURNING {_unparsed(module.header, "t")} AS bad)
+SELECT count(*) AS rows, coalesce(sum(bad), 0) AS unparsed FROM up
+"""
+
+
+def _key_cols(module: Module) -> list[str]:
+    return [k.lower() for k in module.key]
+
+
+def delete_lines(module: Module) -> str:
+    """Drop the stored lines of every document in the window (they are re-inserted)."""
+    return f"""
+DELETE FROM skybiz.{module.name}_line l
+USING (SELECT DISTINCT rec->>'DocType' AS dt, rec->>'Doc1No' AS dn FROM pg_temp.syncd_stage) d
+WHERE l.source = $1 AND l.doctype = d.dt AND l.doc1no = d.dn
+"""
+
+
+def insert_lines(module: Module) -> str:
+    """Insert the window's lines; line_seq is the 1-based position as received."""
+    cols = [f.column for f in module.lines]
+    values = [typed(f, "r") for f in module.lines]
+    return f"""
+WITH src AS (
+    SELECT rec->>'DocType' AS dt, rec->>'Doc1No' AS dn,
+           CASE WHEN nested THEN item ELSE rec END AS r,
+           row_number() OVER (PARTITION BY rec->>'DocType', rec->>'Doc1No'
+                              ORDER BY ord, iord) AS seq
+    FROM pg_temp.syncd_stage
+    WHERE (NOT nested OR item IS NOT NULL) AND {_key_present(module)}),
+ins AS (
+    INSERT INTO skybiz.{module.name}_line AS t
+        (source, doctype, doc1no, line_seq, {", ".join(cols)}, _synced_at, _deleted_at, _raw)
+    SELECT $1, dt, dn, seq, {", ".join(values)}, now(), NULL, r FROM src
+    RETURNING {_unparsed(module.lines, "t")} AS bad)
+SELECT count(*) AS rows, coalesce(sum(bad), 0) AS unparsed FROM ins
+"""
+
+
+def mark_deleted(module: Module) -> str:
+    """Documents dated inside the window but absent from its complete answer are deleted."""
+    date_col = module.date_field.lower()
+    match = " AND ".join(
+        f"{expr} = t.{col}" for expr, col in zip(_key_exprs(module, "s.rec"),
+                                                  _key_cols(module), strict=True))
+    lines = ""
+    if module.lines:
+        lines = f""",
+lines AS (
+    UPDATE skybiz.{module.name}_line l SET _deleted_at = now() FROM gone g
+    WHERE l.source = $1 AND l.doctype = g.doctype AND l.doc1no = g.doc1no
+    RETURNING 1)"""
+    return f"""
+WITH gone AS (
+    UPDATE skybiz.{module.name} t SET _deleted_at = now()
+    WHERE t.source = $1 AND t.{date_col} BETWEEN $2 AND $3 AND t._deleted_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM pg_temp.syncd_stage s WHERE {match})
+    RETURNING t.*){lines}
+SELECT count(*) AS deleted FROM gone
+"""

@@ -1,0 +1,138 @@
+"""syncd's own bookkeeping in schema ``syncd``: watermarks, errors, the ledger, status."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from syncd import registry
+from syncd.warehouse.db import db_errors
+from syncd.windows import Watermarks, Window
+
+_MARKS = """
+SELECT low_watermark, high_watermark FROM syncd.module_state
+WHERE source = $1 AND module = $2
+"""
+
+_SAVE_WINDOW_STATE = """
+INSERT INTO syncd.module_state AS s
+    (source, module, low_watermark, high_watermark, last_success_at, unparsed_values, new_fields)
+VALUES ($1, $2, $3, $4, now(), $5, $6)
+ON CONFLICT (source, module) DO UPDATE SET
+    low_watermark = EXCLUDED.low_watermark, high_watermark = EXCLUDED.high_watermark,
+    last_success_at = now(), unparsed_values = s.unparsed_values + EXCLUDED.unparsed_values,
+    new_fields = ARRAY(SELECT DISTINCT f FROM unnest(s.new_fields || EXCLUDED.new_fields) f
+                       ORDER BY f)
+"""
+
+_LEDGER = """
+INSERT INTO syncd.window (source, module, date_from, date_to, purpose, records, upserted,
+    deleted, content_hash, request_id, requests, fetched_at, duration_ms)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+"""
+
+_ERROR = """
+INSERT INTO syncd.module_state AS s (source, module, last_error, last_error_at)
+VALUES ($1, $2, $3, now())
+ON CONFLICT (source, module) DO UPDATE SET last_error = $3, last_error_at = now()
+"""
+
+_CLEAR_ERROR = """
+UPDATE syncd.module_state SET last_error = NULL WHERE source = $1 AND module = $2
+"""
+
+_RESET = """
+UPDATE syncd.module_state SET low_watermark = NULL, high_watermark = NULL
+WHERE source = $1 AND module = $2
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRecord:
+    """What the ledger keeps about one committed window."""
+
+    window: Window
+    records: int
+    upserted: int
+    deleted: int
+    content_hash: str
+    request_id: str | None
+    requests: int
+    fetched_at: dt.datetime
+    duration_ms: int
+
+
+async def watermarks(conn: asyncpg.Connection, source: str, module: str) -> Watermarks:
+    """The loaded range of one module (empty before its first window)."""
+    with db_errors("reading watermarks"):
+        row = await conn.fetchrow(_MARKS, source, module)
+    if row is None:
+        return Watermarks()
+    return Watermarks(row["low_watermark"], row["high_watermark"])
+
+
+async def save_window(
+    conn: asyncpg.Connection, source: str, module: str, *, marks: Watermarks,
+    rec: WindowRecord, unparsed: int, new_fields: list[str],
+) -> None:
+    """Within the window's transaction: move the watermarks and write the ledger row."""
+    w = rec.window
+    await conn.execute(_SAVE_WINDOW_STATE, source, module, marks.low, marks.high, unparsed,
+                       new_fields)
+    await conn.execute(_LEDGER, source, module, w.date_from, w.date_to, w.purpose.value,
+                       rec.records, rec.upserted, rec.deleted, rec.content_hash,
+                       rec.request_id, rec.requests, rec.fetched_at, rec.duration_ms)
+
+
+async def record_error(conn: asyncpg.Connection, source: str, module: str, text: str) -> None:
+    with db_errors("recording an error"):
+        await conn.execute(_ERROR, source, module, text)
+
+
+async def clear_error(conn: asyncpg.Connection, source: str, module: str) -> None:
+    with db_errors("recording success"):
+        await conn.execute(_CLEAR_ERROR, source, module)
+
+
+async def reset(conn: asyncpg.Connection, source: str, module: str) -> bool:
+    """Forget a module's watermarks (its rows stay); tell whether it had any."""
+    with db_errors("resetting watermarks"):
+        status: str = await conn.execute(_RESET, source, module)
+    return status != "UPDATE 0"
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleStatus:
+    """One line of ``syncd status``."""
+
+    module: str
+    low_watermark: dt.date | None
+    high_watermark: dt.date | None
+    rows: int
+    deleted_rows: int
+    last_success_at: dt.datetime | None
+    last_error: str | None
+    new_fields: tuple[str, ...]
+    unparsed_values: int
+
+
+async def module_status(conn: asyncpg.Connection, source: str, module: str) -> ModuleStatus:
+    """State and row counts of one module of one source."""
+    table = registry.get(module).name  # an identifier from the registry, never from input
+    with db_errors("reading status"):
+        st = await conn.fetchrow(
+            "SELECT * FROM syncd.module_state WHERE source = $1 AND module = $2", source, module)
+        counts = await conn.fetchrow(
+            f"SELECT count(*) FILTER (WHERE _deleted_at IS NULL) AS live, "  # noqa: S608
+            f"count(*) FILTER (WHERE _deleted_at IS NOT NULL) AS gone "
+            f"FROM skybiz.{table} WHERE source = $1", source)
+    s: dict[str, Any] = dict(st) if st else {}
+    return ModuleStatus(
+        module=module, low_watermark=s.get("low_watermark"),
+        high_watermark=s.get("high_watermark"), rows=counts["live"], deleted_rows=counts["gone"],
+        last_success_at=s.get("last_success_at"), last_error=s.get("last_error"),
+        new_fields=tuple(s.get("new_fields") or ()), unparsed_values=s.get("unparsed_values", 0),
+    )

@@ -1,0 +1,120 @@
+"""Window planning (pure): which inclusive date ranges a pass reads, in which order.
+
+A window is ``date_from..date_to`` inclusive, at most 31 calendar days. Each module keeps
+the loaded range ``low..high`` (every day in it was read by a committed window). A pass:
+
+* first run: newest → oldest from today back to ``backfill_from`` (this month first);
+* later: fresh windows from ``high - lookback + 1`` up to today, oldest first so ``high``
+  only ever grows contiguously; then the unfinished backfill below ``low``, newest first.
+
+"Today" is the source's calendar date captured once when the pass starts (the signpost):
+no window ever reaches past it, however long the pass runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import StrEnum
+
+MAX_DAYS = 31
+_SPAN = dt.timedelta(days=MAX_DAYS - 1)
+_DAY = dt.timedelta(days=1)
+
+
+class Purpose(StrEnum):
+    """Why a window is read; fresh and backfill windows move the watermarks, resync doesn't."""
+
+    FRESH = "fresh"
+    BACKFILL = "backfill"
+    RESYNC = "resync"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """An inclusive date range of at most 31 days, and why it is read."""
+
+    date_from: dt.date
+    date_to: dt.date
+    purpose: Purpose
+
+    def __post_init__(self) -> None:
+        if self.date_from > self.date_to:
+            raise ValueError(f"window {self.date_from}..{self.date_to} is backwards")
+        if self.date_to - self.date_from > _SPAN:
+            raise ValueError(f"window {self.date_from}..{self.date_to} exceeds {MAX_DAYS} days")
+
+    @property
+    def days(self) -> int:
+        return (self.date_to - self.date_from).days + 1
+
+    def __str__(self) -> str:
+        return f"{self.date_from}..{self.date_to}"
+
+
+@dataclass(frozen=True, slots=True)
+class Watermarks:
+    """The loaded range of one module; both None before the first committed window."""
+
+    low: dt.date | None = None
+    high: dt.date | None = None
+
+    def __post_init__(self) -> None:
+        if (self.low is None) != (self.high is None):
+            raise ValueError("low and high watermarks are set together")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"low watermark {self.low} is after high {self.high}")
+
+    def backfill_complete(self, backfill_from: dt.date) -> bool:
+        return self.low is not None and self.low <= backfill_from
+
+
+def forward(start: dt.date, end: dt.date, purpose: Purpose) -> list[Window]:
+    """Windows covering ``start..end``, oldest first."""
+    out: list[Window] = []
+    while start <= end:
+        out.append(Window(start, min(start + _SPAN, end), purpose))
+        start += _SPAN + _DAY
+    return out
+
+
+def backward(start: dt.date, end: dt.date, purpose: Purpose) -> list[Window]:
+    """Windows covering ``start..end``, newest first (the newest ends exactly at ``end``)."""
+    out: list[Window] = []
+    while end >= start:
+        out.append(Window(max(end - _SPAN, start), end, purpose))
+        end -= _SPAN + _DAY
+    return out
+
+
+def plan(
+    marks: Watermarks, today: dt.date, backfill_from: dt.date, lookback_days: int
+) -> list[Window]:
+    """Every window one pass should read, fresh before backfill."""
+    if lookback_days < 1:
+        raise ValueError("lookback_days must be at least 1")
+    floor = min(backfill_from, today)
+    if marks.low is None or marks.high is None:
+        windows = backward(floor, today, Purpose.BACKFILL)
+        # The newest window is what dashboards wait for: it goes at fresh priority.
+        return [Window(windows[0].date_from, windows[0].date_to, Purpose.FRESH), *windows[1:]]
+    start = max(min(marks.high - dt.timedelta(days=lookback_days - 1), today), floor)
+    fresh = forward(start, today, Purpose.FRESH)
+    backfill = backward(floor, marks.low - _DAY, Purpose.BACKFILL) if marks.low > floor else []
+    return fresh + backfill
+
+
+def resync(date_from: dt.date, date_to: dt.date, today: dt.date) -> list[Window]:
+    """Windows re-reading ``date_from..date_to`` (never past today), oldest first."""
+    return forward(date_from, min(date_to, today), Purpose.RESYNC)
+
+
+def advance(marks: Watermarks, window: Window) -> Watermarks:
+    """The watermarks after ``window`` commits; resync windows leave them alone."""
+    if window.purpose is Purpose.RESYNC:
+        return marks
+    if marks.low is None or marks.high is None:
+        return Watermarks(window.date_from, window.date_to)
+    if window.date_from > marks.high + _DAY or window.date_to < marks.low - _DAY:
+        raise ValueError(f"window {window} is not contiguous with {marks.low}..{marks.high}")
+    return Watermarks(min(marks.low, window.date_from), max(marks.high, window.date_to))
