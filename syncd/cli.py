@@ -156,7 +156,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from syncd import demo
 
-    logs.configure("console")
+    logs.configure("console", logging.WARNING if sys.stderr.isatty() else logging.INFO)
     return demo.run(sys.stdout)
 
 

@@ -78,6 +78,12 @@ async def read(client: TestClient[Any, Any], module: str, payload: Any = None,
     return response.status, await response.text()
 
 
+def exact(value: object) -> Decimal:
+    """``value``, which must be a Decimal."""
+    assert isinstance(value, Decimal), value
+    return value
+
+
 def decode(text: str) -> Any:
     """Parse a response keeping numbers exact."""
     return json.loads(text, parse_float=Decimal)
@@ -448,10 +454,10 @@ def test_dataset_is_consistent_and_nasty() -> None:
     ds = Dataset(today=TODAY)
     docs = ds.documents("sales", "2026-01-01", "2026-04-30")
     for doc in docs:
-        amounts = [(ln["Qty"], ln["HCUnitCost"], ln["HCLineAmt"]) for ln in doc.lines]
-        assert all(isinstance(x, Decimal) for triple in amounts for x in triple)
-        assert [money(q * u) for q, u, _ in amounts] == [a for _, _, a in amounts]  # type: ignore[operator]
-        assert doc.header["HCNetAmt"] == sum(a for _, _, a in amounts)  # type: ignore[misc]
+        amounts = [(exact(ln["Qty"]), exact(ln["HCUnitCost"]), exact(ln["HCLineAmt"]))
+                   for ln in doc.lines]
+        assert [money(q * u) for q, u, _ in amounts] == [a for _, _, a in amounts]
+        assert doc.header["HCNetAmt"] == sum(a for _, _, a in amounts)
     types_by_no: dict[object, set[object]] = {}
     for doc in docs:
         types_by_no.setdefault(doc.header["Doc1No"], set()).add(doc.header["DocType"])

@@ -59,6 +59,9 @@ SELECT DISTINCT k FROM (
 """
 
 
+_NO_VALUE = "^(0000-00-00( 00:00:00)?)?$"
+
+
 def _ref(name: str, doc: str = "rec") -> str:
     return f"{doc}->>'{name}'"
 
@@ -79,9 +82,10 @@ def typed(field: Field, doc: str = "rec") -> str:
 def _unparsed(fields: tuple[Field, ...], row: str) -> str:
     """Per stored row: how many typed values arrived but were stored as NULL.
 
-    An empty string is "no value" (PHP sends it for unset fields) and is not counted.
+    An empty string or a zero date is "no value" (what PHP/MySQL send for unset fields)
+    and is not counted: the count flags surprises such as "N/A" in a number.
     """
-    checks = [f"(btrim({row}._raw->>'{f.name}') <> '' AND {row}.{f.column} IS NULL)::int"
+    checks = [f"(btrim({row}._raw->>'{f.name}') !~ '{_NO_VALUE}' AND {row}.{f.column} IS NULL)::int"
               for f in fields if f.type is not FieldType.TEXT]
     return " + ".join(checks) or "0"
 
@@ -159,7 +163,10 @@ WITH src AS (
            row_number() OVER (PARTITION BY rec->>'DocType', rec->>'Doc1No'
                               ORDER BY ord, iord) AS seq
     FROM pg_temp.syncd_stage
-    WHERE (NOT nested OR item IS NOT NULL) AND {_key_present(module)}),
+    WHERE CASE WHEN nested THEN item IS NOT NULL
+               -- a flat row whose detail fields are all null is a document without lines
+               ELSE num_nonnulls({", ".join(_ref(f.name) for f in module.lines)}) > 0 END
+      AND {_key_present(module)}),
 ins AS (
     INSERT INTO skybiz.{module.name}_line AS t
         (source, doctype, doc1no, line_seq, {", ".join(cols)}, _synced_at, _deleted_at, _raw)
