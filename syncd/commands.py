@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from syncd import registry
+from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError
 from syncd.progress import Progress
@@ -70,7 +71,7 @@ def _with_modules(s: SourceConfig, modules: tuple[str, ...]) -> SourceConfig:
 
 async def sync(
     cfg: Config, sources: list[SourceConfig], progress: Callable[[SourceConfig], Progress], *,
-    now: dt.datetime, resync: ResyncRange | None = None,
+    now: dt.datetime, resync: ResyncRange | None = None, backoff: Backoff | None = None,
 ) -> list[ModuleRun]:
     """One pass over ``sources`` (concurrently, one connection each); returns every run."""
     async with warehouse(cfg) as dsn:
@@ -79,7 +80,7 @@ async def sync(
             conn = await db.connect(dsn)
             try:
                 return await SourcePass(source, conn, progress(source), now=now,
-                                        resync=resync).run(source.modules)
+                                        resync=resync, backoff=backoff).run(source.modules)
             finally:
                 await conn.close()
 
