@@ -50,27 +50,35 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is now (it may be swapped after configure)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(log_format: str = "console", level: int = logging.INFO) -> None:
     """Route structlog to stderr in ``json`` or ``console`` form."""
     renderer: Any
     if log_format == "json":
-        # Tracebacks as plain text: dict_tracebacks would render frame locals, and a local
-        # variable may hold a secret.
         renderer = structlog.processors.JSONRenderer()
-        exc = structlog.processors.format_exc_info
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-        exc = structlog.processors.format_exc_info
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            exc,
+            # Tracebacks as plain text: dict_tracebacks would render frame locals, and a
+            # local variable may hold a secret.
+            structlog.processors.format_exc_info,
             redact,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
