@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="one pass: backfill or catch up, then exit")
     sync.add_argument("--source", help="only this source")
     sync.add_argument("--module", action="append", default=[], help="only this module (repeat)")
+    sub.add_parser("run", parents=[common],
+                   help="the daemon: migrate, then sync every module on schedule until SIGTERM")
     status = sub.add_parser("status", parents=[common],
                             help="watermarks, backfill progress, rows, last success and error")
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")
@@ -104,6 +106,12 @@ def cmd_sync(args: argparse.Namespace, resync: object = None) -> int:
     return EXIT_OK if all(r.error is None for r in runs) else EXIT_FAILED
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from syncd import daemon
+
+    return asyncio.run(daemon.run(_load(args, need_credentials=True)))
+
+
 def cmd_resync(args: argparse.Namespace) -> int:
     from syncd.sync import ResyncRange
 
@@ -163,6 +171,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "migrate": cmd_migrate,
     "sync": cmd_sync,
+    "run": cmd_run,
     "status": cmd_status,
     "resync": cmd_resync,
     "reset": cmd_reset,

@@ -16,7 +16,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 import structlog
@@ -90,6 +90,25 @@ async def open_session(source: SourceConfig) -> AsyncIterator[aiohttp.ClientSess
         yield session
 
 
+class ClientObserver(Protocol):
+    """Who wants to know about each answer (metrics); the default ignores everything."""
+
+    def response(self, module: str, status: int) -> None: ...
+    def retry(self, module: str) -> None: ...
+    def waited(self, seconds: float) -> None: ...
+
+
+class _Nobody:
+    def response(self, module: str, status: int) -> None:
+        pass
+
+    def retry(self, module: str) -> None:
+        pass
+
+    def waited(self, seconds: float) -> None:
+        pass
+
+
 class SkybizClient:
     """Reads module windows from one SKYBIZ source."""
 
@@ -102,6 +121,7 @@ class SkybizClient:
         backoff: Backoff | None = None,
         rand: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observer: ClientObserver | None = None,
     ) -> None:
         if source.credentials is None:
             raise ValueError("SkybizClient needs a source loaded with its credentials")
@@ -109,6 +129,7 @@ class SkybizClient:
         self.credentials: Credentials = source.credentials
         self.backoff = backoff or Backoff()
         self._rand, self._sleep = rand, sleep
+        self.observer: ClientObserver = observer or _Nobody()
         self.requests = 0
         self.retries = 0
 
@@ -142,13 +163,14 @@ class SkybizClient:
         url = self.source.endpoint_url(module.name)
         first_sent: float | None = None
         for attempt in range(1, self.backoff.attempts + 1):
-            await self.limiter.acquire(priority)
+            self.observer.waited(await self.limiter.acquire(priority))
             first_sent = first_sent or time.monotonic()
             try:
                 status, body, retry_after = await self._post(url, payload, ctx)
                 return await accept(Answer(status, body, retry_after, ctx, attempt, first_sent))
             except RetriableError as exc:
                 await self._before_retry(exc, attempt, date_from, date_to)
+                self.observer.retry(module.name)
             except ApiError as exc:
                 _log_failure(exc, attempt, date_from, date_to, final=True)
                 raise
@@ -160,10 +182,11 @@ class SkybizClient:
         final = attempt >= self.backoff.attempts
         _log_failure(exc, attempt, date_from, date_to, final=final)
         if final:
-            raise RetriesExhausted(
-                f"{exc} It kept failing after {attempt} attempts; syncd will try this window "
-                "again on the next pass.", status=exc.status, message=exc.message,
-                request_id=exc.request_id, module=exc.module) from exc
+            text = str(exc)
+            if text.endswith("; syncd retries."):
+                text = text.removesuffix("; syncd retries.") + f"; gave up after {attempt} tries."
+            raise RetriesExhausted(text, status=exc.status, message=exc.message,
+                                   request_id=exc.request_id, module=exc.module) from exc
         self.retries += 1
         delay = self.backoff.delay(attempt, self._rand, exc.retry_after)
         if isinstance(exc, RateLimited):
@@ -176,12 +199,17 @@ class SkybizClient:
         self, url: str, payload: dict[str, Any], ctx: Context
     ) -> tuple[int, bytes, float | None]:
         self.requests += 1
-        with _transport_errors(ctx):
-            async with self.session.post(url, json=payload) as resp:
-                body = await resp.read()
-                retry_after = parse_retry_after(
-                    resp.headers.get("Retry-After"), dt.datetime.now(dt.UTC))
-                return resp.status, body, retry_after
+        status = 0
+        try:
+            with _transport_errors(ctx):
+                async with self.session.post(url, json=payload) as resp:
+                    status = resp.status
+                    body = await resp.read()
+                    retry_after = parse_retry_after(
+                        resp.headers.get("Retry-After"), dt.datetime.now(dt.UTC))
+                    return resp.status, body, retry_after
+        finally:
+            self.observer.response(ctx.module, status)
 
 
 @contextlib.contextmanager
@@ -196,7 +224,7 @@ def _transport_errors(ctx: Context) -> Iterator[None]:
             module=ctx.module) from None
     except aiohttp.ClientConnectorError as exc:
         raise RetriableError(
-            f"{ctx.module}: cannot connect to {exc.host}:{exc.port} "
+            f"Cannot connect to {exc.host}:{exc.port} "
             f"({exc.os_error.strerror or exc.os_error}); check base_url of source "
             f"{ctx.source!r} and the network.",
             module=ctx.module) from None

@@ -19,7 +19,7 @@ from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError
 from syncd.progress import Progress
-from syncd.sync import ModuleRun, ResyncRange, SourcePass
+from syncd.sync import ModuleRun, ResyncRange, SourceSync
 from syncd.warehouse import db, state
 
 
@@ -79,8 +79,9 @@ async def sync(
         async def one(source: SourceConfig) -> list[ModuleRun]:
             conn = await db.connect(dsn)
             try:
-                return await SourcePass(source, conn, progress(source), now=now,
-                                        resync=resync, backoff=backoff).run(source.modules)
+                async with SourceSync(source, conn, backoff=backoff) as worker:
+                    return await worker.run(source.modules, progress(source), now=now,
+                                            resync=resync)
             finally:
                 await conn.close()
 
@@ -102,14 +103,15 @@ async def status(cfg: Config, now: dt.datetime) -> dict[str, Any]:
     async with warehouse(cfg) as dsn:
         conn = await db.connect(dsn)
         try:
-            return {"sources": [await _source_status(conn, s, now) for s in cfg.sources]}
+            return {"sources": [await source_status(conn, s, now) for s in cfg.sources]}
         finally:
             await conn.close()
 
 
-async def _source_status(
+async def source_status(
     conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime
 ) -> dict[str, Any]:
+    """One source's part of the status document."""
     modules = []
     for name in source.modules:
         st = await state.module_status(conn, source.name, name)

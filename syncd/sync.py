@@ -9,16 +9,18 @@ only ever move over contiguous ranges. A 403 stops its module; a 401 stops the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections import deque
 from dataclasses import dataclass, field
 
+import aiohttp
 import asyncpg
 import structlog
 
 from syncd import registry
 from syncd.backoff import Backoff
-from syncd.client import Answer, SkybizClient, open_session
+from syncd.client import Answer, ClientObserver, SkybizClient, open_session
 from syncd.config import SourceConfig
 from syncd.errors import ApiError, SourceUnauthorized
 from syncd.limiter import Priority, RateLimiter
@@ -64,36 +66,69 @@ class ResyncRange:
     date_to: dt.date
 
 
-class SourcePass:
-    """Runs one pass of one source; build it, then ``await run(modules)``."""
+class SourceSync:
+    """Syncs one source: its limiter, HTTP session and warehouse connection, shared by
+    every pass. Use ``async with SourceSync(...) as s: await s.run(...)``."""
 
     def __init__(
-        self, source: SourceConfig, conn: asyncpg.Connection, progress: Progress, *,
-        now: dt.datetime, backoff: Backoff | None = None, resync: ResyncRange | None = None,
+        self, source: SourceConfig, conn: asyncpg.Connection, *,
+        backoff: Backoff | None = None, observer: ClientObserver | None = None,
     ) -> None:
-        self.source, self.conn, self.progress = source, conn, progress
-        self.today = source.today(now)  # the signpost: no window reaches past it
-        self.backoff, self.resync = backoff, resync
+        self.source, self.conn = source, conn
+        self.backoff, self.observer = backoff, observer
         rl = source.rate_limit
         self.limiter = RateLimiter(rl.requests, rl.per_seconds, margin=rl.margin_seconds)
         self.loader = Loader(conn, source.name, source.timezone)
+        self._session: contextlib.AbstractAsyncContextManager[aiohttp.ClientSession] | None
+        self._session = None
+        self.client: SkybizClient | None = None
 
-    async def run(self, modules: tuple[str, ...]) -> list[ModuleRun]:
+    async def __aenter__(self) -> SourceSync:
+        self._session = open_session(self.source)
+        session = await self._session.__aenter__()
+        self.client = SkybizClient(self.source, session, self.limiter, backoff=self.backoff,
+                                   observer=self.observer)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.__aexit__(None, None, None)
+        async with self.loader.turn():  # a shielded load still running finishes first
+            pass
+
+    async def run(
+        self, modules: tuple[str, ...], progress: Progress, *, now: dt.datetime,
+        purposes: frozenset[Purpose] = frozenset(Purpose), resync: ResyncRange | None = None,
+    ) -> list[ModuleRun]:
+        """One pass: the windows of ``purposes`` for every module, concurrently."""
+        assert self.client is not None, "use SourceSync as an async context manager"
+        return await _Pass(self, progress, now.astimezone(self.source.zone).date(), purposes,
+                           resync).run(modules, self.client)
+
+
+class _Pass:
+    """The state of one pass: its signpost, what it reads, and how it reports."""
+
+    def __init__(self, owner: SourceSync, progress: Progress, today: dt.date,
+                 purposes: frozenset[Purpose], resync: ResyncRange | None) -> None:
+        self.source, self.conn, self.loader = owner.source, owner.conn, owner.loader
+        self.progress, self.purposes, self.resync = progress, purposes, resync
+        self.today = today  # the signpost: no window reaches past it
+
+    async def run(self, modules: tuple[str, ...], client: SkybizClient) -> list[ModuleRun]:
         runs = [ModuleRun(self.source.name, m) for m in modules]
-        async with open_session(self.source) as session:
-            client = SkybizClient(self.source, session, self.limiter, backoff=self.backoff)
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for run in runs:
-                        group.create_task(self._module(client, run))
-            except* SourceUnauthorized as eg:
-                # Credentials refused: nothing of this source can be read; every module
-                # that had not finished carries the one sentence that says what to fix.
-                exc = eg.exceptions[0]
-                assert isinstance(exc, SourceUnauthorized)
+        try:
+            async with asyncio.TaskGroup() as group:
                 for run in runs:
-                    if not run.finished and run.error is None:
-                        run.error = exc
+                    group.create_task(self._module(client, run))
+        except* SourceUnauthorized as eg:
+            # Credentials refused: nothing of this source can be read; every module
+            # that had not finished carries the one sentence that says what to fix.
+            exc = eg.exceptions[0]
+            assert isinstance(exc, SourceUnauthorized)
+            for run in runs:
+                if not run.finished and run.error is None:
+                    run.error = exc
         await self._record(runs)
         return runs
 
@@ -118,8 +153,9 @@ class SourcePass:
             return resync_windows(self.resync.date_from, self.resync.date_to, self.today)
         async with self.loader.turn():
             marks = await state.watermarks(self.conn, self.source.name, module.name)
-        return plan(marks, self.today, self.source.backfill_from,
-                    self.source.lookback(module.name))
+        windows = plan(marks, self.today, self.source.backfill_from,
+                       self.source.lookback(module.name))
+        return [w for w in windows if w.purpose in self.purposes]
 
     async def _windows(
         self, client: SkybizClient, module: Module, windows: list[Window], run: ModuleRun

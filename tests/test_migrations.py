@@ -48,8 +48,10 @@ async def test_tables_match_the_registry(pg_dsn: str) -> None:
             "SELECT table_name, column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = 'skybiz'")
         pks = await conn.fetch(
-            "SELECT tc.table_name, array_agg(k.column_name::text ORDER BY k.ordinal_position) AS cols "
-            "FROM information_schema.table_constraints tc JOIN information_schema.key_column_usage k "
+            "SELECT tc.table_name, "
+            "array_agg(k.column_name::text ORDER BY k.ordinal_position) AS cols "
+            "FROM information_schema.table_constraints tc "
+            "JOIN information_schema.key_column_usage k "
             "USING (constraint_schema, constraint_name) WHERE tc.table_schema = 'skybiz' "
             "AND tc.constraint_type = 'PRIMARY KEY' GROUP BY tc.table_name")
     finally:

@@ -199,11 +199,13 @@ async def test_second_sync_of_the_same_windows_changes_nothing(env: Env) -> None
     """Re-reading windows is idempotent: identical rows, no duplicates."""
     await env.sync()
     snapshot = "SELECT * FROM skybiz.{t} ORDER BY 1, 2, 3"
-    before = {t: [dict(r) | {"_synced_at": None} for r in await fetch(env.dsn, snapshot.format(t=t))]
-              for t in ("customer", "sales", "sales_line", "collection")}
+    tables = ("customer", "sales", "sales_line", "collection")
+    before = {t: [dict(r) | {"_synced_at": None}
+                  for r in await fetch(env.dsn, snapshot.format(t=t))] for t in tables}
     await env.sync(resync=ResyncRange(env.backfill_from, env.today))
     for table, rows in before.items():
-        after = [dict(r) | {"_synced_at": None} for r in await fetch(env.dsn, snapshot.format(t=table))]
+        after = [dict(r) | {"_synced_at": None}
+                 for r in await fetch(env.dsn, snapshot.format(t=table))]
         assert after == rows, table
 
 

@@ -51,10 +51,11 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                               encoder=bytes, decoder=bytes)
 
 
-async def connect(dsn: str) -> asyncpg.Connection:
+async def connect(dsn: str, server_settings: dict[str, str] | None = None,
+                  timeout: float = 30) -> asyncpg.Connection:
     """One connection with syncd's codecs."""
     with db_errors("connecting to the warehouse"):
-        conn = await asyncpg.connect(dsn, timeout=30)
+        conn = await asyncpg.connect(dsn, timeout=timeout, server_settings=server_settings)
         await _init_connection(conn)
         return conn
 

@@ -39,6 +39,7 @@ class LoadResult:
     unparsed: int
     new_fields: tuple[str, ...]
     requests: int
+    seconds: float  # from the window's first request to its commit
 
 
 class Loader:
@@ -95,12 +96,12 @@ class Loader:
         seen = {r["k"] for r in await conn.fetch(sql.NEW_FIELDS)}
         new_fields = sorted(seen - KNOWN_FIELDS[module.name])
         marks = advance(await state.watermarks(conn, self.source, module.name), window)
+        seconds = time.monotonic() - answer.first_sent
         record = state.WindowRecord(
             window, env.records or 0, upserted + lines, deleted, staged["content_hash"],
-            env.request_id, answer.attempt, fetched_at,
-            int((time.monotonic() - answer.first_sent) * 1000))
+            env.request_id, answer.attempt, fetched_at, int(seconds * 1000))
         await state.save_window(conn, self.source, module.name, marks=marks, rec=record,
                                 unparsed=unparsed, new_fields=new_fields)
         return LoadResult(window, env.records or 0, upserted, lines, deleted, unparsed,
-                          tuple(new_fields), answer.attempt)
+                          tuple(new_fields), answer.attempt, seconds)
 

@@ -1,0 +1,234 @@
+"""``syncd run``: the long-running service (composition root of the daemon).
+
+Migrates, then per source: becomes its leader (or waits as a hot standby), and runs an
+incremental pass every ``[schedule] interval`` while an unfinished backfill continues in
+its own job at the limiter's lower priority. SIGTERM/SIGINT stop it gracefully: no new
+pass starts, the window being loaded commits (or rolls back), its watermark never moves
+ahead of its data. A second signal exits at once — the open transaction rolls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import signal
+from typing import Any
+
+import asyncpg
+import structlog
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from syncd import commands, httpd, leader
+from syncd.config import Config, SourceConfig
+from syncd.errors import SyncdError, WarehouseError
+from syncd.metrics import Metrics
+from syncd.notify import Notifier
+from syncd.sync import SourceSync
+from syncd.warehouse import db
+from syncd.windows import Purpose
+
+log = structlog.get_logger("syncd.daemon")
+
+
+class SourceWorker:
+    """Leads one source (once it holds the lock) and runs its scheduled passes."""
+
+    def __init__(self, daemon: Daemon, source: SourceConfig) -> None:
+        self.daemon, self.source = daemon, source
+        self.conn: asyncpg.Connection | None = None
+        self.sync: SourceSync | None = None
+        self.passes: set[asyncio.Task[Any]] = set()
+        self.status: dict[str, Any] | None = None
+        self.lost = asyncio.Event()
+        self.last_pass: dt.datetime | None = None
+
+    async def serve(self) -> None:
+        """Lead the source until the daemon stops; after a lost warehouse, lead again."""
+        while not self.daemon.stopping.is_set():
+            try:
+                await self._lead_once()
+            except WarehouseError as exc:
+                log.error("leader.lost", source=self.source.name, error=str(exc))
+                await self._pause(leader.POLL_SECONDS)
+
+    async def _lead_once(self) -> None:
+        self.conn = await db.connect(self.daemon.dsn, server_settings=leader.KEEPALIVES)
+        self.lost = asyncio.Event()
+        try:
+            await leader.refuse_transaction_pooling(self.conn)
+            if not await self._become_leader():
+                return
+            observer = self.daemon.metrics.client_observer(self.source.name)
+            async with SourceSync(self.source, self.conn, observer=observer) as self.sync:
+                self._schedule()
+                await _first(self.daemon.stopping.wait(), self.lost.wait())
+                self._unschedule()
+                await self._cancel_passes()
+        finally:
+            self.daemon.metrics.leader.labels(self.source.name).set(0)
+            await self.conn.close(timeout=5)
+        if self.lost.is_set():
+            raise WarehouseError("the warehouse connection was lost; reconnecting")
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep unless the daemon stops first; True when it is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.daemon.stopping.wait(), seconds)
+        return self.daemon.stopping.is_set()
+
+    async def _become_leader(self) -> bool:
+        assert self.conn is not None
+        standby_logged = False
+        while not await leader.try_lead(self.conn, self.source.name):
+            if not standby_logged:
+                log.info("leader.standby", source=self.source.name)
+                standby_logged = True
+            if await self._pause(leader.POLL_SECONDS):
+                return False
+        log.info("leader.acquired", source=self.source.name)
+        self.daemon.metrics.leader.labels(self.source.name).set(1)
+        return True
+
+    def _schedule(self) -> None:
+        every = self.daemon.cfg.schedule.interval_seconds
+        now = dt.datetime.now(dt.UTC)
+        for purpose, delay in ((Purpose.FRESH, 0.0), (Purpose.BACKFILL, 0.5)):
+            self.daemon.scheduler.add_job(
+                self._pass, "interval", seconds=every, args=[purpose],
+                id=f"{self.source.name}:{purpose.value}", max_instances=1, coalesce=True,
+                misfire_grace_time=int(every), next_run_time=now + dt.timedelta(seconds=delay))
+
+    def _unschedule(self) -> None:
+        for purpose in (Purpose.FRESH, Purpose.BACKFILL):
+            with contextlib.suppress(Exception):  # already gone: nothing to remove
+                self.daemon.scheduler.remove_job(f"{self.source.name}:{purpose.value}")
+
+    async def _pass(self, purpose: Purpose) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        assert self.sync is not None
+        self.passes.add(task)
+        try:
+            await self.sync.run(self.source.modules, self.daemon.metrics.progress(),
+                                now=dt.datetime.now(dt.UTC), purposes=frozenset({purpose}))
+            self.last_pass = dt.datetime.now(dt.UTC)
+            await self.refresh()
+        except SyncdError as exc:
+            log.error("sync.pass_failed", source=self.source.name, purpose=purpose.value,
+                      error=str(exc))
+            if self.conn is None or self.conn.is_closed():
+                self.lost.set()  # reconnect and take the lock again
+        finally:
+            self.passes.discard(task)
+
+    async def refresh(self) -> None:
+        """Re-read this source's status: gauges, the STATUS= line, /status.json."""
+        assert self.conn is not None
+        assert self.sync is not None
+        now = dt.datetime.now(dt.UTC)
+        async with self.sync.loader.turn():
+            self.status = await commands.source_status(self.conn, self.source, now)
+        for m in self.status["modules"]:
+            high = dt.date.fromisoformat(m["high_watermark"]) if m["high_watermark"] else None
+            self.daemon.metrics.set_state(self.source.name, m["module"], high=high,
+                                          progress=m["backfill_progress"], now=now,
+                                          zone=self.source.zone)
+        self.daemon.notifier.status(self.daemon.summary())
+
+    async def _cancel_passes(self) -> None:
+        for task in self.passes:
+            task.cancel()
+        await asyncio.gather(*self.passes, return_exceptions=True)
+
+
+async def _first(*aws: Any) -> None:
+    """Return when the first of ``aws`` completes; cancel the rest."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+class Daemon:
+    """Owns the scheduler, the workers, the HTTP listener and the signal handling."""
+
+    def __init__(self, cfg: Config, dsn: str, notifier: Notifier) -> None:
+        self.cfg, self.dsn, self.notifier = cfg, dsn, notifier
+        self.metrics = Metrics()
+        self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
+        self.stopping = asyncio.Event()
+        self.workers = [SourceWorker(self, s) for s in cfg.sources]
+
+    def summary(self) -> str:
+        """One line for systemd: e.g. "8 modules current, backfill 64%, last pass 12:05"."""
+        modules = [m for w in self.workers if w.status for m in w.status["modules"]]
+        if not modules:
+            return "waiting for the first pass"
+        now = dt.datetime.now(dt.UTC)
+        current = sum(1 for w in self.workers if w.status for m in w.status["modules"]
+                      if m["high_watermark"] == w.source.today(now).isoformat()
+                      and not m["last_error"])
+        backfill = sum(m["backfill_progress"] for m in modules) / len(modules)
+        last = max((w.last_pass for w in self.workers if w.last_pass), default=None)
+        when = last.astimezone().strftime("%H:%M") if last else "-"
+        return f"{current} modules current, backfill {backfill:.0%}, last pass {when}"
+
+    async def health(self) -> str | None:
+        try:
+            conn = await db.connect(self.dsn, timeout=3)
+        except WarehouseError as exc:
+            return str(exc)
+        try:
+            await asyncio.wait_for(conn.fetchval("SELECT 1"), 3)
+        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+            return f"the warehouse does not answer ({type(exc).__name__})"
+        finally:
+            await conn.close(timeout=2)
+        return None
+
+    async def status(self) -> dict[str, Any]:
+        return {"sources": [w.status or {"name": w.source.name, "kind": w.source.kind,
+                                         "modules": []} for w in self.workers]}
+
+    async def run(self) -> int:
+        runner = await httpd.serve(httpd.make_app(self.metrics, self.health, self.status),
+                                   self.cfg.observability.host, self.cfg.observability.port)
+        self._install_signals()
+        watchdog = asyncio.create_task(self.notifier.watchdog())
+        self.scheduler.start()
+        self.notifier.ready("migrated; starting")
+        log.info("daemon.ready", sources=[s.name for s in self.cfg.sources],
+                 listen=f"{self.cfg.observability.host}:{self.cfg.observability.port}")
+        try:
+            await asyncio.gather(*(w.serve() for w in self.workers))
+        finally:
+            self.scheduler.shutdown(wait=False)
+            watchdog.cancel()
+            await runner.cleanup()
+        log.info("daemon.stopped")
+        return 0
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.stopping.is_set():
+            log.warning("daemon.abort", signal=sig.name)
+            os._exit(1)  # the open transaction, if any, rolls back: no half window
+        log.info("daemon.stopping", signal=sig.name)
+        self.notifier.stopping()
+        self.scheduler.pause()
+        self.stopping.set()
+
+
+async def run(cfg: Config, notifier: Notifier | None = None) -> int:
+    """Migrate, then serve until a signal; 0 on a clean stop."""
+    notifier = notifier or Notifier()
+    async with commands.warehouse(cfg) as dsn:
+        return await Daemon(cfg, dsn, notifier).run()

@@ -1,0 +1,44 @@
+"""The observability listener: ``/metrics`` (Prometheus text), ``/healthz``, ``/status.json``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from syncd.metrics import Metrics
+
+HealthCheck = Callable[[], Awaitable[str | None]]  # None when healthy, else the reason
+StatusSource = Callable[[], Awaitable[dict[str, Any]]]
+
+
+def make_app(metrics: Metrics, health: HealthCheck, status: StatusSource) -> web.Application:
+    async def metrics_view(_: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def healthz(_: web.Request) -> web.Response:
+        reason = await health()
+        if reason is None:
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text=f"unhealthy: {reason}\n")
+
+    async def status_view(_: web.Request) -> web.Response:
+        return web.Response(text=json.dumps(await status()), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/status.json", status_view)
+    return app
+
+
+async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Start listening; the caller cleans the runner up."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
