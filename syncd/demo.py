@@ -24,14 +24,10 @@ DEMO_RATE = (10, 1.0)
 HISTORY_DAYS = 730
 
 TOP_CUSTOMERS = """
-SELECT c.cusname AS customer,
-       sum(CASE WHEN s.doctype = 'CusCN' THEN -s.hcnetamt ELSE s.hcnetamt END) AS net_sales
-FROM skybiz.sales s
-LEFT JOIN skybiz.customer c ON c.source = s.source AND c.cuscode = s.cuscode
-WHERE s._deleted_at IS NULL
-  AND s.d_ate >= date_trunc('month', $1::date) - interval '1 month'
-  AND s.d_ate < date_trunc('month', $1::date)
-GROUP BY 1 ORDER BY 2 DESC NULLS LAST LIMIT 5
+SELECT coalesce(cusname, cuscode) AS customer, net_amount AS net_sales
+FROM bi.sales_by_customer_month
+WHERE month = date_trunc('month', $1::date - interval '1 month')::date
+ORDER BY net_amount DESC NULLS LAST LIMIT 5
 """
 
 
