@@ -61,8 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     from syncd.simulator import cli as simulator_cli
 
     simulator_cli.add_arguments(simulate)
-    sub.add_parser("demo", parents=[common],
-                   help="the whole product on one machine against the simulator")
+    demo = sub.add_parser("demo", parents=[common],
+                          help="the whole product on one machine against the simulator")
+    demo.add_argument("--keep", action="store_true",
+                      help="afterwards keep running as `syncd run` with the status page")
     return parser
 
 
@@ -165,7 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from syncd import demo
 
     logs.configure("console", logging.WARNING if sys.stderr.isatty() else logging.INFO)
-    return demo.run(sys.stdout)
+    return demo.run(sys.stdout, keep=args.keep)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

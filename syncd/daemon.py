@@ -42,6 +42,8 @@ class SourceWorker:
         self.passes: set[asyncio.Task[Any]] = set()
         self.status: dict[str, Any] | None = None
         self.lost = asyncio.Event()
+        self.role = "starting"
+        self.observer = daemon.metrics.client_observer(source.name)
         self.last_pass: dt.datetime | None = None
 
     async def serve(self) -> None:
@@ -60,8 +62,7 @@ class SourceWorker:
             await leader.refuse_transaction_pooling(self.conn)
             if not await self._become_leader():
                 return
-            observer = self.daemon.metrics.client_observer(self.source.name)
-            async with SourceSync(self.source, self.conn, observer=observer) as self.sync:
+            async with SourceSync(self.source, self.conn, observer=self.observer) as self.sync:
                 self._schedule()
                 await _first(self.daemon.stopping.wait(), self.lost.wait())
                 self._unschedule()
@@ -82,12 +83,14 @@ class SourceWorker:
         assert self.conn is not None
         standby_logged = False
         while not await leader.try_lead(self.conn, self.source.name):
+            self.role = "standby"
             if not standby_logged:
                 log.info("leader.standby", source=self.source.name)
                 standby_logged = True
             if await self._pause(leader.POLL_SECONDS):
                 return False
         log.info("leader.acquired", source=self.source.name)
+        self.role = "leader"
         self.daemon.metrics.leader.labels(self.source.name).set(1)
         return True
 
@@ -136,6 +139,21 @@ class SourceWorker:
                                           progress=m["backfill_progress"], now=now,
                                           zone=self.source.zone)
         self.daemon.notifier.status(self.daemon.summary())
+
+    def page_status(self) -> dict[str, Any]:
+        """This source's status with its role, span and last-hour request counts."""
+        doc = dict(self.status or {"name": self.source.name, "kind": self.source.kind,
+                                   "modules": []})
+        now = dt.datetime.now(dt.UTC)
+        doc.update(role=self.role, backfill_from=self.source.backfill_from.isoformat(),
+                   today=self.source.today(now).isoformat())
+        modules = []
+        for m in doc["modules"]:
+            requests, limited = self.observer.last_hour(m["module"])
+            modules.append({**m, "requests_last_hour": requests,
+                            "rate_limited_last_hour": limited})
+        doc["modules"] = modules
+        return doc
 
     async def _cancel_passes(self) -> None:
         for task in self.passes:
@@ -191,8 +209,8 @@ class Daemon:
         return None
 
     async def status(self) -> dict[str, Any]:
-        return {"sources": [w.status or {"name": w.source.name, "kind": w.source.kind,
-                                         "modules": []} for w in self.workers]}
+        """/status.json: the ``status --json`` document plus what the status page shows."""
+        return {"sources": [w.page_status() for w in self.workers]}
 
     async def run(self) -> int:
         runner = await httpd.serve(httpd.make_app(self.metrics, self.health, self.status),

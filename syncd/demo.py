@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from syncd import config, progress, report
+from syncd.daemon import Daemon
+from syncd.notify import Notifier
 from syncd.simulator import Simulator, SimulatorOptions
 from syncd.warehouse import db
 
@@ -22,6 +24,7 @@ from syncd.warehouse import db
 # load in about 20 seconds. The simulator enforces the same compressed limit.
 DEMO_RATE = (10, 1.0)
 HISTORY_DAYS = 730
+LISTEN = "127.0.0.1:9108"
 
 TOP_CUSTOMERS = """
 SELECT coalesce(cusname, cuscode) AS customer, net_amount AS net_sales
@@ -38,10 +41,12 @@ def write_config(path: Path, base_url: str, dsn: str, today: dt.date) -> None:
         f'[sources.demo]\nbase_url = "{base_url}"\ntimezone = "Asia/Kuala_Lumpur"\n'
         f'backfill_from = "{today - dt.timedelta(days=HISTORY_DAYS)}"\n\n'
         f"[sources.demo.rate_limit]\nrequests = {requests}\nper_seconds = {per}\n"
-        "margin_seconds = 0.05\n", encoding="utf-8")
+        "margin_seconds = 0.05\n\n"
+        f'[schedule]\ninterval = "30s"\n\n[observability]\nlisten = "{LISTEN}"\n'
+        'log_format = "console"\n', encoding="utf-8")
 
 
-async def _demo(out: TextIO, workdir: Path) -> int:
+async def _demo(out: TextIO, workdir: Path, keep: bool) -> int:
     from syncd import commands
 
     requests, per = DEMO_RATE
@@ -68,8 +73,15 @@ async def _demo(out: TextIO, workdir: Path) -> int:
             out.write("\nsyncd status:\n")
             report.status(await commands.status(cfg, now), out)
             await _bi_answer(dsn, sim.dataset.today, out)
-            out.write(f"\nWarehouse DSN (valid while the demo runs): {dsn}\n")
-            return 0 if all(r.error is None for r in runs) else 1
+            out.write(f"\nWarehouse DSN (valid while the demo runs): {dsn}\n"
+                      "Point Metabase / Superset / Grafana at it and use the bi.* views.\n")
+            if not keep:
+                out.write("Run `syncd demo --keep` to keep it running with the status page.\n")
+                return 0 if all(r.error is None for r in runs) else 1
+            out.write(f"\nNow running as `syncd run`: status page http://{LISTEN}/ , "
+                      f"metrics http://{LISTEN}/metrics . Ctrl-C stops everything.\n")
+            out.flush()
+            return await Daemon(cfg, dsn, Notifier({})).run()
     finally:
         await sim.stop()
 
@@ -86,6 +98,6 @@ async def _bi_answer(dsn: str, today: dt.date, out: TextIO) -> None:
                   for r in rows], out)
 
 
-def run(out: TextIO = sys.stdout) -> int:
+def run(out: TextIO = sys.stdout, *, keep: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="syncd-demo-") as tmp:
-        return asyncio.run(_demo(out, Path(tmp)))
+        return asyncio.run(_demo(out, Path(tmp), keep))

@@ -1,7 +1,9 @@
-"""The observability listener: ``/metrics`` (Prometheus text), ``/healthz``, ``/status.json``."""
+"""The observability listener: ``/`` (status page), ``/metrics`` (Prometheus text),
+``/healthz`` and ``/status.json``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from syncd import statuspage
 from syncd.metrics import Metrics
 
 HealthCheck = Callable[[], Awaitable[str | None]]  # None when healthy, else the reason
@@ -29,7 +32,12 @@ def make_app(metrics: Metrics, health: HealthCheck, status: StatusSource) -> web
     async def status_view(_: web.Request) -> web.Response:
         return web.Response(text=json.dumps(await status()), content_type="application/json")
 
+    async def page(_: web.Request) -> web.Response:
+        html = statuspage.render(await status(), dt.datetime.now().astimezone())
+        return web.Response(text=html, content_type="text/html")
+
     app = web.Application()
+    app.router.add_get("/", page)
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/status.json", status_view)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
+from collections import deque
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -59,15 +61,28 @@ class Metrics:
 
 
 class ClientMetrics:
-    """What the HTTP client reports, labelled with its source."""
+    """What the HTTP client reports, labelled with its source; also keeps the last hour."""
 
     def __init__(self, metrics: Metrics, source: str) -> None:
         self.m, self.source = metrics, source
+        self.recent: deque[tuple[float, str, int]] = deque()
 
     def response(self, module: str, status: int) -> None:
         self.m.requests.labels(self.source, module, str(status)).inc()
         if status == 429:
             self.m.rate_limited.labels(self.source, module).inc()
+        self.recent.append((time.monotonic(), module, status))
+        self._forget(time.monotonic())
+
+    def last_hour(self, module: str) -> tuple[int, int]:
+        """Requests and 429 answers of ``module`` during the last hour."""
+        self._forget(time.monotonic())
+        statuses = [st for _, m, st in self.recent if m == module]
+        return len(statuses), statuses.count(429)
+
+    def _forget(self, now: float) -> None:
+        while self.recent and self.recent[0][0] < now - 3600:
+            self.recent.popleft()
 
     def retry(self, module: str) -> None:
         self.m.retries.labels(self.source, module).inc()

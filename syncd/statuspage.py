@@ -1,0 +1,90 @@
+"""The status page at ``GET /`` (pure rendering): one self-contained HTML document.
+
+No CDN, no script: it works offline and refreshes itself with a meta refresh. Per source
+and module: the loaded range as a bar over the backfill span, lag, last success, last
+error, rows, and requests / 429s over the last hour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+from typing import Any
+
+REFRESH_SECONDS = 10
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2430;background:#f6f7f9}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
+.meta{color:#667}table{border-collapse:collapse;width:100%;background:#fff}
+th,td{padding:6px 8px;border-bottom:1px solid #e4e7eb;text-align:left;vertical-align:middle}
+th{font-size:12px;text-transform:uppercase;color:#667}
+.bar{position:relative;height:12px;min-width:160px;background:#e4e7eb;border-radius:6px}
+.fill{position:absolute;top:0;height:12px;background:#2f80ed;border-radius:6px}
+.ok{color:#1e8e3e}.err{color:#c5221f}.num{text-align:right;font-variant-numeric:tabular-nums}
+"""
+
+
+def render(doc: dict[str, Any], now: dt.datetime) -> str:
+    """The whole page for a ``/status.json`` document."""
+    sections = "".join(_source(s, now) for s in doc.get("sources", []))
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>syncd status</title><style>{_CSS}</style></head><body>"
+        "<h1>syncd status</h1>"
+        f"<div class=meta>updated {escape(now.strftime('%Y-%m-%d %H:%M:%S %Z'))}, "
+        f"refreshes every {REFRESH_SECONDS} s</div>{sections}</body></html>")
+
+
+def _source(s: dict[str, Any], now: dt.datetime) -> str:
+    span = (s.get("backfill_from"), s.get("today"))
+    rows = "".join(_module(m, span, now) for m in s.get("modules", []))
+    role = s.get("role", "")
+    head = ("<tr><th>module</th><th>loaded range</th><th>lag</th><th>last success</th>"
+            "<th>rows</th><th>deleted</th><th>requests/h</th><th>429/h</th>"
+            "<th>last error</th></tr>")
+    return (f"<h2>{escape(s.get('name', '?'))} <span class=meta>({escape(s.get('kind', ''))}"
+            f"{', ' + escape(role) if role else ''})</span></h2>"
+            f"<table>{head}{rows}</table>")
+
+
+def _module(m: dict[str, Any], span: tuple[str | None, str | None], now: dt.datetime) -> str:
+    error = m.get("last_error")
+    cells = [
+        escape(m["module"]),
+        _bar(m.get("low_watermark"), m.get("high_watermark"), span),
+        escape(_lag(m.get("high_watermark"), span[1] or now.date().isoformat())),
+        escape((m.get("last_success_at") or "never")[:19].replace("T", " ")),
+        f"<span class=num>{m.get('rows', 0):,}</span>",
+        f"<span class=num>{m.get('deleted_rows', 0):,}</span>",
+        f"<span class=num>{m.get('requests_last_hour', 0):,}</span>",
+        f"<span class=num>{m.get('rate_limited_last_hour', 0):,}</span>",
+        f"<span class=err>{escape(error)}</span>" if error else "<span class=ok>ok</span>",
+    ]
+    return f"<tr data-module='{escape(m['module'])}'>" + "".join(
+        f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _bar(low: str | None, high: str | None, span: tuple[str | None, str | None]) -> str:
+    label = f"{low} .. {high}" if low and high else "nothing loaded yet"
+    start, end = span
+    fill = ""
+    if low and high and start and end:
+        a, b = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        total = max((b - a).days + 1, 1)
+        lo = max((dt.date.fromisoformat(low) - a).days, 0)
+        width = min((dt.date.fromisoformat(high) - a).days + 1, total) - lo
+        fill = (f"<div class=fill style='left:{100 * lo / total:.1f}%;"
+                f"width:{100 * max(width, 0) / total:.1f}%'></div>")
+    return (f"<div class=bar title='{escape(label)}'>{fill}</div>"
+            f"<div class=meta>{escape(label)}</div>")
+
+
+def _lag(high: str | None, today: str) -> str:
+    """How far the loaded range is behind the source's today."""
+    if not high:
+        return "-"
+    days = (dt.date.fromisoformat(today) - dt.date.fromisoformat(high)).days
+    return "current" if days <= 0 else f"{days} day{'s' if days != 1 else ''} behind"
