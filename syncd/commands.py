@@ -14,10 +14,10 @@ from typing import Any
 
 import asyncpg
 
-from syncd import registry
+from syncd import leader, registry
 from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
-from syncd.errors import ConfigError
+from syncd.errors import ConfigError, SourceBusy
 from syncd.progress import Progress
 from syncd.sync import ModuleRun, ResyncRange, SourceSync
 from syncd.warehouse import db, state
@@ -79,6 +79,9 @@ async def sync(
         async def one(source: SourceConfig) -> list[ModuleRun]:
             conn = await db.connect(dsn)
             try:
+                if not await leader.try_lead(conn, source.name):
+                    raise SourceBusy(f"source {source.name!r} is being synced by another syncd "
+                                     "(a running `syncd run`?); let it work or stop it first.")
                 async with SourceSync(source, conn, backoff=backoff) as worker:
                     return await worker.run(source.modules, progress(source), now=now,
                                             resync=resync)

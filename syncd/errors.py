@@ -3,6 +3,7 @@
     SyncdError
     ├── ConfigError              fix the configuration file / environment (exit 2)
     ├── WarehouseError           PostgreSQL is unreachable or refused a statement
+    ├── SourceBusy               another syncd leads this source right now
     └── ApiError                 the API answered (or failed to); carries request_id
         ├── RetriableError       try again after a backoff: 5xx, transport, broken body
         │   └── RateLimited      429: pause the whole source, then try again
@@ -30,6 +31,10 @@ class ConfigError(SyncdError):
 
 class WarehouseError(SyncdError):
     """The warehouse cannot be reached or refused a statement."""
+
+
+class SourceBusy(SyncdError):
+    """Another syncd (a running daemon) holds this source's leader lock."""
 
 
 class ApiError(SyncdError):

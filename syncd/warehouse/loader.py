@@ -95,7 +95,7 @@ class Loader:
                                           window.date_from, window.date_to)
         seen = {r["k"] for r in await conn.fetch(sql.NEW_FIELDS)}
         new_fields = sorted(seen - KNOWN_FIELDS[module.name])
-        marks = advance(await state.watermarks(conn, self.source, module.name), window)
+        marks = advance(await state.lock_watermarks(conn, self.source, module.name), window)
         seconds = time.monotonic() - answer.first_sent
         record = state.WindowRecord(
             window, env.records or 0, upserted + lines, deleted, staged["content_hash"],

@@ -17,6 +17,14 @@ SELECT low_watermark, high_watermark FROM syncd.module_state
 WHERE source = $1 AND module = $2
 """
 
+_ENSURE = """
+INSERT INTO syncd.module_state (source, module) VALUES ($1, $2) ON CONFLICT DO NOTHING
+"""
+
+# Inside a window's transaction: the row lock serializes watermark moves of one module,
+# whoever else might be loading it.
+_MARKS_FOR_UPDATE = _MARKS + " FOR UPDATE"
+
 _SAVE_WINDOW_STATE = """
 INSERT INTO syncd.module_state AS s
     (source, module, low_watermark, high_watermark, last_success_at, unparsed_values, new_fields)
@@ -71,6 +79,13 @@ async def watermarks(conn: asyncpg.Connection, source: str, module: str) -> Wate
         row = await conn.fetchrow(_MARKS, source, module)
     if row is None:
         return Watermarks()
+    return Watermarks(row["low_watermark"], row["high_watermark"])
+
+
+async def lock_watermarks(conn: asyncpg.Connection, source: str, module: str) -> Watermarks:
+    """Within a window's transaction: lock the module's state row and read its range."""
+    await conn.execute(_ENSURE, source, module)
+    row = await conn.fetchrow(_MARKS_FOR_UPDATE, source, module)
     return Watermarks(row["low_watermark"], row["high_watermark"])
 
 
