@@ -20,10 +20,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd import registry
 from syncd.credentials import Credentials, Secret, load_credentials
+from syncd.cycles import Boundary
 from syncd.errors import ConfigError
 
 DEFAULT_CONFIG = "syncd.toml"
 KINDS = ("skybiz",)
+NIGHTLY = Boundary(3, 0)  # reread of recent documents, every day at 03:00 (source time)
+WEEKLY = Boundary(4, 0, weekday=6)  # reconcile of masters, Sundays at 04:00
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +82,16 @@ class WarehouseConfig:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleConfig:
+    """When ``syncd run`` reads: incremental passes, nightly re-reads, weekly reconciles."""
+
     interval_seconds: float = 300.0
+    module_intervals: Mapping[str, float] = field(default_factory=dict)
+    reread: Boundary | None = NIGHTLY
+    reread_days: int = 62
+    reconcile: Boundary | None = WEEKLY
+
+    def interval(self, module: str) -> float:
+        return self.module_intervals.get(module, self.interval_seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +299,29 @@ class _Parser:
         return float(value)
 
     def schedule(self, raw: Any) -> ScheduleConfig:
-        t = self.table(raw, "[schedule]", ("interval",))
-        return ScheduleConfig(parse_duration(t.get("interval", "5m"), self, "[schedule] interval"))
+        t = self.table(raw, "[schedule]", ("interval", "intervals", "reread", "reread_days",
+                                           "reconcile"))
+        per_module = self.table(t.get("intervals", {}), "[schedule.intervals]",
+                                tuple(registry.BY_NAME))
+        days = t.get("reread_days", 62)
+        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+            raise self.fail("[schedule] reread_days", "must be a whole number of days >= 1.")
+        return ScheduleConfig(
+            interval_seconds=parse_duration(t.get("interval", "5m"), self, "[schedule] interval"),
+            module_intervals={m: parse_duration(v, self, f"[schedule.intervals] {m}")
+                              for m, v in per_module.items()},
+            reread=self.boundary(t.get("reread", "03:00"), "[schedule] reread"),
+            reread_days=days,
+            reconcile=self.boundary(t.get("reconcile", "sun 04:00"), "[schedule] reconcile"),
+        )
+
+    def boundary(self, value: Any, where: str) -> Boundary | None:
+        if value in ("off", False):
+            return None
+        try:
+            return Boundary.parse(str(value))
+        except ValueError as exc:
+            raise self.fail(where, f"{exc}, or \"off\".") from None
 
     def observability(self, raw: Any) -> ObservabilityConfig:
         t = self.table(raw, "[observability]", ("listen", "log_format"))

@@ -20,12 +20,13 @@ import asyncpg
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from syncd import commands, httpd, leader
+from syncd import commands, httpd, leader, registry
 from syncd.config import Config, SourceConfig
 from syncd.errors import SyncdError, WarehouseError
 from syncd.metrics import Metrics
 from syncd.notify import Notifier
-from syncd.sync import SourceSync
+from syncd.registry import Kind
+from syncd.sync import Cycle, SourceSync
 from syncd.warehouse import db
 from syncd.windows import Purpose
 
@@ -95,36 +96,67 @@ class SourceWorker:
         return True
 
     def _schedule(self) -> None:
-        every = self.daemon.cfg.schedule.interval_seconds
+        """Fresh passes per interval group, the backfill, and the deep re-reads."""
+        sched, name = self.daemon.cfg.schedule, self.source.name
+        groups: dict[float, list[str]] = {}
+        for m in self.source.modules:
+            groups.setdefault(sched.interval(m), []).append(m)
+        jobs: list[tuple[str, float, float, Any, list[Any]]] = [
+            (f"fresh:{every:g}", every, 0.0, self._pass,
+             [tuple(modules), frozenset({Purpose.FRESH})]) for every, modules in groups.items()]
+        jobs.append(("backfill", sched.interval_seconds, 0.5, self._pass,
+                     [self.source.modules, frozenset({Purpose.BACKFILL})]))
+        if sched.reread or sched.reconcile:
+            jobs.append(("deep", sched.interval_seconds, 1.0, self._deep, []))
         now = dt.datetime.now(dt.UTC)
-        for purpose, delay in ((Purpose.FRESH, 0.0), (Purpose.BACKFILL, 0.5)):
+        for job, every, delay, func, args in jobs:
             self.daemon.scheduler.add_job(
-                self._pass, "interval", seconds=every, args=[purpose],
-                id=f"{self.source.name}:{purpose.value}", max_instances=1, coalesce=True,
-                misfire_grace_time=int(every), next_run_time=now + dt.timedelta(seconds=delay))
+                func, "interval", seconds=every, args=args, id=f"{name}:{job}",
+                max_instances=1, coalesce=True, misfire_grace_time=int(every) + 1,
+                next_run_time=now + dt.timedelta(seconds=delay))
 
     def _unschedule(self) -> None:
-        for purpose in (Purpose.FRESH, Purpose.BACKFILL):
-            with contextlib.suppress(Exception):  # already gone: nothing to remove
-                self.daemon.scheduler.remove_job(f"{self.source.name}:{purpose.value}")
+        for job in self.daemon.scheduler.get_jobs():
+            if job.id.startswith(f"{self.source.name}:"):
+                job.remove()
 
-    async def _pass(self, purpose: Purpose) -> None:
+    async def _pass(self, modules: tuple[str, ...], purposes: frozenset[Purpose],
+                    cycle: Cycle | None = None) -> None:
         task = asyncio.current_task()
         assert task is not None
         assert self.sync is not None
         self.passes.add(task)
         try:
-            await self.sync.run(self.source.modules, self.daemon.metrics.progress(),
-                                now=dt.datetime.now(dt.UTC), purposes=frozenset({purpose}))
+            await self.sync.run(modules, self.daemon.metrics.progress(),
+                                now=dt.datetime.now(dt.UTC), purposes=purposes, cycle=cycle)
             self.last_pass = dt.datetime.now(dt.UTC)
             await self.refresh()
         except SyncdError as exc:
-            log.error("sync.pass_failed", source=self.source.name, purpose=purpose.value,
-                      error=str(exc))
+            log.error("sync.pass_failed", source=self.source.name,
+                      purposes=sorted(p.value for p in purposes), error=str(exc))
             if self.conn is None or self.conn.is_closed():
                 self.lost.set()  # reconnect and take the lock again
         finally:
             self.passes.discard(task)
+
+    async def _deep(self) -> None:
+        """Nightly reread of documents, weekly reconcile of masters: what is due of them.
+
+        Only modules whose backfill is complete take part; both run at the limiter's
+        lowest priority and resume after an interruption (the ledger says what is done).
+        """
+        if self.status is None:
+            return
+        sched = self.daemon.cfg.schedule
+        local = dt.datetime.now(dt.UTC).astimezone(self.source.zone)
+        complete = {m["module"] for m in self.status["modules"] if m["backfill_complete"]}
+        for boundary, kind, purpose in ((sched.reread, Kind.DOCUMENT, Purpose.REREAD),
+                                        (sched.reconcile, Kind.MASTER, Purpose.RECONCILE)):
+            modules = tuple(m for m in self.source.modules
+                            if m in complete and registry.get(m).kind is kind)
+            if boundary is not None and modules:
+                await self._pass(modules, frozenset({purpose}),
+                                 Cycle(boundary.last(local), sched.reread_days))
 
     async def refresh(self) -> None:
         """Re-read this source's status: gauges, the STATUS= line, /status.json."""

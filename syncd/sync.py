@@ -25,16 +25,18 @@ from syncd.config import SourceConfig
 from syncd.errors import ApiError, SourceUnauthorized
 from syncd.limiter import Priority, RateLimiter
 from syncd.progress import Progress
-from syncd.registry import Module
+from syncd.registry import Kind, Module
 from syncd.warehouse import state
 from syncd.warehouse.loader import Loader, LoadResult
-from syncd.windows import Purpose, Window, plan
+from syncd.windows import Purpose, Window, cycle_windows, plan
 from syncd.windows import resync as resync_windows
 
 log = structlog.get_logger("syncd.sync")
 PIPELINE_DEPTH = 2
 PRIORITY = {Purpose.FRESH: Priority.FRESH, Purpose.BACKFILL: Priority.BACKFILL,
-            Purpose.RESYNC: Priority.FRESH}
+            Purpose.RESYNC: Priority.FRESH, Purpose.REREAD: Priority.REREAD,
+            Purpose.RECONCILE: Priority.REREAD}
+DEEP = frozenset({Purpose.REREAD, Purpose.RECONCILE})
 
 
 @dataclass(slots=True)
@@ -64,6 +66,14 @@ class ModuleRun:
 class ResyncRange:
     date_from: dt.date
     date_to: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """A reread/reconcile cycle: when it began, and how far back a reread reaches."""
+
+    start: dt.datetime
+    reread_days: int = 62
 
 
 class SourceSync:
@@ -98,22 +108,26 @@ class SourceSync:
 
     async def run(
         self, modules: tuple[str, ...], progress: Progress, *, now: dt.datetime,
-        purposes: frozenset[Purpose] = frozenset(Purpose), resync: ResyncRange | None = None,
+        purposes: frozenset[Purpose] = frozenset({Purpose.FRESH, Purpose.BACKFILL}),
+        resync: ResyncRange | None = None, cycle: Cycle | None = None,
     ) -> list[ModuleRun]:
         """One pass: the windows of ``purposes`` for every module, concurrently."""
         assert self.client is not None, "use SourceSync as an async context manager"
-        return await _Pass(self, progress, now.astimezone(self.source.zone).date(), purposes,
-                           resync).run(modules, self.client)
+        today = now.astimezone(self.source.zone).date()
+        return await _Pass(self, progress, today, purposes=purposes, resync=resync,
+                           cycle=cycle).run(modules, self.client)
 
 
 class _Pass:
     """The state of one pass: its signpost, what it reads, and how it reports."""
 
-    def __init__(self, owner: SourceSync, progress: Progress, today: dt.date,
-                 purposes: frozenset[Purpose], resync: ResyncRange | None) -> None:
+    def __init__(self, owner: SourceSync, progress: Progress, today: dt.date, *,
+                 purposes: frozenset[Purpose], resync: ResyncRange | None,
+                 cycle: Cycle | None) -> None:
         self.source, self.conn, self.loader = owner.source, owner.conn, owner.loader
         self.progress, self.purposes, self.resync = progress, purposes, resync
         self.today = today  # the signpost: no window reaches past it
+        self.cycle = cycle
 
     async def run(self, modules: tuple[str, ...], client: SkybizClient) -> list[ModuleRun]:
         runs = [ModuleRun(self.source.name, m) for m in modules]
@@ -139,6 +153,7 @@ class _Pass:
         self.progress.planned(run)
         try:
             await self._windows(client, module, windows, run)
+            await self._finish_cycle(module)
             run.finished = True
         except SourceUnauthorized as exc:
             run.error = exc
@@ -149,6 +164,8 @@ class _Pass:
         self.progress.finished(run)
 
     async def _plan(self, module: Module) -> list[Window]:
+        if self.purposes & DEEP:
+            return await self._plan_cycle(module)
         if self.resync is not None:
             return resync_windows(self.resync.date_from, self.resync.date_to, self.today)
         async with self.loader.turn():
@@ -156,6 +173,30 @@ class _Pass:
         windows = plan(marks, self.today, self.source.backfill_from,
                        self.source.lookback(module.name))
         return [w for w in windows if w.purpose in self.purposes]
+
+    async def _plan_cycle(self, module: Module) -> list[Window]:
+        """Reread (documents) or reconcile (masters): the cycle's windows not yet done."""
+        purpose = Purpose.REREAD if module.kind is Kind.DOCUMENT else Purpose.RECONCILE
+        if purpose not in self.purposes or self.cycle is None:
+            return []
+        async with self.loader.turn():
+            done = await state.done_windows(self.conn, self.source.name, module.name,
+                                            purpose.value, self.cycle.start)
+        start = (self.today - dt.timedelta(days=self.cycle.reread_days - 1)
+                 if purpose is Purpose.REREAD else self.source.backfill_from)
+        return cycle_windows(purpose, self.today, start, done)
+
+    async def _finish_cycle(self, module: Module) -> None:
+        """After every reconcile window of the cycle committed, apply its deletions."""
+        if Purpose.RECONCILE not in self.purposes or module.kind is not Kind.MASTER:
+            return
+        assert self.cycle is not None
+        async with self.loader.turn():
+            deleted = await state.apply_reconcile(self.conn, self.source.name, module,
+                                                  self.cycle.start)
+        if deleted is not None:
+            log.info("sync.reconciled", source=self.source.name, module=module.name,
+                     deleted=deleted)
 
     async def _windows(
         self, client: SkybizClient, module: Module, windows: list[Window], run: ModuleRun
@@ -190,7 +231,8 @@ class _Pass:
                 await after.wait()  # commit in plan order: watermarks stay contiguous
             # Shielded: once a load has begun it finishes (commit or rollback) even if the
             # pass is being cancelled, so the connection is never left mid-statement.
-            return await asyncio.shield(self.loader.load(module, window, answer))
+            cycle = self.cycle.start if self.cycle else None
+            return await asyncio.shield(self.loader.load(module, window, answer, cycle))
 
         result = await client.fetch(module.name, window.date_from, window.date_to, accept,
                                     priority=PRIORITY[window.purpose])

@@ -23,11 +23,13 @@ _DAY = dt.timedelta(days=1)
 
 
 class Purpose(StrEnum):
-    """Why a window is read; fresh and backfill windows move the watermarks, resync doesn't."""
+    """Why a window is read; only fresh and backfill windows move the watermarks."""
 
     FRESH = "fresh"
     BACKFILL = "backfill"
-    RESYNC = "resync"
+    RESYNC = "resync"  # user-asked re-read of a range
+    REREAD = "reread"  # nightly re-read of recent documents (edits and voids)
+    RECONCILE = "reconcile"  # weekly walk of a master's history (deletions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,9 +111,18 @@ def resync(date_from: dt.date, date_to: dt.date, today: dt.date) -> list[Window]
     return forward(date_from, min(date_to, today), Purpose.RESYNC)
 
 
+def cycle_windows(
+    purpose: Purpose, today: dt.date, start: dt.date, done: set[tuple[dt.date, dt.date]]
+) -> list[Window]:
+    """The windows of a reread/reconcile cycle over ``start..today`` not yet ``done``."""
+    return [Window(w.date_from, w.date_to, purpose)
+            for w in backward(min(start, today), today, purpose)
+            if (w.date_from, w.date_to) not in done]
+
+
 def advance(marks: Watermarks, window: Window) -> Watermarks:
-    """The watermarks after ``window`` commits; resync windows leave them alone."""
-    if window.purpose is Purpose.RESYNC:
+    """The watermarks after ``window`` commits; only fresh and backfill windows move them."""
+    if window.purpose not in (Purpose.FRESH, Purpose.BACKFILL):
         return marks
     if marks.low is None or marks.high is None:
         return Watermarks(window.date_from, window.date_to)

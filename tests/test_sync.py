@@ -22,7 +22,9 @@ from syncd.backoff import Backoff
 from syncd.progress import LogProgress
 from syncd.registry import Field, FieldType, Module
 from syncd.simulator import Simulator, SimulatorOptions
-from syncd.sync import ModuleRun, ResyncRange
+from syncd.sync import Cycle, ModuleRun, ResyncRange, SourceSync
+from syncd.warehouse import db
+from syncd.windows import Purpose
 
 TZ = ZoneInfo("Asia/Kuala_Lumpur")
 HISTORY = 75
@@ -37,6 +39,10 @@ class Env:
     @property
     def today(self) -> dt.date:
         return self.sim.dataset.today
+
+    @property
+    def now(self) -> dt.datetime:
+        return dt.datetime.combine(self.today, dt.time(12), TZ)
 
     @property
     def backfill_from(self) -> dt.date:
@@ -303,3 +309,47 @@ async def test_windows_follow_the_source_calendar_not_the_box(
     ledger = await fetch(env.dsn, "SELECT date_from, date_to FROM syncd.window ORDER BY id")
     assert ledger[0]["date_to"] == env.today
     assert max(r["date_to"] for r in ledger) == env.today
+
+
+async def deep_pass(env: Env, purpose: Purpose, modules: tuple[str, ...],
+                    cycle: Cycle) -> list[ModuleRun]:
+    """One reread or reconcile pass, as the daemon's deep job runs it."""
+    conn = await db.connect(env.dsn)
+    try:
+        async with SourceSync(env.cfg.sources[0], conn) as worker:
+            return await worker.run(modules, LogProgress(), now=env.now,
+                                    purposes=frozenset({purpose}), cycle=cycle)
+    finally:
+        await conn.close()
+
+
+async def test_nightly_reread_catches_voids_older_than_the_lookback(env: Env) -> None:
+    """A document deleted 40 days back is missed by the 7-day lookback, caught by reread."""
+    await env.sync(modules=("sales",))
+    old = env.sim.dataset.documents("sales", env.today - dt.timedelta(days=40),
+                                    env.today - dt.timedelta(days=40))[0].header
+    env.sim.dataset.delete_document("sales", old["DocType"], old["Doc1No"])
+    await env.sync(modules=("sales",))
+    query = "SELECT _deleted_at FROM skybiz.sales WHERE doctype = $1 AND doc1no = $2"
+    assert (await fetch(env.dsn, query, old["DocType"], old["Doc1No"]))[0][0] is None
+    cycle = Cycle(dt.datetime.now(dt.UTC), reread_days=62)
+    runs = await deep_pass(env, Purpose.REREAD, ("sales",), cycle)
+    assert runs[0].done == 2  # 62 days: two 31-day windows
+    assert (await fetch(env.dsn, query, old["DocType"], old["Doc1No"]))[0][0] is not None
+    again = await deep_pass(env, Purpose.REREAD, ("sales",), cycle)
+    assert again[0].planned == 0  # the cycle is done; a restart would resume, not redo
+
+
+async def test_weekly_reconcile_marks_masters_gone_at_the_source(env: Env) -> None:
+    """A customer the source no longer returns gets _deleted_at; the others do not."""
+    await env.sync(modules=("customer",))
+    gone = env.sim.dataset.records_between("customer", env.backfill_from, env.today)[0]
+    env.sim.dataset.delete("customer", (gone["CusCode"],))
+    cycle = Cycle(dt.datetime.now(dt.UTC))
+    runs = await deep_pass(env, Purpose.RECONCILE, ("customer",), cycle)
+    assert runs[0].error is None
+    rows = await fetch(env.dsn, "SELECT cuscode FROM skybiz.customer "
+                       "WHERE _deleted_at IS NOT NULL")
+    assert [r["cuscode"] for r in rows] == [gone["CusCode"]]
+    again = await deep_pass(env, Purpose.RECONCILE, ("customer",), cycle)
+    assert again[0].planned == 0  # applied once per cycle

@@ -21,7 +21,7 @@ from syncd.registry import Kind, Module
 from syncd.responses import Envelope, classify, judge, prepare_body
 from syncd.warehouse import sql, state
 from syncd.warehouse.db import db_errors, prepare_loader
-from syncd.windows import Window, advance
+from syncd.windows import Purpose, Window, advance
 
 log = structlog.get_logger("syncd.load")
 KNOWN_FIELDS = {m.name: {f.name for f in m.fields} | {"items"} for m in registry.MODULES}
@@ -54,7 +54,8 @@ class Loader:
         """Hold this to use the connection between loads (state reads, error records)."""
         return self._turn
 
-    async def load(self, module: Module, window: Window, answer: Answer) -> LoadResult:
+    async def load(self, module: Module, window: Window, answer: Answer,
+                   cycle: dt.datetime | None = None) -> LoadResult:
         """Judge the answer and, if it is a complete read, commit it."""
         if not 200 <= answer.status < 300:
             classify(answer.status, answer.body, answer.ctx, answer.retry_after)  # raises
@@ -70,7 +71,11 @@ class Loader:
                 self._prepared = True
             with db_errors(f"loading {module.name} {window}"):
                 async with self.conn.transaction():
-                    return await self._load(module, window, answer, body, fetched_at)
+                    result = await self._load(module, window, answer, body, fetched_at)
+                    if window.purpose is Purpose.RECONCILE:
+                        await self.conn.execute(sql.record_seen(module), self.source,
+                                                module.name, cycle)
+                    return result
 
     async def _load(
         self, module: Module, window: Window, answer: Answer, body: bytes,

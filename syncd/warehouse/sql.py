@@ -197,3 +197,32 @@ WITH gone AS (
     RETURNING t.*){lines}
 SELECT count(*) AS deleted FROM gone
 """
+
+
+def _key_text(exprs: list[str]) -> str:
+    return " || '|' || ".join(f"({e})::text" for e in exprs)
+
+
+def record_seen(module: Module) -> str:
+    """Reconcile: remember the keys a window returned ($2 module, $3 cycle)."""
+    return f"""
+INSERT INTO syncd.reconcile_seen (source, module, cycle, key)
+SELECT DISTINCT $1::text, $2::text, $3::timestamptz, {_key_text(_key_exprs(module))}
+FROM pg_temp.syncd_stage
+WHERE {_key_present(module)}
+ON CONFLICT DO NOTHING
+"""
+
+
+def apply_reconcile(module: Module) -> str:
+    """Reconcile: rows stored before the cycle began and not seen in it are deleted."""
+    key = _key_text([f"t.{c}" for c in _key_cols(module)])
+    return f"""
+WITH gone AS (
+    UPDATE skybiz.{module.name} t SET _deleted_at = now()
+    WHERE t.source = $1 AND t._deleted_at IS NULL AND t._synced_at < $3
+      AND NOT EXISTS (SELECT 1 FROM syncd.reconcile_seen s WHERE s.source = $1
+                      AND s.module = $2 AND s.cycle = $3 AND s.key = {key})
+    RETURNING 1)
+SELECT count(*) FROM gone
+"""

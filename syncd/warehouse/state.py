@@ -9,6 +9,8 @@ from typing import Any
 import asyncpg
 
 from syncd import registry
+from syncd.registry import Module
+from syncd.warehouse import sql
 from syncd.warehouse.db import db_errors
 from syncd.windows import Watermarks, Window
 
@@ -117,6 +119,39 @@ async def reset(conn: asyncpg.Connection, source: str, module: str) -> bool:
     with db_errors("resetting watermarks"):
         status: str = await conn.execute(_RESET, source, module)
     return status != "UPDATE 0"
+
+
+async def done_windows(
+    conn: asyncpg.Connection, source: str, module: str, purpose: str, since: dt.datetime
+) -> set[tuple[dt.date, dt.date]]:
+    """Windows of ``purpose`` committed since ``since`` (a reread/reconcile cycle's start)."""
+    with db_errors("reading the window ledger"):
+        rows = await conn.fetch(
+            "SELECT date_from, date_to FROM syncd.window WHERE source = $1 AND module = $2 "
+            "AND purpose = $3 AND committed_at >= $4", source, module, purpose, since)
+    return {(r["date_from"], r["date_to"]) for r in rows}
+
+
+async def apply_reconcile(
+    conn: asyncpg.Connection, source: str, module: Module, cycle: dt.datetime
+) -> int | None:
+    """Mark the rows a finished reconcile cycle did not see; once per cycle (else None)."""
+    with db_errors("applying a reconcile"):
+        async with conn.transaction():
+            await conn.execute(_ENSURE, source, module.name)
+            done = await conn.fetchval(
+                "SELECT reconciled_cycle FROM syncd.module_state WHERE source = $1 AND "
+                "module = $2 FOR UPDATE", source, module.name)
+            if done == cycle:
+                return None
+            deleted: int = await conn.fetchval(sql.apply_reconcile(module), source,
+                                               module.name, cycle)
+            await conn.execute(
+                "UPDATE syncd.module_state SET reconciled_cycle = $3 WHERE source = $1 AND "
+                "module = $2", source, module.name, cycle)
+            await conn.execute("DELETE FROM syncd.reconcile_seen WHERE source = $1 AND "
+                               "module = $2", source, module.name)
+    return deleted
 
 
 @dataclass(frozen=True, slots=True)
