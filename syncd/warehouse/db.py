@@ -27,8 +27,9 @@ def db_errors(doing: str) -> Iterator[None]:
     """Translate asyncpg / socket failures while ``doing`` into WarehouseError."""
     try:
         yield
-    except asyncpg.InvalidTextRepresentationError as exc:
-        # Only JSON bodies are cast from text in our statements: the answer was broken.
+    except (asyncpg.InvalidTextRepresentationError, asyncpg.BadCopyFileFormatError,
+            asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError) as exc:
+        # Only API bodies are cast from text in our statements: the answer was broken.
         raise RetriableError(f"the API answer is not valid JSON ({exc.message}); syncd "
                              "retries.") from None
     except asyncpg.InvalidPasswordError:
@@ -44,26 +45,17 @@ def db_errors(doing: str) -> Iterator[None]:
                              "that [warehouse] dsn is right.") from None
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    # JSON bodies go to PostgreSQL as the bytes received: json's binary wire format is
-    # its text, so no decode/encode copy of a large answer is made on our side.
-    await conn.set_type_codec("json", schema="pg_catalog", format="binary",
-                              encoder=bytes, decoder=bytes)
-
-
 async def connect(dsn: str, server_settings: dict[str, str] | None = None,
                   timeout: float = 30) -> asyncpg.Connection:
     """One connection with syncd's codecs."""
     with db_errors("connecting to the warehouse"):
-        conn = await asyncpg.connect(dsn, timeout=timeout, server_settings=server_settings)
-        await _init_connection(conn)
-        return conn
+        return await asyncpg.connect(dsn, timeout=timeout, server_settings=server_settings)
 
 
 async def prepare_loader(conn: asyncpg.Connection) -> None:
-    """Create this connection's staging table (once; it empties itself at each commit)."""
+    """Create this connection's staging tables (once; they empty themselves at commit)."""
     with db_errors("preparing the staging table"):
-        await conn.execute(sql.STAGE_TABLE)
+        await conn.execute(sql.STAGE_TABLES)
 
 
 def migrations() -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
@@ -40,6 +41,28 @@ class LoadResult:
     new_fields: tuple[str, ...]
     requests: int
     seconds: float  # from the window's first request to its commit
+
+
+CHUNK = 1 << 20
+
+
+async def send_body(conn: asyncpg.Connection, body: bytes) -> None:
+    """Stream the body into this connection's one-row staging table.
+
+    COPY in 1 MiB slices, as a single CSV field quoted with \\x01 and delimited by
+    \\x02 (complete JSON contains neither byte), so the body is never copied whole on our
+    side: passing it as a query parameter would copy it three times on the way out.
+    """
+    view = memoryview(body)
+
+    async def chunks() -> AsyncIterator[bytes | memoryview]:
+        yield b"\x01"
+        for start in range(0, len(view), CHUNK):
+            yield view[start:start + CHUNK]
+        yield b"\x01\n"
+
+    await conn.copy_to_table("syncd_body", schema_name="pg_temp", source=chunks(),
+                             format="csv", quote="\x01", delimiter="\x02")
 
 
 class Loader:
@@ -82,8 +105,13 @@ class Loader:
         fetched_at: dt.datetime,
     ) -> LoadResult:
         conn = self.conn
-        await conn.execute("SELECT set_config('TimeZone', $1, true)", self.timezone)
-        staged = await conn.fetchrow(sql.STAGE, body)
+        # synchronous_commit off is safe here: a crash loses the window's rows and its
+        # watermark move together (one transaction), and the next pass reads it again.
+        await conn.execute("SELECT set_config('TimeZone', $1, true), "
+                           "set_config('work_mem', '256MB', true), "
+                           "set_config('synchronous_commit', 'off', true)", self.timezone)
+        await send_body(conn, body)
+        staged = await conn.fetchrow(sql.STAGE)
         env = Envelope(True, staged["status"], staged["message"], staged["request_id"],
                        staged["mode"], staged["total_returned"], staged["sent"],
                        staged["staged"])
@@ -98,8 +126,8 @@ class Loader:
         if module.kind is Kind.DOCUMENT:
             deleted = await conn.fetchval(sql.mark_deleted(module), self.source,
                                           window.date_from, window.date_to)
-        seen = {r["k"] for r in await conn.fetch(sql.NEW_FIELDS)}
-        new_fields = sorted(seen - KNOWN_FIELDS[module.name])
+        known = sorted(KNOWN_FIELDS[module.name])
+        new_fields = sorted(r["k"] for r in await conn.fetch(sql.NEW_FIELDS, known))
         marks = advance(await state.lock_watermarks(conn, self.source, module.name), window)
         seconds = time.monotonic() - answer.first_sent
         record = state.WindowRecord(

@@ -14,48 +14,55 @@ from __future__ import annotations
 
 from syncd.registry import Field, FieldType, Module
 
-STAGE_TABLE = """
+STAGE_TABLES = """
+SET temp_buffers = '256MB';
+CREATE TEMP TABLE IF NOT EXISTS syncd_body (body text NOT NULL) ON COMMIT DELETE ROWS;
+ALTER TABLE syncd_body ALTER COLUMN body SET STORAGE EXTERNAL;
 CREATE TEMP TABLE IF NOT EXISTS syncd_stage (
     ord bigint NOT NULL, iord bigint, nested boolean NOT NULL, rec jsonb NOT NULL, item jsonb
 ) ON COMMIT DELETE ROWS
 """
 
-# $1: the body (json). Returns the envelope for judging and how many records were staged.
+# The body arrives in pg_temp.syncd_body (streamed by COPY) and is parsed exactly once.
+# Returns the envelope for judging and how many records were staged.
 STAGE = """
-WITH b AS MATERIALIZED (SELECT $1::json AS j),
+WITH b AS MATERIALIZED (SELECT body::jsonb AS j FROM pg_temp.syncd_body),
 a AS MATERIALIZED (
-    SELECT CASE WHEN json_typeof(j) <> 'object' THEN NULL
-                WHEN json_typeof(j->'data') = 'array' THEN j->'data'
+    SELECT CASE WHEN jsonb_typeof(j) <> 'object' THEN NULL
+                WHEN jsonb_typeof(j->'data') = 'array' THEN j->'data'
                 ELSE j->'data'->'data' END AS recs
     FROM b),
 ins AS (
     INSERT INTO pg_temp.syncd_stage (ord, iord, nested, rec, item)
-    SELECT e.ord, it.iord, coalesce(json_typeof(e.r->'items') = 'array', false),
-           e.r::jsonb - 'items', it.i::jsonb
-    FROM a, json_array_elements(CASE WHEN json_typeof(a.recs) = 'array' THEN a.recs END)
+    SELECT e.ord, it.iord, coalesce(jsonb_typeof(e.r->'items') = 'array', false),
+           e.r - 'items', it.i
+    FROM a, jsonb_array_elements(CASE WHEN jsonb_typeof(a.recs) = 'array' THEN a.recs END)
             WITH ORDINALITY AS e(r, ord)
-    LEFT JOIN LATERAL json_array_elements(
-            CASE WHEN json_typeof(e.r->'items') = 'array' THEN e.r->'items' END)
+    LEFT JOIN LATERAL jsonb_array_elements(
+            CASE WHEN jsonb_typeof(e.r->'items') = 'array' THEN e.r->'items' END)
             WITH ORDINALITY AS it(i, iord) ON true
-    WHERE json_typeof(e.r) = 'object'
+    WHERE jsonb_typeof(e.r) = 'object'
     RETURNING ord)
-SELECT CASE WHEN json_typeof(b.j) = 'object' THEN b.j->>'status' END AS status,
-       CASE WHEN json_typeof(b.j) = 'object' THEN b.j->>'message' END AS message,
-       CASE WHEN json_typeof(b.j) = 'object' THEN b.j->>'request_id' END AS request_id,
-       CASE WHEN json_typeof(b.j->'data') = 'object' THEN b.j->'data'->>'mode' END AS mode,
-       CASE WHEN json_typeof(b.j->'data') = 'object'
+SELECT CASE WHEN jsonb_typeof(b.j) = 'object' THEN b.j->>'status' END AS status,
+       CASE WHEN jsonb_typeof(b.j) = 'object' THEN b.j->>'message' END AS message,
+       CASE WHEN jsonb_typeof(b.j) = 'object' THEN b.j->>'request_id' END AS request_id,
+       CASE WHEN jsonb_typeof(b.j->'data') = 'object' THEN b.j->'data'->>'mode' END AS mode,
+       CASE WHEN jsonb_typeof(b.j->'data') = 'object'
             THEN b.j->'data'->>'total_returned' END AS total_returned,
-       CASE WHEN json_typeof(a.recs) = 'array' THEN json_array_length(a.recs) END AS sent,
+       CASE WHEN jsonb_typeof(a.recs) = 'array' THEN jsonb_array_length(a.recs) END AS sent,
        (SELECT count(DISTINCT ord) FROM ins) AS staged,
-       md5(coalesce(a.recs::text, '')) AS content_hash
+       to_hex(jsonb_hash_extended(coalesce(a.recs, 'null'), 0)) AS content_hash
 FROM b, a
 """
 
+# $1: the module's known field names; only the others come back.
 NEW_FIELDS = """
 SELECT DISTINCT k FROM (
-    SELECT jsonb_object_keys(rec) AS k FROM pg_temp.syncd_stage WHERE iord IS NULL OR iord = 1
+    SELECT jsonb_object_keys(rec - $1::text[]) AS k FROM pg_temp.syncd_stage
+    WHERE iord IS NULL OR iord = 1
     UNION ALL
-    SELECT jsonb_object_keys(item) FROM pg_temp.syncd_stage WHERE item IS NOT NULL) keys
+    SELECT jsonb_object_keys(item - $1::text[]) FROM pg_temp.syncd_stage
+    WHERE item IS NOT NULL) keys
 """
 
 
@@ -71,7 +78,10 @@ def typed(field: Field, doc: str = "rec") -> str:
     raw = _ref(field.name, doc)
     return {
         FieldType.TEXT: raw,
-        FieldType.NUMERIC: f"syncd.to_numeric({raw})",
+        # A JSON number is already exact numeric in jsonb: only strings need the parser.
+        FieldType.NUMERIC: (f"CASE jsonb_typeof({doc}->'{field.name}') "
+                            f"WHEN 'number' THEN ({doc}->'{field.name}')::numeric "
+                            f"WHEN 'string' THEN syncd.to_numeric({raw}) END"),
         FieldType.BIGINT: f"syncd.to_bigint({raw})",
         FieldType.DATE: f"syncd.to_date({raw})",
         FieldType.TIME: f"syncd.to_time({raw})",
