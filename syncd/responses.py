@@ -77,16 +77,22 @@ def json_start(body: bytes) -> int:
 
 
 _NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+# A UTF-16 surrogate escape without its partner: valid JSON syntax, not valid text.
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)((?:\\\\)*)(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})")
 
 
 def prepare_body(body: bytes) -> bytes:
     """The JSON part of a body, ready for PostgreSQL: PHP warnings before it skipped, and
-    ``\\u0000`` escapes (text PostgreSQL cannot store) turned into U+FFFD."""
+    ``\\u0000`` and lone surrogate escapes (text PostgreSQL cannot store) made U+FFFD."""
     start = json_start(body)
     if start:
         body = body[start:]
     if b"\\u0000" in body:
         body = _NUL_ESCAPE.sub(rb"\1\\ufffd", body)
+    if b"\\ud" in body or b"\\uD" in body:
+        body = _LONE_SURROGATE.sub(rb"\1\\ufffd", body)
     return body
 
 
@@ -106,7 +112,7 @@ def _envelope(doc: Any) -> tuple[Envelope, list[dict[str, Any]]]:
         return Envelope(parsed=doc is not None), []
     data = doc.get("data")
     inner = data if isinstance(data, dict) else {}
-    records = data if isinstance(data, list) else inner.get("data")
+    records = data if isinstance(data, list) else _as_list(inner.get("data"))
     rows = records if isinstance(records, list) else []
     objects = [r for r in rows if isinstance(r, dict)]
     return Envelope(
@@ -115,6 +121,15 @@ def _envelope(doc: Any) -> tuple[Envelope, list[dict[str, Any]]]:
         total_returned=_text(inner.get("total_returned")),
         records=len(rows) if isinstance(records, list) else None, objects=len(objects),
     ), objects
+
+
+def _as_list(records: Any) -> Any:
+    """PHP encodes a list whose keys are not 0..n-1 as an object: take its values in order."""
+    if isinstance(records, dict) and records and all(isinstance(v, dict)
+                                                     for v in records.values()):
+        return [records[k] for k in sorted(records, key=lambda k: (not k.isdigit(), int(k)
+                                                                   if k.isdigit() else 0, k))]
+    return records
 
 
 def judge(status: int, env: Envelope, ctx: Context, retry_after: float | None = None) -> None:

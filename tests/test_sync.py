@@ -353,3 +353,36 @@ async def test_weekly_reconcile_marks_masters_gone_at_the_source(env: Env) -> No
     assert [r["cuscode"] for r in rows] == [gone["CusCode"]]
     again = await deep_pass(env, Purpose.RECONCILE, ("customer",), cycle)
     assert again[0].planned == 0  # applied once per cycle
+
+
+async def test_loader_accepts_php_quirks_and_unstorable_text(pg_dsn: str) -> None:
+    """Records as an object, a lone surrogate, a NUL and a PHP notice all load; money exact."""
+    from syncd.client import Answer
+    from syncd.responses import Context
+    from syncd.warehouse.loader import Loader
+    from syncd.windows import Window
+
+    body = (b'<br />\n<b>Notice</b>: x<br />\n{"status":"response","request_id":"r1","data":'
+            b'{"mode":"2","total_returned":2,"data":{"1":{"CusCode":"C2","CusName":"bad \\ud800",'
+            b'"CreditLimit":"N/A","DateTimeModified":"2026-11-20 10:00:00"},"0":{"CusCode":"C1",'
+            b'"CusName":"nul\\u0000here","CreditLimit":12345678901234.5678,'
+            b'"DateTimeModified":"0000-00-00 00:00:00"}}}}')
+    conn = await db.connect(pg_dsn)
+    try:
+        await db.migrate(conn)
+        window = Window(dt.date(2026, 11, 1), dt.date(2026, 11, 21), Purpose.FRESH)
+        answer = Answer(200, body, None, Context("main", "customer", "Customer", "x"), 1, 0.0)
+        result = await Loader(conn, "main", "Asia/Kuala_Lumpur").load(
+            registry.get("customer"), window, answer)
+        rows = await conn.fetch("SELECT cuscode, cusname, creditlimit, datetimemodified "
+                                "FROM skybiz.customer ORDER BY cuscode")
+    finally:
+        await conn.close()
+    assert result.records == 2
+    assert result.unparsed == 1  # "N/A" in a number; a zero date-time is "no value"
+    assert [r["cuscode"] for r in rows] == ["C1", "C2"]
+    assert rows[0]["cusname"] == "nul\ufffdhere"
+    assert rows[1]["cusname"] == "bad \ufffd"
+    assert rows[0]["creditlimit"] == Decimal("12345678901234.5678")
+    assert rows[1]["creditlimit"] is None
+    assert rows[0]["datetimemodified"] is None

@@ -30,6 +30,13 @@ WITH b AS MATERIALIZED (SELECT body::jsonb AS j FROM pg_temp.syncd_body),
 a AS MATERIALIZED (
     SELECT CASE WHEN jsonb_typeof(j) <> 'object' THEN NULL
                 WHEN jsonb_typeof(j->'data') = 'array' THEN j->'data'
+                -- PHP encodes a list whose keys are not 0..n-1 as an object
+                WHEN jsonb_typeof(j->'data'->'data') = 'object'
+                     AND j->'data'->'data' <> '{}'
+                     AND NOT jsonb_path_exists(j->'data'->'data', '$.* ? (@.type() != "object")')
+                THEN (SELECT jsonb_agg(value ORDER BY key !~ '^[0-9]+$',
+                                       CASE WHEN key ~ '^[0-9]{1,18}$' THEN key::bigint END, key)
+                      FROM jsonb_each(j->'data'->'data'))
                 ELSE j->'data'->'data' END AS recs
     FROM b),
 ins AS (
@@ -95,7 +102,9 @@ def _unparsed(fields: tuple[Field, ...], row: str) -> str:
     An empty string or a zero date is "no value" (what PHP/MySQL send for unset fields)
     and is not counted: the count flags surprises such as "N/A" in a number.
     """
-    checks = [f"(btrim({row}._raw->>'{f.name}') !~ '{_NO_VALUE}' AND {row}.{f.column} IS NULL)::int"
+    # IS TRUE: a field absent from the record is NULL here, and must count as 0, not NULL.
+    checks = [f"((btrim({row}._raw->>'{f.name}') !~ '{_NO_VALUE}' AND {row}.{f.column} IS NULL)"
+              " IS TRUE)::int"
               for f in fields if f.type is not FieldType.TEXT]
     return " + ".join(checks) or "0"
 
