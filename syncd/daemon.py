@@ -136,6 +136,11 @@ class SourceWorker:
                       purposes=sorted(p.value for p in purposes), error=str(exc))
             if self.conn is None or self.conn.is_closed():
                 self.lost.set()  # reconnect and take the lock again
+        except asyncio.CancelledError:
+            # Only our own stop cancels a pass (_cancel_passes): its in-flight load was
+            # shielded and committed or rolled back; nothing to report to the scheduler.
+            log.info("sync.pass_stopped", source=self.source.name,
+                     purposes=sorted(p.value for p in purposes))
         finally:
             self.passes.discard(task)
 

@@ -60,6 +60,20 @@ class _CurrentStderr:
         sys.stderr.flush()
 
 
+def _route_stdlib_logging(shared: list[Any], renderer: Any) -> None:
+    """Libraries that use ``logging`` (APScheduler, asyncio) log through the same
+    processors, so stderr carries only our JSON (or console) lines."""
+    handler = logging.StreamHandler(_CurrentStderr())
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.WARNING)
+    # "job skipped: maximum number of running instances" is how max_instances=1 works.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
+
+
 def configure(log_format: str = "console", level: int = logging.INFO) -> None:
     """Route structlog to stderr in ``json`` or ``console`` form."""
     renderer: Any
@@ -67,17 +81,18 @@ def configure(log_format: str = "console", level: int = logging.INFO) -> None:
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Tracebacks as plain text: dict_tracebacks would render frame locals, and a
+        # local variable may hold a secret.
+        structlog.processors.format_exc_info,
+        redact,
+    ]
+    _route_stdlib_logging(shared, renderer)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            # Tracebacks as plain text: dict_tracebacks would render frame locals, and a
-            # local variable may hold a secret.
-            structlog.processors.format_exc_info,
-            redact,
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_CurrentStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,

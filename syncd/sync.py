@@ -22,7 +22,7 @@ from syncd import registry
 from syncd.backoff import Backoff
 from syncd.client import Answer, ClientObserver, SkybizClient, open_session
 from syncd.config import SourceConfig
-from syncd.errors import ApiError, SourceUnauthorized
+from syncd.errors import ApiError, SourceUnauthorized, SyncdError
 from syncd.limiter import Priority, RateLimiter
 from syncd.progress import Progress
 from syncd.registry import Kind, Module
@@ -118,6 +118,12 @@ class SourceSync:
                            cycle=cycle).run(modules, self.client)
 
 
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first non-group exception inside a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
 class _Pass:
     """The state of one pass: its signpost, what it reads, and how it reports."""
 
@@ -135,10 +141,16 @@ class _Pass:
             async with asyncio.TaskGroup() as group:
                 for run in runs:
                     group.create_task(self._module(client, run))
-        except* SourceUnauthorized as eg:
-            # Credentials refused: nothing of this source can be read; every module
-            # that had not finished carries the one sentence that says what to fix.
-            exc = eg.exceptions[0]
+        except BaseExceptionGroup as eg:
+            unauthorized, rest = eg.split(SourceUnauthorized)
+            if rest is not None:
+                # The warehouse failed (or a bug): the pass cannot go on. Raise the plain
+                # error so callers see a SyncdError, not a group.
+                first = _first_leaf(rest)
+                raise first from (None if isinstance(first, SyncdError) else eg)
+            # Credentials refused: nothing of this source can be read; every module that
+            # had not finished carries the one sentence that says what to fix.
+            exc = _first_leaf(unauthorized) if unauthorized else None
             assert isinstance(exc, SourceUnauthorized)
             for run in runs:
                 if not run.finished and run.error is None:
