@@ -118,7 +118,7 @@ def doc_keys(sim: Simulator, module: str, low: dt.date, high: dt.date) -> Counte
 
 async def warehouse_doc_keys(dsn: str, module: str) -> Counter[tuple[str, str]]:
     """Lines per live (doctype, doc1no) in the warehouse."""
-    rows = await fetch(dsn, f"SELECT h.doctype, h.doc1no, count(l.*) AS n "  # noqa: S608
+    rows = await fetch(dsn, f"SELECT h.doctype, h.doc1no, count(l.*) AS n "
                             f"FROM skybiz.{module} h JOIN skybiz.{module}_line l "
                             "USING (source, doctype, doc1no) WHERE h._deleted_at IS NULL "
                             "GROUP BY 1, 2")
