@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from syncd import statuspage
+from syncd.errors import ConfigError
 from syncd.metrics import Metrics
 
 HealthCheck = Callable[[], Awaitable[str | None]]  # None when healthy, else the reason
@@ -48,5 +49,10 @@ async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     """Start listening; the caller cleans the runner up."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise ConfigError(f"[observability] listen {host}:{port} cannot be used "
+                          f"({exc.strerror or exc}); pick a free address and port.") from None
     return runner
