@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -468,12 +469,15 @@ class OwnWarehouse:
 
 
 @pytest.fixture
-def own_warehouse(tmp_path: Path) -> Iterator[OwnWarehouse]:
-    """A dedicated embedded PostgreSQL under tmp_path (not the session's shared one)."""
+def own_warehouse() -> Iterator[OwnWarehouse]:
+    """A dedicated embedded PostgreSQL (not the session's shared one). Not under tmp_path:
+    a concurrent pytest session resets /tmp/pytest-of-<user> to 0700, after which the
+    server's own user can no longer reach its data directory to stop or start it."""
     from syncd.warehouse.db import embedded
 
-    with embedded(tmp_path / "pg") as dsn:
-        yield OwnWarehouse(tmp_path / "pg", dsn)
+    with tempfile.TemporaryDirectory(prefix="syncd-test-own-pg-") as tmp, \
+            embedded(Path(tmp)) as dsn:
+        yield OwnWarehouse(Path(tmp), dsn)
 
 
 async def healthz_is(port: int, status: int) -> tuple[int, str] | None:
@@ -549,6 +553,27 @@ async def test_warehouse_outage_is_logged_and_survived(
     result = await daemon.finish(20)
     assert result.code == 0, result.stderr[-3000:]
     assert_no_traceback(result)
+
+
+async def test_listen_address_in_use_is_one_sentence(
+    simulator: StartSim, tmp_path: Path, pg_dsn: str, daemons: Daemons
+) -> None:
+    """A daemon whose [observability] listen address is taken exits non-zero at once with
+    one plain sentence naming that setting and the address, not a traceback."""
+    sim, url = await simulator(history_days=60)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = tmp_path / "syncd.toml"
+        path.write_text(daemon_config(url, pg_dsn, sim.dataset.start, port), encoding="utf-8")
+        result = await (await daemons(path, port)).finish(30)
+    assert result.code != 0
+    assert_no_traceback(result)
+    sentences = [ln for ln in result.stderr.splitlines() if ln.startswith("syncd: ")]
+    assert len(sentences) == 1, result.stderr[-3000:]
+    assert "[observability] listen" in sentences[0]
+    assert f"127.0.0.1:{port}" in sentences[0]
 
 
 # --- graceful stop ------------------------------------------------------------------------------
