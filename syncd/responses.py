@@ -76,24 +76,66 @@ def json_start(body: bytes) -> int:
     return start
 
 
-_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
-# A UTF-16 surrogate escape without its partner: valid JSON syntax, not valid text.
-_LONE_SURROGATE = re.compile(
-    rb"(?<!\\)((?:\\\\)*)(?:\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
-    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2})")
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 
 
 def prepare_body(body: bytes) -> bytes:
     """The JSON part of a body, ready for PostgreSQL: PHP warnings before it skipped, and
-    ``\\u0000`` and lone surrogate escapes (text PostgreSQL cannot store) made U+FFFD."""
+    ``\\u0000`` and unpaired surrogate escapes (text PostgreSQL cannot store) made U+FFFD.
+
+    The scan looks only at ``\\u0000`` / ``\\uD8..`` escapes (a literal-prefixed search),
+    and the body is copied only when one of them has to change.
+    """
     start = json_start(body)
     if start:
         body = body[start:]
-    if b"\\u0000" in body:
-        body = _NUL_ESCAPE.sub(rb"\1\\ufffd", body)
-    if b"\\ud" in body or b"\\uD" in body:
-        body = _LONE_SURROGATE.sub(rb"\1\\ufffd", body)
-    return body
+    if b"\\u0000" not in body and _surrogates_paired(body):
+        return body
+    cuts: list[tuple[int, int]] = []
+    paired_low = -1  # start of a low surrogate already matched to the high before it
+    for m in _SUSPECT.finditer(body):
+        at = m.start()
+        if at == paired_low or _escaped(body, at):
+            continue
+        code = int(body[at + 2:at + 6], 16)
+        if 0xD800 <= code <= 0xDBFF and _is_low(body, at + 6):
+            paired_low = at + 6
+            continue
+        cuts.append((at, at + 6))
+    if not cuts:
+        return body
+    parts, last = [], 0
+    for a, b in cuts:
+        parts += [body[last:a], b"\\ufffd"]
+        last = b
+    parts.append(body[last:])
+    return b"".join(parts)
+
+
+_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _surrogates_paired(body: bytes) -> bool:
+    """Fast (C-speed) check that every surrogate escape is half of a valid pair."""
+    if b"\\ud" not in body and b"\\uD" not in body:
+        return True
+    return len(_SURROGATE.findall(body)) == 2 * len(_PAIR.findall(body))
+
+
+def _escaped(body: bytes, at: int) -> bool:
+    """Whether the backslash at ``at`` is itself escaped (an odd run of backslashes)."""
+    run = 0
+    while at - run - 1 >= 0 and body[at - run - 1] == 0x5C:
+        run += 1
+    return run % 2 == 1
+
+
+def _is_low(body: bytes, at: int) -> bool:
+    """Whether a low-surrogate escape (\\uDC00-\\uDFFF) starts at ``at``."""
+    chunk = body[at:at + 6]
+    return (len(chunk) == 6 and chunk[:2] == b"\\u" and chunk[2:3] in b"dD"
+            and chunk[3:4] in b"cdefCDEF")
 
 
 def classify(status: int, body: bytes, ctx: Context, retry_after: float | None = None) -> Page:

@@ -386,3 +386,26 @@ async def test_loader_accepts_php_quirks_and_unstorable_text(pg_dsn: str) -> Non
     assert rows[0]["creditlimit"] == Decimal("12345678901234.5678")
     assert rows[1]["creditlimit"] is None
     assert rows[0]["datetimemodified"] is None
+
+
+async def test_rereading_unchanged_documents_rewrites_no_rows(env: Env) -> None:
+    """A lookback re-read of unchanged documents leaves every row in place; an edited
+    document's lines (and only those) are replaced."""
+    await env.sync(modules=("sales",))
+    query = ("SELECT doctype, doc1no, line_seq, ctid::text AS at FROM skybiz.sales_line "
+             "ORDER BY 1, 2, 3")
+
+    async def places() -> dict[tuple[str, str, int], str]:
+        return {(r["doctype"], r["doc1no"], r["line_seq"]): r["at"]
+                for r in await fetch(env.dsn, query)}
+
+    before = await places()
+    edited = env.sim.dataset.documents("sales", env.today, env.today)[0]
+    env.sim.dataset.edit_document("sales", edited.header["DocType"], edited.header["Doc1No"],
+                                  lines=[{**edited.lines[0], "Description": "changed"}])
+    runs = await env.sync(resync=ResyncRange(env.backfill_from, env.today), modules=("sales",))
+    assert runs[0].error is None
+    after = await places()
+    moved = {k[:2] for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    assert moved == {(edited.header["DocType"], edited.header["Doc1No"])}
+    await assert_matches_source(env, registry.get("sales"))

@@ -119,6 +119,7 @@ class Loader:
         upserted, unparsed = await conn.fetchrow(sql.merge_rows(module), self.source)
         lines = 0
         if module.has_lines:
+            await conn.execute(sql.changed_documents(module), self.source)
             await conn.execute(sql.delete_lines(module), self.source)
             lines, bad_lines = await conn.fetchrow(sql.insert_lines(module), self.source)
             unparsed += bad_lines

@@ -20,7 +20,8 @@ CREATE TEMP TABLE IF NOT EXISTS syncd_body (body text NOT NULL) ON COMMIT DELETE
 ALTER TABLE syncd_body ALTER COLUMN body SET STORAGE EXTERNAL;
 CREATE TEMP TABLE IF NOT EXISTS syncd_stage (
     ord bigint NOT NULL, iord bigint, nested boolean NOT NULL, rec jsonb NOT NULL, item jsonb
-) ON COMMIT DELETE ROWS
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS syncd_changed (dt text, dn text) ON COMMIT DELETE ROWS
 """
 
 # The body arrives in pg_temp.syncd_body (streamed by COPY) and is parsed exactly once.
@@ -162,17 +163,47 @@ def _key_cols(module: Module) -> list[str]:
     return [k.lower() for k in module.key]
 
 
-def delete_lines(module: Module) -> str:
-    """Drop the stored lines of every document in the window (they are re-inserted)."""
+def _line_filter(module: Module) -> str:
+    """Staged rows that are lines: nested items, or flat rows with any detail field set."""
+    return f"""CASE WHEN nested THEN item IS NOT NULL
+               -- a flat row whose detail fields are all null is a document without lines
+               ELSE num_nonnulls({", ".join(_ref(f.name) for f in module.lines)}) > 0 END
+      AND {_key_present(module)}"""
+
+
+def changed_documents(module: Module) -> str:
+    """Note the window's documents whose lines differ from the stored ones (as received),
+    or were marked deleted: only their lines are replaced, so a re-read of unchanged
+    documents rewrites nothing."""
     return f"""
-DELETE FROM skybiz.{module.name}_line l
-USING (SELECT DISTINCT rec->>'DocType' AS dt, rec->>'Doc1No' AS dn FROM pg_temp.syncd_stage) d
-WHERE l.source = $1 AND l.doctype = d.dt AND l.doc1no = d.dn
+WITH docs AS (
+    SELECT DISTINCT rec->>'DocType' AS dt, rec->>'Doc1No' AS dn FROM pg_temp.syncd_stage
+    WHERE {_key_present(module)}),
+new AS (
+    SELECT rec->>'DocType' AS dt, rec->>'Doc1No' AS dn,
+           array_agg(CASE WHEN nested THEN item ELSE rec END ORDER BY ord, iord) AS lines
+    FROM pg_temp.syncd_stage WHERE {_line_filter(module)} GROUP BY 1, 2),
+old AS (
+    SELECT l.doctype AS dt, l.doc1no AS dn, array_agg(l._raw ORDER BY l.line_seq) AS lines,
+           bool_or(l._deleted_at IS NOT NULL) AS gone
+    FROM skybiz.{module.name}_line l JOIN docs d ON l.doctype = d.dt AND l.doc1no = d.dn
+    WHERE l.source = $1 GROUP BY 1, 2)
+INSERT INTO pg_temp.syncd_changed (dt, dn)
+SELECT d.dt, d.dn FROM docs d LEFT JOIN new n USING (dt, dn) LEFT JOIN old o USING (dt, dn)
+WHERE n.lines IS DISTINCT FROM o.lines OR coalesce(o.gone, false)
+"""
+
+
+def delete_lines(module: Module) -> str:
+    """Drop the stored lines of the window's changed documents (they are re-inserted)."""
+    return f"""
+DELETE FROM skybiz.{module.name}_line l USING pg_temp.syncd_changed c
+WHERE l.source = $1 AND l.doctype = c.dt AND l.doc1no = c.dn
 """
 
 
 def insert_lines(module: Module) -> str:
-    """Insert the window's lines; line_seq is the 1-based position as received."""
+    """Insert the changed documents' lines; line_seq is the 1-based position as received."""
     cols = [f.column for f in module.lines]
     values = [typed(f, "r") for f in module.lines]
     return f"""
@@ -181,11 +212,9 @@ WITH src AS (
            CASE WHEN nested THEN item ELSE rec END AS r,
            row_number() OVER (PARTITION BY rec->>'DocType', rec->>'Doc1No'
                               ORDER BY ord, iord) AS seq
-    FROM pg_temp.syncd_stage
-    WHERE CASE WHEN nested THEN item IS NOT NULL
-               -- a flat row whose detail fields are all null is a document without lines
-               ELSE num_nonnulls({", ".join(_ref(f.name) for f in module.lines)}) > 0 END
-      AND {_key_present(module)}),
+    FROM pg_temp.syncd_stage s
+    JOIN pg_temp.syncd_changed c ON c.dt = s.rec->>'DocType' AND c.dn = s.rec->>'Doc1No'
+    WHERE {_line_filter(module)}),
 ins AS (
     INSERT INTO skybiz.{module.name}_line AS t
         (source, doctype, doc1no, line_seq, {", ".join(cols)}, _synced_at, _deleted_at, _raw)
