@@ -128,7 +128,7 @@ async def source_status(
             "rows": st.rows,
             "deleted_rows": st.deleted_rows,
             "last_success_at": _iso(st.last_success_at.astimezone(source.zone)
-                                    if st.last_success_at else None),
+                                    .replace(microsecond=0) if st.last_success_at else None),
             "last_error": st.last_error,
             "new_fields": list(st.new_fields),
             "unparsed_values": st.unparsed_values,
