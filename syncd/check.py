@@ -57,16 +57,35 @@ async def check_source(
     async with open_session(source) as session:
         client = SkybizClient(source, session, limiter, backoff=backoff)
 
+        refused: list[SourceUnauthorized] = []
+        tasks: list[asyncio.Task[ModuleCheck]] = []
+
         async def one(name: str) -> ModuleCheck:
             key_fields = registry.get(name).key
             try:
                 page = await client.read(name, today, today, fields=key_fields)
+            except SourceUnauthorized as exc:
+                # The credentials are refused for every module: ask no further.
+                refused.append(exc)
+                for task in tasks:
+                    if task is not asyncio.current_task():
+                        task.cancel()
+                return outcome(source.name, name, exc)
             except ApiError as exc:
                 return outcome(source.name, name, exc)
             return ModuleCheck(source.name, name, "ok",
                                f"{len(page.records)} records today, mode {page.mode}")
 
-        return list(await asyncio.gather(*(one(m) for m in source.modules)))
+        tasks.extend(asyncio.create_task(one(m)) for m in source.modules)
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        results = []
+        for name, r in zip(source.modules, done, strict=True):
+            if isinstance(r, asyncio.CancelledError) and refused:
+                r = outcome(source.name, name, refused[0])  # cancelled after the 401
+            elif isinstance(r, BaseException):
+                raise r
+            results.append(r)
+        return results
 
 
 async def run_check(config: Config, now: dt.datetime) -> list[ModuleCheck]:
