@@ -79,12 +79,13 @@ async def check_source(
         tasks.extend(asyncio.create_task(one(m)) for m in source.modules)
         done = await asyncio.gather(*tasks, return_exceptions=True)
         results = []
-        for name, r in zip(source.modules, done, strict=True):
-            if isinstance(r, asyncio.CancelledError) and refused:
-                r = outcome(source.name, name, refused[0])  # cancelled after the 401
-            elif isinstance(r, BaseException):
-                raise r
-            results.append(r)
+        for name, result in zip(source.modules, done, strict=True):
+            if isinstance(result, asyncio.CancelledError) and refused:
+                results.append(outcome(source.name, name, refused[0]))  # cut short by a 401
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                results.append(result)
         return results
 
 
