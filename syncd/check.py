@@ -19,6 +19,7 @@ from syncd.errors import (
     SourceUnauthorized,
 )
 from syncd.limiter import RateLimiter
+from syncd.sync import limiters_for
 
 # Two tries: enough to ride out one transient fault, short enough to answer quickly.
 CHECK_BACKOFF = Backoff(initial=1.0, maximum=2.0, attempts=2)
@@ -48,11 +49,10 @@ def outcome(source: str, module: str, exc: ApiError) -> ModuleCheck:
 
 
 async def check_source(
-    source: SourceConfig, now: dt.datetime, backoff: Backoff = CHECK_BACKOFF
+    source: SourceConfig, now: dt.datetime, limiter: RateLimiter,
+    backoff: Backoff = CHECK_BACKOFF,
 ) -> list[ModuleCheck]:
-    """Read today's window of every module of ``source`` once, through one limiter."""
-    rl = source.rate_limit
-    limiter = RateLimiter(rl.requests, rl.per_seconds, margin=rl.margin_seconds)
+    """Read today's window of every module of ``source`` once, through its host's limiter."""
     today = source.today(now)
     async with open_session(source) as session:
         client = SkybizClient(source, session, limiter, backoff=backoff)
@@ -90,9 +90,10 @@ async def check_source(
 
 
 async def run_check(config: Config, now: dt.datetime) -> list[ModuleCheck]:
+    limiters = limiters_for(list(config.sources))
     results: list[ModuleCheck] = []
     for source in config.sources:
-        results.extend(await check_source(source, now))
+        results.extend(await check_source(source, now, limiters[source.name]))
     return results
 
 

@@ -19,7 +19,7 @@ from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
 from syncd.progress import Progress
-from syncd.sync import ModuleRun, ResyncRange, SourceSync
+from syncd.sync import ModuleRun, ResyncRange, SourceSync, limiters_for
 from syncd.warehouse import db, state
 
 
@@ -74,6 +74,7 @@ async def sync(
     now: dt.datetime, resync: ResyncRange | None = None, backoff: Backoff | None = None,
 ) -> list[ModuleRun]:
     """One pass over ``sources`` (concurrently, one connection each); returns every run."""
+    limiters = limiters_for(sources)
     async with warehouse(cfg) as dsn:
 
         async def one(source: SourceConfig) -> list[ModuleRun]:
@@ -82,7 +83,8 @@ async def sync(
                 if not await leader.try_lead(conn, source.name):
                     raise SourceBusy(f"source {source.name!r} is being synced by another syncd "
                                      "(a running `syncd run`?); let it work or stop it first.")
-                async with SourceSync(source, conn, backoff=backoff) as worker:
+                async with SourceSync(source, conn, backoff=backoff,
+                                      limiter=limiters[source.name]) as worker:
                     return await worker.run(source.modules, progress(source), now=now,
                                             resync=resync)
             finally:

@@ -26,7 +26,7 @@ from syncd.errors import SyncdError, WarehouseError
 from syncd.metrics import Metrics
 from syncd.notify import Notifier
 from syncd.registry import Kind
-from syncd.sync import Cycle, SourceSync
+from syncd.sync import Cycle, SourceSync, limiters_for
 from syncd.warehouse import db
 from syncd.windows import Purpose
 
@@ -63,7 +63,8 @@ class SourceWorker:
             await leader.refuse_transaction_pooling(self.conn)
             if not await self._become_leader():
                 return
-            async with SourceSync(self.source, self.conn, observer=self.observer) as self.sync:
+            async with SourceSync(self.source, self.conn, observer=self.observer,
+                                  limiter=self.daemon.limiters[self.source.name]) as self.sync:
                 self._schedule()
                 await _first(self.daemon.stopping.wait(), self.lost.wait())
                 self._unschedule()
@@ -216,6 +217,7 @@ class Daemon:
         self.metrics = Metrics()
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self.stopping = asyncio.Event()
+        self.limiters = limiters_for(list(cfg.sources))
         self.workers = [SourceWorker(self, s) for s in cfg.sources]
 
     def summary(self) -> str:

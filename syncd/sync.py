@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 from collections import deque
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -76,6 +77,23 @@ class Cycle:
     reread_days: int = 62
 
 
+def limiters_for(sources: list[SourceConfig]) -> dict[str, RateLimiter]:
+    """One limiter per API host, shared by every source on it: the server limits per key
+    *and per IP*, so two stores synced from one box through one host share its budget.
+    Where their settings differ, the strictest rate and the widest margin apply."""
+    by_host: dict[str, list[SourceConfig]] = {}
+    for s in sources:
+        by_host.setdefault(urlsplit(s.base_url).netloc.lower(), []).append(s)
+    shared: dict[str, RateLimiter] = {}
+    for group in by_host.values():
+        strictest = min(group, key=lambda s: s.rate_limit.requests / s.rate_limit.per_seconds)
+        margin = max(s.rate_limit.margin_seconds for s in group)
+        rl = strictest.rate_limit
+        limiter = RateLimiter(rl.requests, rl.per_seconds, margin=margin)
+        shared.update((s.name, limiter) for s in group)
+    return shared
+
+
 class SourceSync:
     """Syncs one source: its limiter, HTTP session and warehouse connection, shared by
     every pass. Use ``async with SourceSync(...) as s: await s.run(...)``."""
@@ -83,11 +101,11 @@ class SourceSync:
     def __init__(
         self, source: SourceConfig, conn: asyncpg.Connection, *,
         backoff: Backoff | None = None, observer: ClientObserver | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.source, self.conn = source, conn
         self.backoff, self.observer = backoff, observer
-        rl = source.rate_limit
-        self.limiter = RateLimiter(rl.requests, rl.per_seconds, margin=rl.margin_seconds)
+        self.limiter = limiter or limiters_for([source])[source.name]
         self.loader = Loader(conn, source.name, source.timezone)
         self._session: contextlib.AbstractAsyncContextManager[aiohttp.ClientSession] | None
         self._session = None

@@ -409,3 +409,24 @@ async def test_rereading_unchanged_documents_rewrites_no_rows(env: Env) -> None:
     moved = {k[:2] for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     assert moved == {(edited.header["DocType"], edited.header["Doc1No"])}
     await assert_matches_source(env, registry.get("sales"))
+
+
+def test_sources_on_one_host_share_one_limiter() -> None:
+    """The server limits per IP too: sources on one host share a limiter at the strictest
+    rate and widest margin; a source on another host keeps its own."""
+    from dataclasses import replace
+
+    from syncd.config import RateLimit, SourceConfig
+    from syncd.sync import limiters_for
+
+    base = SourceConfig(name="a", kind="skybiz", base_url="https://erp.example.com/x/modules",
+                        timezone="Asia/Kuala_Lumpur", backfill_from=dt.date(2026, 1, 1),
+                        modules=("sales",), rate_limit=RateLimit(5, 10.0, 0.2))
+    shop2 = replace(base, name="b", base_url="https://ERP.example.com/y/modules",
+                    rate_limit=RateLimit(4, 10.0, 0.5))
+    other = replace(base, name="c", base_url="https://other.example.com/modules")
+    limiters = limiters_for([base, shop2, other])
+    assert limiters["a"] is limiters["b"]
+    assert limiters["c"] is not limiters["a"]
+    window = limiters["a"]._window
+    assert (window.requests, window.per_seconds, window.margin) == (4, 10.0, 0.5)
