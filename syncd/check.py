@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TextIO
 
-from syncd import registry
+from syncd import registry, report
 from syncd.backoff import Backoff
 from syncd.client import SkybizClient, open_session
 from syncd.config import Config, SourceConfig
@@ -99,12 +99,8 @@ async def run_check(config: Config, now: dt.datetime) -> list[ModuleCheck]:
 
 def render(results: list[ModuleCheck], out: TextIO) -> None:
     """The answer table on stdout."""
-    rows = [("SOURCE", "MODULE", "RESULT", "DETAIL")] + [
-        (r.source, r.module, r.result, r.detail) for r in results]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)))
-        out.write(f"  {row[3]}\n")
+    report.table([("SOURCE", "MODULE", "RESULT", "DETAIL")]
+                 + [(r.source, r.module, r.result, r.detail) for r in results], out)
 
 
 def sentences(results: list[ModuleCheck]) -> list[str]:
