@@ -44,7 +44,7 @@ class Answer:
     """One HTTP answer to a read, handed to whoever judges and loads it."""
 
     status: int
-    body: bytes
+    body: bytes | bytearray
     retry_after: float | None
     ctx: Context
     attempt: int  # 1 for the first try: the window cost this many requests
@@ -197,19 +197,28 @@ class SkybizClient:
 
     async def _post(
         self, url: str, payload: dict[str, Any], ctx: Context
-    ) -> tuple[int, bytes, float | None]:
+    ) -> tuple[int, bytes | bytearray, float | None]:
         self.requests += 1
         status = 0
         try:
             with _transport_errors(ctx):
                 async with self.session.post(url, json=payload) as resp:
                     status = resp.status
-                    body = await resp.read()
+                    body = await _read(resp)
                     retry_after = parse_retry_after(
                         resp.headers.get("Retry-After"), dt.datetime.now(dt.UTC))
                     return resp.status, body, retry_after
         finally:
             self.observer.response(ctx.module, status)
+
+
+async def _read(resp: aiohttp.ClientResponse) -> bytearray:
+    """The whole body in one growing buffer: a big answer is never held twice (aiohttp's
+    ``read()`` joins its chunks into a second copy; a large bytearray grows in place)."""
+    body = bytearray()
+    async for chunk in resp.content.iter_any():
+        body += chunk
+    return body
 
 
 @contextlib.contextmanager

@@ -58,6 +58,12 @@ class Module:
     extra_params: tuple[tuple[str, str], ...] = ()  # always sent, e.g. price matrix filters
     lookback_days: int = 2
     modified_field: str | None = None  # newer-wins comparison for master rows
+    schema: str = "skybiz"  # the warehouse schema of the module's tables
+
+    @property
+    def table(self) -> str:
+        """The module's (header or master) table, schema-qualified."""
+        return f"{self.schema}.{self.name}"
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.header + self.lines]
@@ -77,7 +83,8 @@ class Module:
 
     @property
     def line_table(self) -> str | None:
-        return f"{self.name}_line" if self.lines else None
+        """The lines table, schema-qualified (document modules only)."""
+        return f"{self.schema}.{self.name}_line" if self.lines else None
 
 
 T, N, BIG, D, TS, TM = (

@@ -8,12 +8,13 @@ skipped. Numbers become ``Decimal`` (never float) so money stays exact.
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
+from syncd.body import Envelope, json_start, parse, prepare
 from syncd.errors import (
     ApiError,
     EndpointMisconfigured,
@@ -38,20 +39,6 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
-class Envelope:
-    """What a body says about itself, however it was parsed (here or by PostgreSQL)."""
-
-    parsed: bool  # the body was complete JSON
-    status: str | None = None
-    message: str | None = None
-    request_id: str | None = None
-    mode: str | None = None
-    total_returned: str | None = None
-    records: int | None = None  # length of the records array; None: there is none
-    objects: int | None = None  # how many of those records are JSON objects
-
-
-@dataclass(frozen=True, slots=True)
 class Context:
     """Who asked: used only to phrase the error sentence."""
 
@@ -61,117 +48,21 @@ class Context:
     credential_hint: str  # where the user sets the credentials
 
 
-def parse_json(body: bytes) -> tuple[Any, int]:
-    """The JSON value in ``body`` with numbers as Decimal/int, and the prefix bytes skipped."""
-    start = json_start(body)
-    text = body[start:].decode("utf-8", errors="replace")
-    return json.loads(text, parse_float=Decimal, parse_constant=str), start
-
-
-def json_start(body: bytes) -> int:
-    """Where the JSON object starts: a PHP warning printed before it is skipped."""
-    start = body.find(b"{")
-    if start < 0:
-        raise ValueError("no JSON object in the body")
-    return start
-
-
-_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
-
-
-def prepare_body(body: bytes) -> bytes:
-    """The JSON part of a body, ready for PostgreSQL: PHP warnings before it skipped, and
-    ``\\u0000`` and unpaired surrogate escapes (text PostgreSQL cannot store) made U+FFFD.
-
-    The scan looks only at ``\\u0000`` / ``\\uD8..`` escapes (a literal-prefixed search),
-    and the body is copied only when one of them has to change.
-    """
-    start = json_start(body)
-    if start:
-        body = body[start:]
-    if b"\\u0000" not in body and _surrogates_paired(body):
-        return body
-    cuts: list[tuple[int, int]] = []
-    paired_low = -1  # start of a low surrogate already matched to the high before it
-    for m in _SUSPECT.finditer(body):
-        at = m.start()
-        if at == paired_low or _escaped(body, at):
-            continue
-        code = int(body[at + 2:at + 6], 16)
-        if 0xD800 <= code <= 0xDBFF and _is_low(body, at + 6):
-            paired_low = at + 6
-            continue
-        cuts.append((at, at + 6))
-    if not cuts:
-        return body
-    parts, last = [], 0
-    for a, b in cuts:
-        parts += [body[last:a], b"\\ufffd"]
-        last = b
-    parts.append(body[last:])
-    return b"".join(parts)
-
-
-_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-
-
-def _surrogates_paired(body: bytes) -> bool:
-    """Fast (C-speed) check that every surrogate escape is half of a valid pair."""
-    if b"\\ud" not in body and b"\\uD" not in body:
-        return True
-    return len(_SURROGATE.findall(body)) == 2 * len(_PAIR.findall(body))
-
-
-def _escaped(body: bytes, at: int) -> bool:
-    """Whether the backslash at ``at`` is itself escaped (an odd run of backslashes)."""
-    run = 0
-    while at - run - 1 >= 0 and body[at - run - 1] == 0x5C:
-        run += 1
-    return run % 2 == 1
-
-
-def _is_low(body: bytes, at: int) -> bool:
-    """Whether a low-surrogate escape (\\uDC00-\\uDFFF) starts at ``at``."""
-    chunk = body[at:at + 6]
-    return (len(chunk) == 6 and chunk[:2] == b"\\u" and chunk[2:3] in b"dD"
-            and chunk[3:4] in b"cdefCDEF")
-
-
-def classify(status: int, body: bytes, ctx: Context, retry_after: float | None = None) -> Page:
+def classify(status: int, body: bytes | bytearray, ctx: Context,
+             retry_after: float | None = None) -> Page:
     """The Page of a successful read, or raise the ApiError that says what to do."""
     try:
-        doc, skipped = parse_json(body)
+        skipped = json_start(body)
+        parsed = parse(prepare(body))
     except ValueError:
-        doc, skipped = None, 0
-    envelope, records = _envelope(doc)
-    judge(status, envelope, ctx, retry_after)
-    return Page(records, envelope.request_id, envelope.mode, skipped)
+        skipped, parsed = 0, parse(b"")
+    judge(status, parsed.envelope, ctx, retry_after)
+    records = [_RECORD.decode(r) for r in parsed.records]
+    return Page(records, parsed.envelope.request_id, parsed.envelope.mode, skipped)
 
 
-def _envelope(doc: Any) -> tuple[Envelope, list[dict[str, Any]]]:
-    if not isinstance(doc, dict):
-        return Envelope(parsed=doc is not None), []
-    data = doc.get("data")
-    inner = data if isinstance(data, dict) else {}
-    records = data if isinstance(data, list) else _as_list(inner.get("data"))
-    rows = records if isinstance(records, list) else []
-    objects = [r for r in rows if isinstance(r, dict)]
-    return Envelope(
-        parsed=True, status=_text(doc.get("status")), message=_text(doc.get("message")),
-        request_id=_text(doc.get("request_id")), mode=_text(inner.get("mode")),
-        total_returned=_text(inner.get("total_returned")),
-        records=len(rows) if isinstance(records, list) else None, objects=len(objects),
-    ), objects
-
-
-def _as_list(records: Any) -> Any:
-    """PHP encodes a list whose keys are not 0..n-1 as an object: take its values in order."""
-    if isinstance(records, dict) and records and all(isinstance(v, dict)
-                                                     for v in records.values()):
-        return [records[k] for k in sorted(records, key=lambda k: (not k.isdigit(), int(k)
-                                                                   if k.isdigit() else 0, k))]
-    return records
+# Small reads (check, tests) get plain dicts; numbers as Decimal, never float.
+_RECORD = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
 
 
 def judge(status: int, env: Envelope, ctx: Context, retry_after: float | None = None) -> None:
@@ -267,5 +158,3 @@ def _forbidden_fix(message: str | None, ctx: Context) -> str:
             f"(portal: API Credentials > Modules), or remove {ctx.module!r} from modules.")
 
 
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)

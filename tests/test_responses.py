@@ -171,24 +171,6 @@ def test_retry_after_is_carried() -> None:
     assert info.value.retry_after == 7.0
 
 
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        (b'{"a":"x\\u0000y"}', b'{"a":"x\\ufffdy"}'),
-        (b'{"a":"\\\\u0000"}', b'{"a":"\\\\u0000"}'),  # an escaped backslash, not a NUL
-        (b'{"a":"\\ud83d\\ude00"}', b'{"a":"\\ud83d\\ude00"}'),  # a valid pair stays
-        (b'{"a":"\\ud800 x"}', b'{"a":"\\ufffd x"}'),  # a lone high surrogate
-        (b'{"a":"\\udc00"}', b'{"a":"\\ufffd"}'),  # a lone low surrogate
-        (b'Notice: x\n{"a":1}', b'{"a":1}'),  # PHP output before the JSON
-    ],
-)
-def test_prepare_body_makes_text_postgresql_can_store(raw: bytes, expected: bytes) -> None:
-    """NUL and unpaired surrogate escapes become U+FFFD; everything else is untouched."""
-    from syncd.responses import prepare_body
-
-    assert prepare_body(raw) == expected
-
-
 def test_records_sent_as_an_object_are_taken_in_key_order() -> None:
     """PHP encodes a list with gaps in its keys as an object: its values are the records."""
     raw = body(data={"total_returned": 2, "data": {"10": {"Doc1No": "B"}, "2": {"Doc1No": "A"}}})

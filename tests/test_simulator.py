@@ -10,7 +10,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -433,13 +432,11 @@ def test_edit_document_replaces_lines_and_follows_totals() -> None:
         (Decimal("0.30"), Decimal("0.01"), "edited")] * 2
 
 
-def test_dataset_volumes_and_generation_speed() -> None:
-    """730 days at scale 1 generate in under 2 s with the documented daily volumes."""
+def test_dataset_volumes() -> None:
+    """730 days at scale 1 have the documented daily volumes."""
     ds = Dataset(today=TODAY)
-    started = time.perf_counter()
     counts = {m: len(ds.documents(m, ds.start, ds.today))
               for m in ("sales", "purchase", "sales_order", "collection")}
-    assert time.perf_counter() - started < 2.0
     days = 731
     assert 20 * days < counts["sales"] < 30 * days
     assert 3 * days < counts["purchase"] < 5 * days

@@ -15,7 +15,6 @@ import asyncpg
 
 from syncd.config import WarehouseConfig
 from syncd.errors import RetriableError, WarehouseError
-from syncd.warehouse import sql
 
 # pg_advisory_lock key for migrations: two `syncd migrate` at once take turns.
 MIGRATION_LOCK = 0x73796E63  # "sync"
@@ -27,11 +26,10 @@ def db_errors(doing: str) -> Iterator[None]:
     """Translate asyncpg / socket failures while ``doing`` into WarehouseError."""
     try:
         yield
-    except (asyncpg.InvalidTextRepresentationError, asyncpg.BadCopyFileFormatError,
-            asyncpg.CharacterNotInRepertoireError, asyncpg.UntranslatableCharacterError) as exc:
-        # Only API bodies are cast from text in our statements: the answer was broken.
-        raise RetriableError(f"the API answer is not valid JSON ({exc.message}); syncd "
-                             "retries.") from None
+    except asyncpg.DataError as exc:
+        # Only API data is cast from text in our statements: the answer was broken.
+        raise RetriableError(f"PostgreSQL refused a value of the API answer ({exc.message}); "
+                             "syncd retries.") from None
     except asyncpg.InvalidPasswordError:
         raise WarehouseError(f"{doing}: PostgreSQL refused the password in [warehouse] dsn; "
                              "fix the DSN.") from None
@@ -50,12 +48,6 @@ async def connect(dsn: str, server_settings: dict[str, str] | None = None,
     """One connection with syncd's codecs."""
     with db_errors("connecting to the warehouse"):
         return await asyncpg.connect(dsn, timeout=timeout, server_settings=server_settings)
-
-
-async def prepare_loader(conn: asyncpg.Connection) -> None:
-    """Create this connection's staging tables (once; they empty themselves at commit)."""
-    with db_errors("preparing the staging table"):
-        await conn.execute(sql.STAGE_TABLES)
 
 
 def migrations() -> list[tuple[str, str]]:

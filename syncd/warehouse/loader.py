@@ -10,22 +10,22 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import asyncpg
 import structlog
 
-from syncd import registry
+from syncd import body, rows
 from syncd.client import Answer
 from syncd.registry import Kind, Module
-from syncd.responses import Envelope, classify, judge, prepare_body
+from syncd.responses import classify, judge
+from syncd.rows import WindowRows
 from syncd.warehouse import sql, state
-from syncd.warehouse.db import db_errors, prepare_loader
+from syncd.warehouse.db import db_errors
 from syncd.windows import Purpose, Window, advance
 
 log = structlog.get_logger("syncd.load")
-KNOWN_FIELDS = {m.name: {f.name for f in m.fields} | {"items"} for m in registry.MODULES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,35 +43,13 @@ class LoadResult:
     seconds: float  # from the window's first request to its commit
 
 
-CHUNK = 1 << 20
-
-
-async def send_body(conn: asyncpg.Connection, body: bytes) -> None:
-    """Stream the body into this connection's one-row staging table.
-
-    COPY in 1 MiB slices, as a single CSV field quoted with \\x01 and delimited by
-    \\x02 (complete JSON contains neither byte), so the body is never copied whole on our
-    side: passing it as a query parameter would copy it three times on the way out.
-    """
-    view = memoryview(body)
-
-    async def chunks() -> AsyncIterator[bytes | memoryview]:
-        yield b"\x01"
-        for start in range(0, len(view), CHUNK):
-            yield view[start:start + CHUNK]
-        yield b"\x01\n"
-
-    await conn.copy_to_table("syncd_body", schema_name="pg_temp", source=chunks(),
-                             format="csv", quote="\x01", delimiter="\x02")
-
-
 class Loader:
     """Commits windows of one source through its one connection."""
 
     def __init__(self, conn: asyncpg.Connection, source_name: str, timezone: str) -> None:
         self.conn, self.source, self.timezone = conn, source_name, timezone
         self._turn = asyncio.Lock()
-        self._prepared = False
+        self._prepared: set[str] = set()
 
     def turn(self) -> asyncio.Lock:
         """Hold this to use the connection between loads (state reads, error records)."""
@@ -83,26 +61,32 @@ class Loader:
         if not 200 <= answer.status < 300:
             classify(answer.status, answer.body, answer.ctx, answer.retry_after)  # raises
         try:
-            body = prepare_body(answer.body)
-        except ValueError:
-            judge(answer.status, Envelope(parsed=False), answer.ctx)  # raises: not JSON
-            raise  # pragma: no cover - judge always raises for an unparsed body
+            parsed = body.parse(body.prepare(answer.body))
+        except ValueError:  # no JSON object at all
+            parsed = body.parse(b"")
+        judge(answer.status, parsed.envelope, answer.ctx)
         fetched_at = dt.datetime.now(dt.UTC)
+        window_rows = WindowRows(rows.shape(module), parsed.records, self.source)
+        # The first pass is client CPU only: done before taking the connection, it overlaps
+        # the previous window's statements.
+        units = [chunk async for chunk in _paced(window_rows.keys())]
         async with self._turn:
-            if not self._prepared:
-                await prepare_loader(self.conn)
-                self._prepared = True
             with db_errors(f"loading {module.name} {window}"):
+                if module.name not in self._prepared:
+                    await self.conn.execute(sql.create_keys_table(module))
+                    self._prepared.add(module.name)
                 async with self.conn.transaction():
-                    result = await self._load(module, window, answer, body, fetched_at)
+                    result = await self._load(
+                        module, window, answer, window_rows=window_rows, units=units,
+                        request_id=parsed.envelope.request_id, fetched_at=fetched_at)
                     if window.purpose is Purpose.RECONCILE:
                         await self.conn.execute(sql.record_seen(module), self.source,
                                                 module.name, cycle)
                     return result
 
     async def _load(
-        self, module: Module, window: Window, answer: Answer, body: bytes,
-        fetched_at: dt.datetime,
+        self, module: Module, window: Window, answer: Answer, *, window_rows: WindowRows,
+        units: list[bytes], request_id: str | None, fetched_at: dt.datetime,
     ) -> LoadResult:
         conn = self.conn
         # synchronous_commit off is safe here: a crash loses the window's rows and its
@@ -110,32 +94,42 @@ class Loader:
         await conn.execute("SELECT set_config('TimeZone', $1, true), "
                            "set_config('work_mem', '256MB', true), "
                            "set_config('synchronous_commit', 'off', true)", self.timezone)
-        await send_body(conn, body)
-        staged = await conn.fetchrow(sql.STAGE)
-        env = Envelope(True, staged["status"], staged["message"], staged["request_id"],
-                       staged["mode"], staged["total_returned"], staged["sent"],
-                       staged["staged"])
-        judge(answer.status, env, answer.ctx)
-        upserted, unparsed = await conn.fetchrow(sql.merge_rows(module), self.source)
-        lines = 0
-        if module.has_lines:
-            await conn.execute(sql.changed_documents(module), self.source)
-            await conn.execute(sql.delete_lines(module), self.source)
-            lines, bad_lines = await conn.fetchrow(sql.insert_lines(module), self.source)
-            unparsed += bad_lines
+        await _copy(conn, sql.keys_table(module), None, sql.keys_columns(module), units)
+        window_rows.changed = {r["ord"] for r in await conn.fetch(sql.changed(module),
+                                                                  self.source)}
+        if module.line_table:
+            await _copy(conn, module.line_table, module.schema, sql.line_columns(module),
+                        window_rows.lines())
+        await _copy(conn, module.table, module.schema, sql.header_columns(module),
+                    window_rows.headers())
         deleted = 0
         if module.kind is Kind.DOCUMENT:
             deleted = await conn.fetchval(sql.mark_deleted(module), self.source,
                                           window.date_from, window.date_to)
-        known = sorted(KNOWN_FIELDS[module.name])
-        new_fields = sorted(r["k"] for r in await conn.fetch(sql.NEW_FIELDS, known))
+        tally = window_rows.tally
         marks = advance(await state.lock_watermarks(conn, self.source, module.name), window)
         seconds = time.monotonic() - answer.first_sent
+        records = len(window_rows.records)
+        new_fields = sorted(window_rows.new_fields)
         record = state.WindowRecord(
-            window, env.records or 0, upserted + lines, deleted, staged["content_hash"],
-            env.request_id, answer.attempt, fetched_at, int(seconds * 1000))
+            window, records, tally.headers + tally.lines, deleted, window_rows.content_hash,
+            request_id, answer.attempt, fetched_at, int(seconds * 1000))
         await state.save_window(conn, self.source, module.name, marks=marks, rec=record,
-                                unparsed=unparsed, new_fields=new_fields)
-        return LoadResult(window, env.records or 0, upserted, lines, deleted, unparsed,
+                                unparsed=tally.unparsed, new_fields=new_fields)
+        return LoadResult(window, records, tally.headers, tally.lines, deleted, tally.unparsed,
                           tuple(new_fields), answer.attempt, seconds)
 
+
+async def _paced(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """Hand CPU-built chunks over one at a time, letting the event loop run in between."""
+    for chunk in chunks:
+        yield chunk
+        await asyncio.sleep(0)
+
+
+async def _copy(conn: asyncpg.Connection, table: str, schema: str | None,
+                columns: list[str], chunks: Iterable[bytes]) -> None:
+    """COPY text rows into ``table``; a chunk is built while the previous one is loaded."""
+    name = table.removeprefix(f"{schema}.") if schema else table
+    await conn.copy_to_table(name, schema_name=schema, columns=columns,
+                             source=_paced(chunks))

@@ -1,0 +1,193 @@
+"""Split a read answer's body into its envelope and its records, without copying (pure).
+
+msgspec parses the whole body once in C and hands each record back as a ``msgspec.Raw``:
+a view of the record's own bytes inside the body, which is what ``_raw`` stores and what
+the row builders decode, field by field, later. Numbers never pass through a binary float:
+every float token is kept as its text (``Num``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+
+class Num(str):
+    """The text of a JSON number with a fraction or exponent, exactly as it was sent."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a body says about itself."""
+
+    parsed: bool  # the body was complete JSON
+    status: str | None = None
+    message: str | None = None
+    request_id: str | None = None
+    mode: str | None = None
+    total_returned: str | None = None
+    records: int | None = None  # length of the records array; None: there is none
+    objects: int | None = None  # how many of those records are JSON objects
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A parsed answer: its envelope and the JSON objects among its records, in order."""
+
+    envelope: Envelope
+    records: list[msgspec.Raw]
+
+
+ABSENT = msgspec.Raw(b"")  # msgspec.Raw takes no part in unions: absence is empty bytes
+
+
+class _Outer(msgspec.Struct, gc=False):
+    status: Any = None
+    message: Any = None
+    request_id: Any = None
+    data: msgspec.Raw = ABSENT
+
+
+class _Inner(msgspec.Struct, gc=False):
+    mode: Any = None
+    total_returned: Any = None
+    data: msgspec.Raw = ABSENT
+
+
+_OUTER = msgspec.json.Decoder(_Outer, float_hook=Num)
+_INNER = msgspec.json.Decoder(_Inner, float_hook=Num)
+_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_MAP = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_NOT_JSON = Body(Envelope(parsed=False), [])
+
+
+def parse(body: bytes | bytearray | memoryview) -> Body:
+    """The envelope and records of ``body`` (the JSON part, see ``prepare``)."""
+    try:
+        outer = _OUTER.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _valid_but_not_object(body)
+    inner = _Inner()
+    records: list[msgspec.Raw] | None = None
+    first = _first_byte(outer.data)
+    if first == b"[":
+        records = _LIST.decode(outer.data)
+    elif first == b"{":
+        inner = _INNER.decode(outer.data)
+        records = _records(inner.data)
+    objects = [r for r in records if _first_byte(r) == b"{"] if records is not None else []
+    env = Envelope(
+        parsed=True, status=_text(outer.status), message=_text(outer.message),
+        request_id=_text(outer.request_id), mode=_text(inner.mode),
+        total_returned=_text(inner.total_returned),
+        records=None if records is None else len(records), objects=len(objects))
+    return Body(env, objects)
+
+
+def _valid_but_not_object(body: bytes | bytearray | memoryview) -> Body:
+    """Complete JSON that is not an object (``[]``, ``"x"``) parses but has no envelope."""
+    try:
+        msgspec.json.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _NOT_JSON
+    return Body(Envelope(parsed=True), [])
+
+
+def _records(data: msgspec.Raw) -> list[msgspec.Raw] | None:
+    """The records array; PHP encodes a list whose keys are not 0..n-1 as an object, whose
+    values are then taken in key order (numeric keys first, by value)."""
+    first = _first_byte(data)
+    if first == b"[":
+        return _LIST.decode(data)
+    if first != b"{":
+        return None
+    by_key = _MAP.decode(data)
+    if not by_key or any(_first_byte(v) != b"{" for v in by_key.values()):
+        return None
+    order = sorted(by_key, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
+    return [by_key[k] for k in order]
+
+
+def _first_byte(raw: msgspec.Raw) -> bytes:
+    return bytes(memoryview(raw)[:1])
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# ---- before parsing: PHP warnings and escapes PostgreSQL cannot store -------------------
+
+def json_start(body: bytes | bytearray) -> int:
+    """Where the JSON object starts: a PHP warning printed before it is skipped."""
+    start = body.find(b"{")
+    if start < 0:
+        raise ValueError("no JSON object in the body")
+    return start
+
+
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def prepare(body: bytes | bytearray) -> memoryview | bytes:
+    """The JSON part of a body, ready for PostgreSQL: PHP warnings before it skipped (as a
+    view, not a copy), and ``\\u0000`` and unpaired surrogate escapes (text PostgreSQL
+    cannot store) made U+FFFD.
+
+    The scan looks only at ``\\u0000`` / ``\\uD8..`` escapes (a literal-prefixed search),
+    and the body is copied only when one of them has to change.
+    """
+    view = memoryview(body)[json_start(body):]
+    if b"\\u0000" not in body and _surrogates_paired(body):
+        return view
+    data = bytes(view)
+    cuts: list[tuple[int, int]] = []
+    paired_low = -1  # start of a low surrogate already matched to the high before it
+    for m in _SUSPECT.finditer(data):
+        at = m.start()
+        if at == paired_low or _escaped(data, at):
+            continue
+        code = int(data[at + 2:at + 6], 16)
+        if 0xD800 <= code <= 0xDBFF and _is_low(data, at + 6):
+            paired_low = at + 6
+            continue
+        cuts.append((at, at + 6))
+    parts, last = [], 0
+    for a, b in cuts:
+        parts += [data[last:a], b"\\ufffd"]
+        last = b
+    parts.append(data[last:])
+    return b"".join(parts)
+
+
+def _surrogates_paired(body: bytes | bytearray) -> bool:
+    """Fast (C-speed) check that every surrogate escape is half of a valid pair."""
+    if b"\\ud" not in body and b"\\uD" not in body:
+        return True
+    return len(_SURROGATE.findall(body)) == 2 * len(_PAIR.findall(body))
+
+
+def _escaped(body: bytes, at: int) -> bool:
+    """Whether the backslash at ``at`` is itself escaped (an odd run of backslashes)."""
+    run = 0
+    while at - run - 1 >= 0 and body[at - run - 1] == 0x5C:
+        run += 1
+    return run % 2 == 1
+
+
+def _is_low(body: bytes, at: int) -> bool:
+    """Whether a low-surrogate escape (\\uDC00-\\uDFFF) starts at ``at``."""
+    chunk = body[at:at + 6]
+    return (len(chunk) == 6 and chunk[:2] == b"\\u" and chunk[2:3] in b"dD"
+            and chunk[3:4] in b"cdefCDEF")
