@@ -1,11 +1,18 @@
-"""Load speed of one big sales window against a raw client-side COPY, and peak client RSS.
+"""Load speed of one big SKYBIZ sales window against a raw COPY baseline, and peak RSS.
 
-One 31-day sales window (~150k flat lines) is fetched once from `syncd simulate` running
-in its own process. Then, in one run against an embedded PostgreSQL: (a) Loader.load of
-that body into empty tables, (b) the same body again (update path), (c) the baseline:
-json.loads + typed tuples + copy_records_to_table into an empty UNLOGGED wide table.
-speed ratio = baseline seconds / syncd seconds (>= 1: syncd at least as fast). Finally a
-child process fetches + loads the window with the real client; its peak RSS is reported.
+A 31-day window of ~180k flat lines (~110 MB, written as PHP writes JSON: see
+``skybiz_window.py``) is served over a real socket by a separate process. In one run
+against an embedded PostgreSQL, each timed from request to commit:
+
+* baseline: POST + ``json.loads`` + text values COPYed into an UNLOGGED table of text
+  columns (no typing, no keys, no WAL: the least any loader must do);
+* syncd insert: the real client + loader into empty tables;
+* syncd update: the same body again (nothing changed);
+* syncd edit: a body in which 10 % of the documents changed.
+
+Each is printed as a ratio to the baseline with client CPU (this process) and server CPU
+(the backend, from /proc). Then ``syncd sync`` runs as its own process on the same window
+and its peak RSS is printed against 1 × body + 100 MB. Exit 1 when a target is missed.
 
     .venv/bin/python bench/load.py
 """
@@ -16,160 +23,208 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
 import time
-from decimal import Decimal, InvalidOperation
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from syncd import logs, registry
-from syncd.client import Answer, SkybizClient, open_session
-from syncd.config import RateLimit, SourceConfig
-from syncd.credentials import Credentials, Secret
-from syncd.limiter import RateLimiter
-from syncd.registry import FieldType
-from syncd.simulator import SimulatorOptions
-from syncd.warehouse import db
-from syncd.warehouse.loader import Loader
-from syncd.windows import Purpose, Window
+import aiohttp
+import asyncpg
+from aiohttp import web
 
-SCALE, DAYS = 45, 31  # ~150k sales lines (~33k documents) in the 31 days before today
+sys.path.insert(0, str(Path(__file__).parent))
+import skybiz_window  # noqa: E402 - the generator beside this script
+
+from syncd import logs, registry  # noqa: E402
+from syncd.client import Answer, SkybizClient, open_session  # noqa: E402
+from syncd.config import RateLimit, SourceConfig  # noqa: E402
+from syncd.credentials import Credentials, Secret  # noqa: E402
+from syncd.limiter import RateLimiter  # noqa: E402
+from syncd.warehouse import db  # noqa: E402
+from syncd.warehouse.loader import Loader  # noqa: E402
+from syncd.windows import Purpose, Window  # noqa: E402
+
 SALES = registry.get("sales")
-FIELDS = SALES.header + SALES.lines
 TZ = "Asia/Kuala_Lumpur"
-TARGET_RATIO, RSS_SLACK_MB = 1.0, 100
+TARGETS = {"insert": 1.2, "update": 1.0}
+RSS_SLACK_MB = 100
+TODAY = dt.date.today()
+WINDOW = Window(TODAY - dt.timedelta(days=30), TODAY, Purpose.BACKFILL)
 
 
-async def fetch_and_load(base_url: str, window: Window, loader: Loader | None) -> Answer:
-    """One read of the window through the real client; loaded when ``loader`` is given."""
-    opts = SimulatorOptions()
-    source = SourceConfig(
-        name="bench", kind="skybiz", base_url=base_url, timezone=TZ,
-        backfill_from=window.date_from, modules=("sales",), rate_limit=RateLimit(1000, 1, 0),
-        credentials=Credentials(Secret(opts.api_key), Secret(opts.api_secret)))
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One timed run: wall seconds, client CPU seconds, server (backend) CPU seconds."""
 
-    async def accept(answer: Answer) -> Answer:
-        if loader is not None:
-            await loader.load(SALES, window, answer)
-        return answer
-
-    async with open_session(source) as session:
-        client = SkybizClient(source, session, RateLimiter(1000, 1, margin=0))
-        return await client.fetch("sales", window.date_from, window.date_to, accept)
+    wall: float
+    client: float
+    server: float
 
 
-def typed(value: Any, kind: FieldType) -> Any:
-    """The baseline's client-side typing: JSON value -> Python value for COPY."""
-    if value is None or kind is FieldType.TEXT:
-        return value
-    try:
-        if kind is FieldType.NUMERIC:
-            return Decimal(value)
-        return dt.date.fromisoformat(str(value)[:10])  # the sales rows' only other type
-    except (InvalidOperation, ValueError):
-        return None  # '', '0000-00-00', 'N/A': no value
+def backend_cpu(pid: int) -> float:
+    """CPU seconds a PostgreSQL backend has used (utime + stime from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def baseline(conn: Any, body: bytes) -> int:
-    """Raw COPY of the flat rows into an empty UNLOGGED table; returns rows copied."""
-    rows = json.loads(body, parse_float=Decimal)["data"]["data"]
-    kinds = [(f.name, f.type) for f in FIELDS]
-    records = [("bench", n, *(typed(r.get(name), k) for name, k in kinds))
-               for n, r in enumerate(rows, 1)]
+async def timed(conn: asyncpg.Connection, work: Awaitable[Any]) -> Figure:
+    pid = conn.get_server_pid()
+    wall, cpu, server = time.perf_counter(), time.process_time(), backend_cpu(pid)
+    await work
+    return Figure(time.perf_counter() - wall, time.process_time() - cpu,
+                  backend_cpu(pid) - server)
+
+
+async def baseline(url: str, conn: asyncpg.Connection) -> None:
+    """POST + json.loads + COPY of the flat rows' values as text into an UNLOGGED table."""
+    async with aiohttp.ClientSession() as session, session.post(url + "/sales.php",
+                                                                 json={}) as resp:
+        body = await resp.read()
+    rows = json.loads(body)["data"]["data"]
+    names = [f.name for f in SALES.fields]
+    records = [tuple(None if (v := r.get(n)) is None else str(v) for n in names)
+               for r in rows]
     async with conn.transaction():
         await conn.copy_records_to_table("flat", schema_name="bench", records=records)
-    return len(records)
 
 
-async def timed(work: Any) -> tuple[Any, float, float]:
-    """(result, wall seconds, this process's CPU seconds) of awaiting ``work``."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = await work
-    return result, time.perf_counter() - wall, time.process_time() - cpu
+def source(url: str) -> SourceConfig:
+    return SourceConfig(
+        name="bench", kind="skybiz", base_url=url, timezone=TZ, backfill_from=WINDOW.date_from,
+        modules=("sales",), rate_limit=RateLimit(1000, 1, 0),
+        credentials=Credentials(Secret("k" * 25), Secret("s" * 64)))
 
 
-async def measure(base_url: str, dsn: str, window: Window) -> tuple[bool, float]:
-    """Time (a), (b), (c); print their figures; return (targets met, body MB)."""
-    answer = await fetch_and_load(base_url, window, None)
+async def syncd_load(url: str, loader: Loader) -> None:
+    """The real client fetches the window; the real loader commits it."""
+    async def accept(answer: Answer) -> None:
+        await loader.load(SALES, WINDOW, answer)
+
+    async with open_session(source(url)) as session:
+        client = SkybizClient(source(url), session, RateLimiter(1000, 1, margin=0))
+        await client.fetch("sales", WINDOW.date_from, WINDOW.date_to, accept)
+
+
+async def measure(base: str, dsn: str, win: skybiz_window.Window) -> dict[str, Figure]:
+    """Every timed run in one session, and a check that the insert kept money exact."""
     conn = await db.connect(dsn)
     await db.migrate(conn)
-    columns = ", ".join(f"{f.column} {f.type.value}" for f in FIELDS)
-    await conn.execute("CREATE SCHEMA bench; CREATE UNLOGGED TABLE bench.flat "
-                       f"(source text, line_seq integer, {columns})")
-    await conn.execute("CREATE DATABASE rss")  # for the RSS probe, which loads afresh
+    columns = ", ".join(f"{f.column} text" for f in SALES.fields)
+    await conn.execute(f"CREATE SCHEMA bench; CREATE UNLOGGED TABLE bench.flat ({columns})")
     loader = Loader(conn, "bench", TZ)
-    fresh = Answer(200, answer.body, None, answer.ctx, 1, time.monotonic())
-    ins, ins_s, ins_cpu = await timed(loader.load(SALES, window, fresh))
-    _, upd_s, _ = await timed(loader.load(SALES, window, fresh))
-    rows, base_s, _ = await timed(baseline(conn, answer.body))
+    runs: dict[str, Figure] = {}
+    runs["baseline"] = await timed(conn, baseline(base + "/a", conn))
+    runs["insert"] = await timed(conn, syncd_load(base + "/a", loader))
+    total, lines = await conn.fetchrow("SELECT sum(hclineamt), count(*) FROM skybiz.sales_line")
+    assert (total, lines) == (win.line_amount_total, win.lines), "the load is not exact"
+    runs["update"] = await timed(conn, syncd_load(base + "/a", loader))
+    runs["edit 10%"] = await timed(conn, syncd_load(base + "/b", loader))
+    await conn.execute("TRUNCATE bench.flat")
+    again = await timed(conn, baseline(base + "/a", conn))
+    runs["baseline"] = min(runs["baseline"], again, key=lambda f: f.wall)
+    await conn.execute("CREATE DATABASE rss")
     await conn.close()
-    body_mb, lines = len(answer.body) / 2**20, ins.lines
-    print(f"window {window}: {lines} lines ({rows} flat rows), {ins.upserted} documents, "
-          f"body {body_mb:.1f} MB")
-    for name, secs in (("insert", ins_s), ("update", upd_s)):
-        ok = base_s / secs >= TARGET_RATIO
-        print(f"syncd {name}   {secs:6.2f}s {lines / secs:9,.0f} lines/s  speed ratio "
-              f"{base_s / secs:.2f} (target >= {TARGET_RATIO}) {'OK' if ok else 'MISSED'}")
-    print(f"baseline COPY  {base_s:6.2f}s {rows / base_s:9,.0f} lines/s")
-    print(f"syncd client CPU {ins_cpu * 1e5 / lines:.3f}s per 100k lines (insert)")
-    return base_s / max(ins_s, upd_s) >= TARGET_RATIO, body_mb
+    return runs
 
 
-def peak_rss_kb() -> int:
-    """This process's peak RSS. Not ru_maxrss: Linux carries that over fork + exec, so a child
-    of this (large) parent would report the parent's peak; VmHWM starts afresh at exec."""
-    status = Path("/proc/self/status").read_text(encoding="ascii")
-    return int(next(line.split()[1] for line in status.splitlines()
-                    if line.startswith("VmHWM:")))
+def report(runs: dict[str, Figure], win: skybiz_window.Window, mb: float) -> bool:
+    base = runs["baseline"].wall
+    print(f"window: {win.lines:,} flat lines, {win.documents:,} documents, body {mb:.0f} MB")
+    print(f"{'run':10} {'wall s':>7} {'ratio':>6} {'target':>8} {'client CPU':>11} "
+          f"{'server CPU':>11}")
+    ok = True
+    for name, f in runs.items():
+        target = TARGETS.get(name)
+        verdict = ""
+        if target is not None:
+            met = f.wall / base <= target
+            ok &= met
+            verdict = f"<= {target:.1f} {'OK' if met else 'MISSED'}"
+        print(f"{name:10} {f.wall:7.2f} {f.wall / base:6.2f} {verdict:>8} {f.client:10.2f}s "
+              f"{f.server:10.2f}s")
+    return ok
 
 
-async def child(base_url: str, dsn: str, date_from: str) -> None:
-    """The RSS probe: fetch + load with the real client; print peak RSS before and after."""
-    before = peak_rss_kb()
-    start = dt.date.fromisoformat(date_from)
-    window = Window(start, start + dt.timedelta(days=DAYS - 1), Purpose.BACKFILL)
-    conn = await db.connect(dsn)
-    await db.migrate(conn)
-    await fetch_and_load(base_url, window, Loader(conn, "bench", TZ))
-    await conn.close()
-    print(before, peak_rss_kb())
-
-
-def rss_probe(base_url: str, dsn: str, window: Window, body_mb: float) -> bool:
-    """Run ``child`` in a fresh interpreter; print its peak RSS against the target."""
+def rss_probe(base: str, dsn: str, mb: float, tmp: Path) -> bool:
+    """``syncd sync`` of the window as its own process; its peak RSS against the target."""
+    config = tmp / "rss.toml"
+    config.write_text(
+        f'[warehouse]\ndsn = "{dsn.replace("/postgres?", "/rss?")}"\n\n[sources.bench]\n'
+        f'base_url = "{base}/a"\nbackfill_from = "{WINDOW.date_from}"\nmodules = ["sales"]\n'
+        f'timezone = "{TZ}"\n[sources.bench.rate_limit]\nrequests = 100\nper_seconds = 1\n')
+    env = os.environ | {"SYNCD_BENCH_API_KEY": "k" * 25, "SYNCD_BENCH_API_SECRET": "s" * 64}
     out = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, __file__, "--child", base_url, dsn.replace("/postgres?", "/rss?"),
-         window.date_from.isoformat()], check=True, capture_output=True, text=True).stdout
-    before_mb, peak_mb = (int(kb) / 1024 for kb in out.split())
-    cap = 3 * body_mb + RSS_SLACK_MB
-    print(f"child fetch+load peak RSS {peak_mb:.0f} MB (at start {before_mb:.0f} MB; target "
-          f"<= 3 x body + {RSS_SLACK_MB} = {cap:.0f} MB) {'OK' if peak_mb <= cap else 'MISSED'}")
-    return peak_mb <= cap
+        [sys.executable, __file__, "--sync", str(config)], env=env, check=True,
+        capture_output=True, text=True).stdout
+    peak = int(out.split()[-1]) / 1024
+    cap = mb + RSS_SLACK_MB
+    print(f"syncd sync peak RSS {peak:.0f} MB (target <= 1 x body + {RSS_SLACK_MB} = "
+          f"{cap:.0f} MB) {'OK' if peak <= cap else 'MISSED'}")
+    return peak <= cap
+
+
+def sync_child(config: str) -> None:
+    """Run ``syncd sync`` in this process, then print its peak RSS (VmHWM, kB)."""
+    from syncd import cli
+
+    code = cli.main(["--config", config, "sync"])
+    status = Path("/proc/self/status").read_text(encoding="ascii")
+    print(code, next(ln.split()[1] for ln in status.splitlines() if ln.startswith("VmHWM:")))
+
+
+def serve(folder: str) -> None:
+    """Answer POST /NAME/sales.php with the body in FOLDER/NAME.json (a separate process)."""
+    bodies = {p.stem: p.read_bytes() for p in Path(folder).glob("*.json")}
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=bodies[request.match_info["name"]],
+                            content_type="application/json")
+
+    async def main() -> None:
+        app = web.Application(client_max_size=1 << 20)
+        app.router.add_post("/{name}/sales.php", answer)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        print(site._server.sockets[0].getsockname()[1], flush=True)  # type: ignore[union-attr]
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
 
 
 def main() -> int:
     logs.configure("console", logging.WARNING)
-    if sys.argv[1:2] == ["--child"]:
-        asyncio.run(child(*sys.argv[2:5]))
+    if sys.argv[1:2] in (["--serve"], ["--sync"]):
+        handler: Callable[[str], None] = serve if sys.argv[1] == "--serve" else sync_child
+        handler(sys.argv[2])
         return 0
-    sim = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "syncd", "simulate", "--scale", str(SCALE), "--rate", "1000/1",
-         "--port", "0", "--history-days", "60"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert sim.stdout is not None
-        base_url = [sim.stdout.readline() for _ in range(2)][1].split('"')[1]
-        today = dt.date.today()  # the simulator's today is Malaysia's; a day off is harmless
-        window = Window(today - dt.timedelta(days=DAYS), today - dt.timedelta(days=1),
-                        Purpose.BACKFILL)
-        with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp, \
-                db.embedded(Path(tmp)) as dsn:
-            fast, body_mb = asyncio.run(measure(base_url, dsn, window))
-            small = rss_probe(base_url, dsn, window, body_mb)
-    finally:
-        sim.terminate()
-        sim.wait()
+    win = skybiz_window.generate(TODAY)
+    edited = skybiz_window.generate(TODAY, edited=0.1)
+    mb = len(win.body) / 2**20
+    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as name:
+        tmp = Path(name)
+        (tmp / "a.json").write_bytes(win.body)
+        (tmp / "b.json").write_bytes(edited.body)
+        del edited
+        server = subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, __file__, "--serve", str(tmp)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert server.stdout is not None
+            base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
+            with db.embedded(tmp / "pg") as dsn:
+                fast = report(asyncio.run(measure(base, dsn, win)), win, mb)
+                small = rss_probe(base, dsn, mb, tmp)
+        finally:
+            server.terminate()
+            server.wait()
     return 0 if fast and small else 1
 
 

@@ -59,6 +59,22 @@ class _Inner(msgspec.Struct, gc=False):
     data: msgspec.Raw = ABSENT
 
 
+class _FastInner(msgspec.Struct, gc=False):
+    mode: Any = None
+    total_returned: Any = None
+    data: list[msgspec.Raw] | None = None
+
+
+class _Fast(msgspec.Struct, gc=False):
+    """The usual shapes, parsed (and validated) in one pass over the body."""
+
+    status: Any = None
+    message: Any = None
+    request_id: Any = None
+    data: _FastInner | list[msgspec.Raw] | None = None
+
+
+_FAST = msgspec.json.Decoder(_Fast, float_hook=Num)
 _OUTER = msgspec.json.Decoder(_Outer, float_hook=Num)
 _INNER = msgspec.json.Decoder(_Inner, float_hook=Num)
 _LIST = msgspec.json.Decoder(list[msgspec.Raw])
@@ -68,6 +84,31 @@ _NOT_JSON = Body(Envelope(parsed=False), [])
 
 def parse(body: bytes | bytearray | memoryview) -> Body:
     """The envelope and records of ``body`` (the JSON part, see ``prepare``)."""
+    try:
+        fast = _FAST.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return _parse_any_shape(body)
+    inner = fast.data if isinstance(fast.data, _FastInner) else _FastInner()
+    records = fast.data if isinstance(fast.data, list) else inner.data
+    return _body(fast, inner, records)
+
+
+def _body(outer: _Fast | _Outer, inner: _FastInner | _Inner,
+          records: list[msgspec.Raw] | None) -> Body:
+    objects = [r for r in records if memoryview(r)[0] == _BRACE] if records is not None else []
+    env = Envelope(
+        parsed=True, status=_text(outer.status), message=_text(outer.message),
+        request_id=_text(outer.request_id), mode=_text(inner.mode),
+        total_returned=_text(inner.total_returned),
+        records=None if records is None else len(records), objects=len(objects))
+    return Body(env, objects)
+
+
+_BRACE = ord("{")
+
+
+def _parse_any_shape(body: bytes | bytearray | memoryview) -> Body:
+    """The other shapes: records as PHP's keyed object, odd types, or no object at all."""
     try:
         outer = _OUTER.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -80,13 +121,7 @@ def parse(body: bytes | bytearray | memoryview) -> Body:
     elif first == b"{":
         inner = _INNER.decode(outer.data)
         records = _records(inner.data)
-    objects = [r for r in records if _first_byte(r) == b"{"] if records is not None else []
-    env = Envelope(
-        parsed=True, status=_text(outer.status), message=_text(outer.message),
-        request_id=_text(outer.request_id), mode=_text(inner.mode),
-        total_returned=_text(inner.total_returned),
-        records=None if records is None else len(records), objects=len(objects))
-    return Body(env, objects)
+    return _body(outer, inner, records)
 
 
 def _valid_but_not_object(body: bytes | bytearray | memoryview) -> Body:
@@ -114,7 +149,7 @@ def _records(data: msgspec.Raw) -> list[msgspec.Raw] | None:
 
 
 def _first_byte(raw: msgspec.Raw) -> bytes:
-    return bytes(memoryview(raw)[:1])
+    return bytes(memoryview(raw)[:1])  # (empty for ABSENT)
 
 
 def _text(value: Any) -> str | None:
@@ -136,8 +171,8 @@ def json_start(body: bytes | bytearray) -> int:
 
 
 _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
-_PAIR = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+# A surrogate escape, with the low half that follows it when there is one.
+_SURROGATES = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?")
 
 
 def prepare(body: bytes | bytearray) -> memoryview | bytes:
@@ -175,7 +210,7 @@ def _surrogates_paired(body: bytes | bytearray) -> bool:
     """Fast (C-speed) check that every surrogate escape is half of a valid pair."""
     if b"\\ud" not in body and b"\\uD" not in body:
         return True
-    return len(_SURROGATE.findall(body)) == 2 * len(_PAIR.findall(body))
+    return all(len(m) == 12 and m[3:4] in b"89abAB" for m in _SURROGATES.findall(body))
 
 
 def _escaped(body: bytes, at: int) -> bool:

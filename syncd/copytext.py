@@ -1,4 +1,10 @@
-"""API values as fields of PostgreSQL's COPY text format, typed for their column (pure).
+r"""API values as fields of a PostgreSQL COPY, typed for their column (pure).
+
+The format is CSV with a tab delimiter, ``\x01`` as the quote and ``\N`` as NULL
+(``COPY_OPTIONS``): backslashes are plain data, so JSON text (full of ``\/`` and
+``\uXXXX``) goes through untouched, and a record's raw bytes need no escaping at all —
+JSON never contains a raw control character. Only a text value with a tab, line break or
+other control character, or one that reads ``\N``, is quoted.
 
 Each converter takes a value as msgspec decoded it (``str``, ``int``, ``Num`` for other
 numbers, ``bool``, ``None``, lists and dicts) and returns the field's COPY text, ``NULL``,
@@ -25,6 +31,8 @@ from syncd.body import Num
 from syncd.registry import FieldType
 
 NULL: Final = "\\N"
+QUOTE: Final = "\x01"
+COPY_OPTIONS: Final = {"format": "csv", "delimiter": "\t", "quote": QUOTE, "null": NULL}
 
 
 class _Bad:
@@ -40,7 +48,6 @@ BAD: Final = _Bad()
 Field = str | _Bad
 Converter = Callable[[Any], Field]
 
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\ufffd"})
 _NO_VALUE = frozenset({"", "0000-00-00", "0000-00-00 00:00:00"})
 _NUMERIC = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d{1,4})?\s*")
 _BIGINT = re.compile(r"\s*([-+]?\d{1,18})(\.0*)?\s*")
@@ -52,10 +59,10 @@ _ZONED = re.compile(rf"\s*(\d{{4}}-\d{{2}}-\d{{2}})[ T]({_HMS}(Z|[-+](0\d|1[0-4]
 
 
 def escape(text: str) -> str:
-    """``text`` as a COPY text field (NUL, which PostgreSQL text cannot hold, as U+FFFD)."""
-    if text.isprintable() and "\\" not in text:
+    """``text`` as a COPY field (NUL, which PostgreSQL text cannot hold, as U+FFFD)."""
+    if text.isprintable() and text != NULL:
         return text
-    return text.translate(_ESCAPES)
+    return QUOTE + text.replace(QUOTE, QUOTE * 2).replace("\0", "\ufffd") + QUOTE
 
 
 def text(value: Any) -> Field:
@@ -170,14 +177,13 @@ def convert(value: Any, kind: FieldType) -> Field:
 
 
 def bytea(digest: bytes) -> str:
-    """A bytea value as a COPY text field."""
-    return "\\\\x" + digest.hex()
+    """A bytea value as a COPY field."""
+    return "\\x" + digest.hex()
 
 
-def raw_field(raw: bytes) -> bytes:
-    """A record's own JSON bytes as a COPY text field (for a ``json`` column)."""
-    if b"\\" in raw:
-        raw = raw.replace(b"\\", b"\\\\")
-    if b"\n" in raw or b"\r" in raw or b"\t" in raw:
-        raw = raw.replace(b"\n", b"\\n").replace(b"\r", b"\\r").replace(b"\t", b"\\t")
-    return raw
+def raw_field(raw: bytes | msgspec.Raw) -> bytes:
+    """A record's own JSON bytes as a COPY field (for a ``json`` column), quoted."""
+    data = bytes(raw)
+    if b"\x01" in data:  # never in valid JSON; doubled all the same
+        data = data.replace(b"\x01", b"\x01\x01")
+    return b"\x01" + data + b"\x01"

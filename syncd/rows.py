@@ -10,6 +10,7 @@ Two passes over the records (``msgspec.Raw`` views of the body):
 
 A re-read of unchanged data therefore costs a key decode and a hash per record, and
 nothing is written. Source-neutral: schema, table, key and fields come from the Module.
+Rows are in the COPY format of ``syncd.copytext`` (``copytext.COPY_OPTIONS``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+import xxhash
 
 from syncd import copytext
 from syncd.body import ABSENT, Num
@@ -33,29 +35,63 @@ CHUNK = 1 << 20  # bytes of COPY data handed over at a time
 LOAD_FORMAT = b"syncd-rows-1"  # part of every unit hash: a new format rewrites rows once
 
 
+@dataclass(slots=True)
+class Tally:
+    """What the rows built so far amount to."""
+
+    headers: int = 0
+    lines: int = 0
+    unparsed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RowText:
+    """One table row's typed fields from a record struct, as COPY text.
+
+    ``fast`` joins the fields in one go and raises TypeError when a value did not parse
+    (BAD is not a str); ``values`` then gives them one by one, to write NULL and count.
+    """
+
+    fast: Callable[[Any, str], str]
+    values: Callable[[Any], tuple[copytext.Field, ...]]
+
+    def __call__(self, rec: Any, head: str, tally: Tally) -> str:
+        """``head``, the fields, and a trailing separator (the ``_raw`` column follows)."""
+        try:
+            return self.fast(rec, head)
+        except TypeError:
+            values = self.values(rec)
+            tally.unparsed += sum(v is BAD for v in values)
+            return "\t".join((head, *(NULL if v is BAD else str(v) for v in values), ""))
+
+
 @dataclass(frozen=True, slots=True)
 class Shape:
     """What the row builders need to know about one module, compiled once."""
 
     module: Module
     fields: tuple[Field, ...]  # header then line fields, as the record struct holds them
-    key: tuple[Field, ...]
-    key_attrs: tuple[str, ...]  # the key fields' attributes on a record struct
-    modified: Field | None
-    salt: bytes  # hash key: a registry change invalidates stored hashes
-    row: Callable[[Any], tuple[copytext.Field, ...]]  # header fields of a record
-    line: Callable[[Any], tuple[copytext.Field, ...]]  # line fields of a record
+    salt: int  # hash seed: a registry change invalidates stored hashes
+    header: RowText
+    line: RowText
     has_line: Callable[[Any], bool]  # a flat record carries a line (some detail set)
+    unit_key: Callable[[Any], tuple[copytext.Field, ...]]  # key (+ modified) of a key struct
+    record_key: Callable[[Any], tuple[copytext.Field, ...]]  # key of a record struct
     key_decoder: msgspec.json.Decoder[Any]
-    structs: dict[frozenset[str], msgspec.json.Decoder[Any]] = field(default_factory=dict)
+    decoders: dict[frozenset[str], msgspec.json.Decoder[Any]] = field(default_factory=dict)
+
+    @property
+    def by_modification(self) -> bool:
+        """Masters: every record is a unit; of one key's versions the newest wins (SQL)."""
+        return self.module.modified_field is not None
 
     def decoder(self, extra: frozenset[str]) -> msgspec.json.Decoder[Any]:
         """A strict decoder for the known fields plus ``extra`` (fields seen, not typed)."""
-        found = self.structs.get(extra)
+        found = self.decoders.get(extra)
         if found is None:
             names = [f.name for f in self.fields] + sorted(extra)
-            found = self.structs[extra] = _decoder(names, items=bool(self.module.lines),
-                                                   strict=True)
+            found = self.decoders[extra] = _decoder(names, items=bool(self.module.lines),
+                                                    strict=True)
         return found
 
 
@@ -70,61 +106,55 @@ def _decoder(names: list[str], *, items: bool, strict: bool) -> msgspec.json.Dec
     return msgspec.json.Decoder(struct, float_hook=Num)
 
 
-def _attrs(fields: Iterable[Field], offset: int = 0) -> list[tuple[str, Field]]:
-    return [(f"f{i}", f) for i, f in enumerate(fields, offset)]
-
-
 def _expression(attr: str, f: Field) -> str:
     """One field's COPY text; the common cases inline (6.6 M values in a big window)."""
     if f.type == "text":
-        return (f"(x if type(x := r.{attr}) is str and x.isprintable() and '\\\\' not in x "
-                f"else text(x))")
+        return f"(x if type(x := r.{attr}) is str and x.isprintable() and x != NULL else text(x))"
     if f.type == "numeric":
         return (f"(x if type(x := r.{attr}) is Num and 'e' not in x and 'E' not in x "
-                f"else {f.type}(x))")
+                f"else str(x) if type(x) is int else {f.type}(x))")
     return f"{f.type}(r.{attr})"
 
 
-def _compile(name: str, body: str) -> Callable[[Any], Any]:
-    """A function from generated source: an unrolled per-field expression runs about twice
+def _compile(source: str) -> Callable[..., Any]:
+    """A function from generated source: an unrolled expression per field runs about twice
     as fast as a loop over converters, and the loader runs it for every value."""
-    namespace: dict[str, Any] = {"Num": Num, "text": copytext.text}
+    namespace: dict[str, Any] = {"Num": Num, "NULL": NULL, "text": copytext.text}
     namespace |= {str(kind): conv for kind, conv in copytext.CONVERTERS.items()}
-    exec(f"def {name}(r):\n    return {body}\n", namespace)  # noqa: S102 - source built above
-    fn: Callable[[Any], Any] = namespace[name]
+    exec(source, namespace)  # noqa: S102 - built from the registry's field types only
+    fn: Callable[..., Any] = namespace["f"]
     return fn
+
+
+def _row_text(attrs: list[tuple[str, Field]]) -> RowText:
+    exprs = "".join(_expression(a, f) + ", " for a, f in attrs)
+    return RowText(fast=_compile(f"def f(r, head):\n    return '\\t'.join((head, {exprs}''))"),
+                   values=_compile(f"def f(r):\n    return ({exprs})"))
 
 
 @functools.cache
 def shape(module: Module) -> Shape:
     """The compiled row builders of ``module``."""
     fields = module.header + module.lines
-    attrs = {f.name: a for a, f in _attrs(fields)}
-    header = _attrs(module.header)
-    lines = _attrs(module.lines, len(module.header))
-    row = _compile("row", "(" + "".join(_expression(a, f) + ", " for a, f in header) + ")")
-    line = _compile("line", "(" + "".join(_expression(a, f) + ", " for a, f in lines) + ")")
-    has_line = _compile("has_line", " or ".join(f"r.{a} is not None" for a, _ in lines)
-                        or "False")
-    key = tuple(next(f for f in module.header if f.name == k) for k in module.key)
-    modified = next((f for f in module.header if f.name == module.modified_field), None)
-    wanted = [f.name for f in key] + ([modified.name] if modified else [])
-    salt = hashlib.blake2b(LOAD_FORMAT + repr(fields).encode() + repr(module.key).encode(),
-                           digest_size=32).digest()
-    return Shape(module, fields, key, tuple(attrs[f.name] for f in key), modified, salt,
-                 row, line, has_line,
-                 _decoder(wanted, items=False, strict=False), {
-                     frozenset(): _decoder(list(attrs), items=bool(module.lines),
-                                           strict=True)})
+    attrs = [(f"f{i}", f) for i, f in enumerate(fields)]
+    by_name = {f.name: (a, f) for a, f in attrs}
+    lines = attrs[len(module.header):]
+    key = [by_name[k] for k in module.key]
+    wanted = [f for _, f in key] + [by_name[n][1] for n in (module.modified_field,) if n]
+    unit = [(f"f{i}", f) for i, f in enumerate(wanted)]
+    has_line = " or ".join(f"r.{a} is not None" for a, _ in lines) or "False"
+    salt = int.from_bytes(hashlib.blake2b(
+        LOAD_FORMAT + repr(fields).encode() + repr(module.key).encode(), digest_size=8).digest())
+    return Shape(
+        module, fields, salt, _row_text(attrs[:len(module.header)]), _row_text(lines),
+        has_line=_compile(f"def f(r):\n    return {has_line}"),
+        unit_key=_compile(f"def f(r):\n    return ({''.join(_value(a, f) for a, f in unit)})"),
+        record_key=_compile(f"def f(r):\n    return ({''.join(_value(a, f) for a, f in key)})"),
+        key_decoder=_decoder([f.name for f in wanted], items=False, strict=False))
 
 
-@dataclass(slots=True)
-class Tally:
-    """What the rows built so far amount to."""
-
-    headers: int = 0
-    lines: int = 0
-    unparsed: int = 0
+def _value(attr: str, f: Field) -> str:
+    return f"{f.type}(r.{attr}), "
 
 
 class WindowRows:
@@ -133,66 +163,91 @@ class WindowRows:
     def __init__(self, shape: Shape, records: list[msgspec.Raw], source: str) -> None:
         self.shape, self.records, self.source = shape, records, copytext.escape(source)
         self.unit_of = array("q", [-1]) * len(records)  # record -> its unit's first record
-        self.units = 0
-        self.changed: set[int] = set()
+        self.changed: set[int] = set()  # units (first records) to write; set by the caller
         self.tally = Tally()
         self.new_fields: set[str] = set()
-        self._window_hash = hashlib.blake2b(digest_size=16)
+        self._window_hash = xxhash.xxh3_128()
         self._digests: dict[int, bytes] = {}
         self._headers: list[bytes] = []
+        self._strict = shape.decoder(frozenset())
 
     @property
     def content_hash(self) -> str:
         """A hash of every unit's bytes as received, in order (after ``keys``)."""
         return self._window_hash.hexdigest()
 
-    # ---- pass 1 -------------------------------------------------------------------------
-
     def keys(self) -> Iterator[bytes]:
         """COPY rows (ord, key…, [modified], _hash) of every unit with a complete key."""
+        units = self._group()
+        rows = []
+        for first, values in units:
+            digest = self._digests[first]
+            self._window_hash.update(digest)
+            cols = (str(first), *(NULL if v is BAD else v for v in values),
+                    copytext.bytea(digest))
+            rows.append(("\t".join(cols) + "\n").encode())  # type: ignore[arg-type]
+        yield from _chunks(rows)
+
+    def _group(self) -> list[tuple[int, tuple[copytext.Field, ...]]]:
+        """Units in order of their first record; every record's unit; every unit's hash."""
         s = self.shape
-        decode = s.key_decoder.decode
-        convs = [copytext.CONVERTERS[f.type] for f in s.key]
-        modified = copytext.CONVERTERS[s.modified.type] if s.modified else None
+        decode, unit_key, salt, n_key = (s.key_decoder.decode, s.unit_key, s.salt,
+                                         len(s.module.key))
         groups: dict[tuple[copytext.Field, ...], tuple[int, Any]] = {}
-        units: list[tuple[int, tuple[copytext.Field, ...], copytext.Field | None]] = []
+        units: list[tuple[int, tuple[copytext.Field, ...]]] = []
         for i, raw in enumerate(self.records):
-            rec = decode(raw)
-            key = tuple(c(getattr(rec, f"f{j}")) for j, c in enumerate(convs))
+            values = unit_key(decode(raw))
+            key = values[:n_key]
             if NULL in key or BAD in key:
                 continue  # no key, no row: nothing could ever find or replace it
-            if modified is not None:
-                mod = modified(getattr(rec, f"f{len(convs)}"))
+            if s.by_modification:
                 self.unit_of[i] = i
-                self._digests[i] = hashlib.blake2b(raw, digest_size=16, key=s.salt).digest()
-                units.append((i, key, mod))
+                self._digests[i] = xxhash.xxh3_128_digest(raw, salt)
+                units.append((i, values))
                 continue
             group = groups.get(key)
             if group is None:
-                group = groups[key] = (i, hashlib.blake2b(digest_size=16, key=s.salt))
-                units.append((i, key, None))
+                group = groups[key] = (i, xxhash.xxh3_128(seed=salt))
+                units.append((i, values))
             self.unit_of[i] = group[0]
             group[1].update(raw)
         for first, hasher in groups.values():
             self._digests[first] = hasher.digest()
-        self.units = len(units)
-        rows = []
-        for first, unit_key, unit_mod in units:
-            digest = self._digests[first]
-            self._window_hash.update(digest)
-            newest = () if unit_mod is None else (unit_mod,)
-            cols = (str(first), *unit_key, *newest, copytext.bytea(digest))
-            rows.append(_join(cols, []).encode() + b"\n")
-        yield from _chunks(rows)
-
-    # ---- pass 2 -------------------------------------------------------------------------
+        return units
 
     def lines(self) -> Iterator[bytes]:
-        """COPY rows of the changed documents' lines; their header rows are kept for
-        ``headers``. A module without lines yields nothing here."""
+        """COPY rows of the changed documents' lines, in pieces of about CHUNK bytes; their
+        header rows are kept for ``headers``. A module without lines yields nothing."""
         if not self.shape.module.lines:
             return
-        yield from _chunks(self._document_rows())
+        out: list[bytes | msgspec.Raw] = []
+        size = 0
+        seq: dict[int, int] = {}
+        key_of: dict[int, str] = {}
+        line, has_line, tally, changed = (self.shape.line, self.shape.has_line, self.tally,
+                                          self.changed)
+        for i, raw in enumerate(self.records):
+            unit = self.unit_of[i]
+            if unit < 0 or unit not in changed:
+                continue
+            rec = self._decode(raw)
+            if unit == i:
+                self._headers.append(self._header_row(i, rec, raw))
+                key_of[unit] = "\t".join(self.shape.record_key(rec))  # type: ignore[arg-type]
+            items = self._items(rec) if len(rec.items) else None
+            for item, item_raw in items or ([(rec, raw)] if has_line(rec) else []):
+                seq[unit] = n = seq.get(unit, 0) + 1
+                text = line(item, f"{self.source}\t{key_of[unit]}\t{n}", tally)
+                # msgspec has validated the record: its bytes hold no control character,
+                # so quoting is all the raw JSON needs (no copy, no scan).
+                out += (text.encode(), b"\x01", item_raw, b"\x01\n")
+                size += len(item_raw) + len(text) + 3
+                tally.lines += 1
+            if size >= CHUNK:
+                yield b"".join(out)
+                out, size = [], 0
+        if out:
+            yield b"".join(out)
 
     def headers(self) -> Iterator[bytes]:
         """COPY rows of the changed units' header (or master) rows."""
@@ -204,66 +259,30 @@ class WindowRows:
         yield from _chunks(rows)
         self._headers = []
 
-    def _document_rows(self) -> Iterator[bytes]:
-        s = self.shape
-        keys = [(copytext.CONVERTERS[f.type], a) for f, a in zip(s.key, s.key_attrs, strict=True)]
-        seq: dict[int, int] = {}
-        key_of: dict[int, str] = {}
-        for i, raw in enumerate(self.records):
-            unit = self.unit_of[i]
-            if unit < 0 or unit not in self.changed:
-                continue
-            rec = self._decode(raw)
-            if unit == i:
-                self._headers.append(self._header_row(i, rec, raw))
-                key_of[unit] = _join([c(getattr(rec, a)) for c, a in keys], [])
-            key = key_of[unit]
-            nested = _items(rec)
-            if nested is None:
-                if s.has_line(rec):
-                    seq[unit] = n = seq.get(unit, 0) + 1
-                    yield self._line_row(key, n, rec, raw)
-                continue
-            for item in nested:
-                seq[unit] = n = seq.get(unit, 0) + 1
-                yield self._line_row(key, n, self._decode(item), item)
+    def _items(self, rec: Any) -> list[tuple[Any, msgspec.Raw]] | None:
+        """A nested document's line items (each as a struct, with its raw bytes)."""
+        if bytes(memoryview(rec.items)[:1]) != b"[":
+            return None
+        items = msgspec.json.decode(rec.items, type=list[msgspec.Raw])
+        return [(self._decode(i), i) for i in items if bytes(memoryview(i)[:1]) == b"{"]
 
     def _decode(self, raw: msgspec.Raw) -> Any:
         """The record as a struct; unknown fields are noted and the decoder widened."""
-        extra = frozenset(self.new_fields)
         try:
-            return self.shape.decoder(extra).decode(raw)
+            return self._strict.decode(raw)
         except msgspec.ValidationError:
             names = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
             known = {f.name for f in self.shape.fields} | {"items"}
             self.new_fields |= set(names) - known
-            return self.shape.decoder(frozenset(self.new_fields)).decode(raw)
+            self._strict = self.shape.decoder(frozenset(self.new_fields))
+            return self._strict.decode(raw)
 
     def _header_row(self, i: int, rec: Any, raw: msgspec.Raw) -> bytes:
         self.tally.headers += 1
-        bad: list[int] = []
-        head = _join((self.source, *self.shape.row(rec), ""), bad)
-        self.tally.unparsed += len(bad)
-        return (head.encode() + copytext.raw_field(_without_items(rec, raw))
-                + f"\t{copytext.bytea(self._digests[i])}\n".encode())
-
-    def _line_row(self, key: str, seq: int, rec: Any, raw: msgspec.Raw) -> bytes:
-        self.tally.lines += 1
-        bad: list[int] = []
-        head = _join((self.source, key, str(seq), *self.shape.line(rec), ""), bad)
-        self.tally.unparsed += len(bad)
-        return head.encode() + copytext.raw_field(bytes(raw)) + b"\n"
-
-
-def _join(values: Iterable[copytext.Field | None], bad: list[int]) -> str:
-    """One COPY row's text fields; a BAD value is written as NULL and noted in ``bad``."""
-    values = tuple(values)
-    try:
-        return "\t".join(values)  # type: ignore[arg-type]  # BAD, if any, raises here
-    except TypeError:
-        bad.extend(i for i, v in enumerate(values) if v is BAD)
-        return "\t".join(NULL if v is BAD or v is None else v  # type: ignore[misc]
-                         for v in values)
+        text = self.shape.header(rec, self.source, self.tally)
+        digest = copytext.bytea(self._digests[i])
+        return b"".join((text.encode(), copytext.raw_field(_without_items(rec, raw)),
+                         f"\t{digest}\n".encode()))
 
 
 def _chunks(rows: Iterable[bytes]) -> Iterator[bytes]:
@@ -280,23 +299,15 @@ def _chunks(rows: Iterable[bytes]) -> Iterator[bytes]:
         yield b"".join(out)
 
 
-def _items(rec: Any) -> list[msgspec.Raw] | None:
-    items = getattr(rec, "items", ABSENT)
-    if bytes(memoryview(items)[:1]) != b"[":
-        return None
-    return [i for i in msgspec.json.decode(items, type=list[msgspec.Raw])
-            if bytes(memoryview(i)[:1]) == b"{"]
-
-
 _ITEMS_KEY = re.compile(rb'"items"\s*:\s*\Z')
 
 
-def _without_items(rec: Any, raw: msgspec.Raw) -> bytes:
+def _without_items(rec: Any, raw: msgspec.Raw) -> bytes | msgspec.Raw:
     """A nested document's header ``_raw``: the record without its ``items`` member."""
-    data = bytes(raw)
     items = bytes(getattr(rec, "items", ABSENT))
     if not items.startswith(b"["):
-        return data
+        return raw
+    data = bytes(raw)
     at = data.find(items)
     while at >= 0:
         if head := _ITEMS_KEY.search(data, max(0, at - 64), at):

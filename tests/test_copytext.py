@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syncd.body import Num
-from syncd.copytext import BAD, NULL, convert, escape, raw_field, text
+from syncd.copytext import BAD, COPY_OPTIONS, NULL, convert, escape, raw_field, text
 from syncd.registry import FieldType
 from syncd.warehouse import db
 
@@ -105,29 +105,59 @@ async def test_every_converted_value_is_read_exactly_by_postgresql(pg_dsn: str) 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("plain", "plain"), ("tab\there", "tab\\there"), ("a\\b", "a\\\\b"),
-     ("line\r\nbreak", "line\\r\\nbreak"), ("\\N", "\\\\N"), ("陈氏 ☕", "陈氏 ☕"),
+    [("plain", "plain"), ("tab\there", "\x01tab\there\x01"), ("a\\b", "a\\b"),
+     ("line\r\nbreak", "\x01line\r\nbreak\x01"), ("\\N", "\x01\\N\x01"), ("陈氏 ☕", "陈氏 ☕"),
      (None, NULL), (True, "true"), (7, "7"), (Num("1.50"), "1.50"),
      ({"a": [1]}, '{"a":[1]}')])
 def test_text_fields_are_escaped_for_copy(value: Any, expected: str) -> None:
-    """Text keeps every character; COPY's special characters are escaped, None is NULL."""
+    """Text keeps every character; a value COPY could misread is quoted, None is NULL."""
     assert text(value) == expected
 
 
-def _unescape(field: str) -> str:
-    """What COPY's text format reads back from ``field``."""
-    return re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n", "r": "\r"}.get(m[1], m[1]),
-                  field, flags=re.S)
+def _read_back(field: str) -> str:
+    """What COPY's CSV format (quote \\x01) reads back from an unquoted or quoted field."""
+    if field.startswith("\x01"):
+        return field[1:-1].replace("\x01\x01", "\x01")
+    return field
 
 
 @given(st.text())
 def test_escaped_text_reads_back_as_the_original(value: str) -> None:
     """Whatever the text, its COPY field has no raw separator and reads back unchanged."""
     field = escape(value)
-    assert not {"\t", "\n", "\r"} & set(field)
-    assert _unescape(field) == value.replace("\0", "\ufffd")
+    if not field.startswith("\x01"):
+        assert not {"\t", "\n", "\r", "\x01"} & set(field)
+        assert field != NULL
+    assert _read_back(field) == value.replace("\0", "\ufffd")
 
 
-def test_raw_json_bytes_are_escaped_for_copy() -> None:
-    """A record's bytes keep PHP's escapes and whitespace through COPY's text format."""
-    assert raw_field(b'{"a":"x\\/y",\n\t"b":1}') == b'{"a":"x\\\\/y",\\n\\t"b":1}'
+def test_raw_json_bytes_are_quoted_for_copy() -> None:
+    """A record's bytes keep PHP's escapes and whitespace: only quoted, never rewritten."""
+    assert raw_field(b'{"a":"x\\/y",\n\t"b":1}') == b'\x01{"a":"x\\/y",\n\t"b":1}\x01'
+
+
+NASTY = ["", " padded ", "\\N", "NULL", "tab\tin", "line\nbreak\r\n", "back\\slash\\",
+         "quote\x01in", "\"quoted\"", "陈氏贸易 ☕ 🍜", "nul\0byte", "\\.", "a,b;c"]
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def test_copy_reads_every_text_and_raw_record_back_exactly(pg_dsn: str) -> None:
+    """Through a real COPY with syncd's options, text and raw JSON arrive unchanged."""
+    raws = [b'{"a":"x\\/y \\u9648","b":1.50}', b'{ "pretty" :\n\t[1, 2] }']
+    rows = [escape(v).encode() + b"\t" + raw_field(raws[i % 2]) + b"\n"
+            for i, v in enumerate(NASTY)]
+    rows.append(b"\\N\t" + raw_field(raws[0]) + b"\n")
+    conn: asyncpg.Connection = await db.connect(pg_dsn)
+    try:
+        await conn.execute("CREATE TABLE t (n serial, v text, j json)")
+        await conn.copy_to_table("t", columns=["v", "j"], source=_once(b"".join(rows)),
+                                 **COPY_OPTIONS)
+        got = await conn.fetch("SELECT v, j::text AS j FROM t ORDER BY n")
+    finally:
+        await conn.close()
+    assert [r["v"] for r in got] == [v.replace("\0", "\ufffd") for v in NASTY] + [None]
+    assert [r["j"].encode() for r in got] == [raws[i % 2] for i in range(len(NASTY))] + [
+        raws[0]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from syncd import body, rows
+from syncd import body, copytext, rows
 from syncd.client import Answer
 from syncd.registry import Kind, Module
 from syncd.responses import classify, judge
@@ -132,4 +132,4 @@ async def _copy(conn: asyncpg.Connection, table: str, schema: str | None,
     """COPY text rows into ``table``; a chunk is built while the previous one is loaded."""
     name = table.removeprefix(f"{schema}.") if schema else table
     await conn.copy_to_table(name, schema_name=schema, columns=columns,
-                             source=_paced(chunks))
+                             source=_paced(chunks), **copytext.COPY_OPTIONS)
