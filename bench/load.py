@@ -30,7 +30,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +38,16 @@ import asyncpg
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).parent))
-import skybiz_window  # noqa: E402 - the generator beside this script
+import skybiz_window
 
-from syncd import logs, registry  # noqa: E402
-from syncd.client import Answer, SkybizClient, open_session  # noqa: E402
-from syncd.config import RateLimit, SourceConfig  # noqa: E402
-from syncd.credentials import Credentials, Secret  # noqa: E402
-from syncd.limiter import RateLimiter  # noqa: E402
-from syncd.warehouse import db  # noqa: E402
-from syncd.warehouse.loader import Loader  # noqa: E402
-from syncd.windows import Purpose, Window  # noqa: E402
+from syncd import logs, registry
+from syncd.client import Answer, SkybizClient, open_session
+from syncd.config import RateLimit, SourceConfig
+from syncd.credentials import Credentials, Secret
+from syncd.limiter import RateLimiter
+from syncd.warehouse import db
+from syncd.warehouse.loader import Loader
+from syncd.windows import Purpose, Window
 
 SALES = registry.get("sales")
 TZ = "Asia/Kuala_Lumpur"

@@ -2,8 +2,8 @@
 
 PHP's ``json_encode``: every non-ASCII character as ``\\uXXXX`` (emoji as surrogate
 pairs), ``/`` as ``\\/``; money and quantities as JSON numbers with 2–4 decimals (some
-with many digits, most that no binary float holds); 37 fields per flat line (one undocumented), ~6.5 lines
-per document, unicode-heavy descriptions. Deterministic for a seed.
+with many digits, most that no binary float holds); 37 fields per flat line (one of them
+undocumented), ~6.5 lines per document, unicode-heavy descriptions. Deterministic.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def _line(rng: random.Random, day: dt.date, n: int) -> tuple[str, Decimal, Decim
     warranty = (day + dt.timedelta(days=365)).isoformat() if rng.random() < 0.1 else "0000-00-00"
     dud = [php(rng.choice(WORDS)) if rng.random() < 0.15 else '""' for _ in range(6)]
     fields = (
-        f'"LineNo":{n},"ItemCode":{php(f"ITM-{rng.randint(1, 4000):05d}")},"Description":{php(words)},'
+        f'"LineNo":{n},"ItemCode":{php(f"ITM-{rng.randint(1, 4000):05d}")},'
+        f'"Description":{php(words)},'
         f'"Qty":{qty},"FactorQty":1.0000,"UOM":"{rng.choice(UOMS)}","HCUnitCost":{cost},'
         f'"HCLineAmt":{amount},"HCDiscount":0.00,"DisRate1":0.00,"HCTax":{tax},'
         f'"TaxRate1":{rate},"DetailTaxCode":"{code}","BlankLine":"0",'

@@ -210,7 +210,7 @@ def _surrogates_paired(body: bytes | bytearray) -> bool:
     """Fast (C-speed) check that every surrogate escape is half of a valid pair."""
     if b"\\ud" not in body and b"\\uD" not in body:
         return True
-    return all(len(m) == 12 and m[3:4] in b"89abAB" for m in _SURROGATES.findall(body))
+    return all(len(m[0]) == 12 and m[0][3:4] in b"89abAB" for m in _SURROGATES.finditer(body))
 
 
 def _escaped(body: bytes, at: int) -> bool:

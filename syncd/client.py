@@ -213,11 +213,20 @@ class SkybizClient:
 
 
 async def _read(resp: aiohttp.ClientResponse) -> bytearray:
-    """The whole body in one growing buffer: a big answer is never held twice (aiohttp's
-    ``read()`` joins its chunks into a second copy; a large bytearray grows in place)."""
-    body = bytearray()
+    """The whole body in one buffer, sized from Content-Length when the body is sent as
+    is: a big answer is never held twice (aiohttp's ``read()`` joins its chunks into a
+    second copy, and a growing buffer is copied as it grows)."""
+    size = resp.content_length if "Content-Encoding" not in resp.headers else None
+    body = bytearray(size or 0)
+    at = 0
     async for chunk in resp.content.iter_any():
-        body += chunk
+        end = at + len(chunk)
+        if end <= len(body):
+            body[at:end] = chunk
+        else:
+            body[at:] = chunk  # more than announced: grow
+        at = end
+    del body[at:]  # less than announced (a broken answer, judged later)
     return body
 
 

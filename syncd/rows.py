@@ -168,7 +168,6 @@ class WindowRows:
         self.new_fields: set[str] = set()
         self._window_hash = xxhash.xxh3_128()
         self._digests: dict[int, bytes] = {}
-        self._headers: list[bytes] = []
         self._strict = shape.decoder(frozenset())
 
     @property
@@ -216,8 +215,8 @@ class WindowRows:
         return units
 
     def lines(self) -> Iterator[bytes]:
-        """COPY rows of the changed documents' lines, in pieces of about CHUNK bytes; their
-        header rows are kept for ``headers``. A module without lines yields nothing."""
+        """COPY rows of the changed documents' lines, in pieces of about CHUNK bytes. A
+        module without lines yields nothing."""
         if not self.shape.module.lines:
             return
         out: list[bytes | msgspec.Raw] = []
@@ -232,7 +231,6 @@ class WindowRows:
                 continue
             rec = self._decode(raw)
             if unit == i:
-                self._headers.append(self._header_row(i, rec, raw))
                 key_of[unit] = "\t".join(self.shape.record_key(rec))  # type: ignore[arg-type]
             items = self._items(rec) if len(rec.items) else None
             for item, item_raw in items or ([(rec, raw)] if has_line(rec) else []):
@@ -250,14 +248,10 @@ class WindowRows:
             yield b"".join(out)
 
     def headers(self) -> Iterator[bytes]:
-        """COPY rows of the changed units' header (or master) rows."""
-        if self.shape.module.lines:
-            rows: Iterable[bytes] = self._headers
-        else:
-            rows = (self._header_row(i, self._decode(self.records[i]), self.records[i])
-                    for i in sorted(self.changed))
-        yield from _chunks(rows)
-        self._headers = []
+        """COPY rows of the changed units' header (or master) rows: a document's header is
+        its first record (decoded again rather than kept, so memory stays flat)."""
+        yield from _chunks(self._header_row(i, self._decode(self.records[i]), self.records[i])
+                           for i in sorted(self.changed))
 
     def _items(self, rec: Any) -> list[tuple[Any, msgspec.Raw]] | None:
         """A nested document's line items (each as a struct, with its raw bytes)."""
