@@ -7,9 +7,12 @@ it; refusals are logged with their reason and the peer, never the body or the pa
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
+import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -88,10 +91,25 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
     return context
 
 
+class _NoTracebacks(logging.Logger):
+    """aiohttp's server logger, minus the traceback it prints for a malformed request."""
+
+    def exception(self, msg: object, *args: Any, **kwargs: Any) -> None:
+        # Anyone on the internet can send a broken request line or duplicate headers:
+        # aiohttp answers 400 by itself; one line of log is all that deserves.
+        log.warning("register.bad_request", error=type(sys.exc_info()[1]).__name__)
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    """An AppRunner for the receiver's app: no access log, no tracebacks."""
+    return web.AppRunner(app, access_log=None, shutdown_timeout=1.0,
+                         logger=_NoTracebacks("syncd.register.http"))
+
+
 async def serve(receiver: Receiver, host: str, port: int,
                 tls: ssl.SSLContext | None) -> web.AppRunner:
     """Start listening; the caller cleans the runner up."""
-    runner = web.AppRunner(receiver.app(), access_log=None, shutdown_timeout=1.0)
+    runner = make_runner(receiver.app())
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port, ssl_context=tls).start()
