@@ -54,7 +54,7 @@ class Registrar:
     sim: Simulator
     store_code: str = "S001"
     mode: CallbackMode = CallbackMode.OK
-    delay_seconds: float = 0.0
+    delay_seconds: float = 5.0
     hold: asyncio.Event | None = None  # DELAY: call back once this is set (tests)
     renewal_days: int | None = 365
     client_ssl: ssl.SSLContext | None = None  # to trust a test's self-signed receiver
