@@ -1,7 +1,8 @@
 """The callback receiver of ``syncd register``: one aiohttp app, accepts one verified POST.
 
 Every request is answered 401 (404 for a wrong path) unless ``callback.verify`` accepts
-it; refusals are logged with their reason and the peer, never the body or the path.
+it — other methods and oversized bodies too; only HTTP that aiohttp cannot parse gets its
+own 400. Refusals are logged with their reason and the peer, never the body or the path.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Receiver:
         """Verify one request; accept it only if it is the first valid one."""
         try:
             if request.method != "POST":
-                raise CallbackRefused("malformed", 405)
+                raise CallbackRefused("malformed")
             callback.check_token(self.token, request.path)
             body = await request.read()
             delivery = callback.verify(
@@ -56,7 +57,7 @@ class Receiver:
             if self.delivery is not None:
                 raise CallbackRefused("used")
         except web.HTTPRequestEntityTooLarge:
-            return self._refuse(request, CallbackRefused("malformed", 413))
+            return self._refuse(request, CallbackRefused("malformed"))
         except CallbackRefused as refused:
             return self._refuse(request, refused)
         logs.register_secret(delivery.api_secret.reveal())
