@@ -30,8 +30,8 @@ from syncd.responses import parse_json
 log = structlog.get_logger("syncd.register")
 
 DELIVERED = frozenset({"success", "successful", "ok", "delivered", "true", "1", "200"})
-_AGAIN = ("nothing was stored; deactivate the credential set in the SKYBIZ portal and run "
-          "syncd register again")
+_RETRY = "deactivate the credential set in the SKYBIZ portal and run syncd register again"
+_AGAIN = f"nothing was stored; {_RETRY}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +123,8 @@ async def _exchange(plan: Plan, rx: receiver.Receiver) -> Answer:
     try:
         async with asyncio.timeout(plan.timeout):
             answer = await _post(plan, f"{plan.callback_url.rstrip('/')}/{rx.token}")
-            if answer.ok and answer.delivered and rx.delivery is None and not rx.refusals:
+            refused_at_path = [r for r in rx.refusals if r.kind != "wrong_path"]
+            if answer.ok and answer.delivered and rx.delivery is None and not refused_at_path:
                 await rx.delivered.wait()  # a server that answers before it calls back
     except TimeoutError:
         if answer is not None or rx.delivery is not None:
@@ -133,7 +134,7 @@ async def _exchange(plan: Plan, rx: receiver.Receiver) -> Answer:
         raise RegistrationFailed(
             f"no callback arrived within {plan.timeout:g} s; check that "
             f"{plan.callback_url} reaches --listen {plan.host}:{plan.port} from the "
-            f"internet, then {_AGAIN.split('; ', 1)[1]}.") from None
+            f"internet; nothing was stored; if the server created a set, {_RETRY}.") from None
     return answer
 
 

@@ -325,3 +325,40 @@ async def test_refusals_and_config_errors_exit_1_and_2(simulator: Start, tmp_pat
     assert "use https://" in insecure.sentences[0]
     assert "Traceback" not in refused.stderr + insecure.stderr
     assert not (tmp_path / "data/credentials/main.api_key").exists()
+
+
+async def test_a_server_that_answers_before_calling_back_is_waited_for(tmp_path: Path) -> None:
+    """When the answer says delivered before the callback came, syncd waits for it (within
+    --timeout) and then stores it."""
+    from aiohttp import web
+
+    async def call_back(url: str) -> None:
+        body = json.dumps({"api_key": "LATEKEYLATEKEYLATEKEYLATE", "api_secret": "s" * 64})
+        now = str(int(time.time()))
+        async with aiohttp.ClientSession() as session, session.post(url, data=body, headers={
+                "X-Timestamp": now, "X-Signature": sign("s" * 64, now, body.encode())}):
+            pass
+
+    async def registration(request: web.Request) -> web.StreamResponse:
+        url = (await request.json())["callback_url"]
+        answer = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await answer.prepare(request)
+        await answer.write(b'{"status":"success","callback_status":"success"}')
+        await answer.write_eof()  # the whole answer is out before the callback starts
+        await call_back(url)
+        return answer
+
+    app = web.Application()
+    app.router.add_post(REGISTER_PATH, registration)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/01/clientportal/apiv2/modules"
+        done = await register.register(make_plan(base_url, tmp_path / "creds"))
+    finally:
+        await runner.cleanup()
+    assert done.key_path.read_text() == "LATEKEYLATEKEYLATEKEYLATE"
+    assert done.renewal_date is None
+    assert not (tmp_path / "creds/main.renewal").exists()
