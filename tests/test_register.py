@@ -327,12 +327,24 @@ async def test_refusals_and_config_errors_exit_1_and_2(simulator: Start, tmp_pat
     assert not (tmp_path / "data/credentials/main.api_key").exists()
 
 
-async def test_a_server_that_answers_before_calling_back_is_waited_for(tmp_path: Path) -> None:
+async def test_a_server_that_answers_before_calling_back_is_waited_for(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """When the answer says delivered before the callback came, syncd waits for it (within
     --timeout) and then stores it."""
     from aiohttp import web
 
+    answered = asyncio.Event()
+    post = register._post
+
+    async def post_then_tell(plan: register.Plan, url: str) -> register.Answer:
+        answer = await post(plan, url)
+        answered.set()
+        return answer
+
+    monkeypatch.setattr(register, "_post", post_then_tell)
+
     async def call_back(url: str) -> None:
+        await answered.wait()  # syncd holds the answer before the callback starts
         body = json.dumps({"api_key": "LATEKEYLATEKEYLATEKEYLATE", "api_secret": "s" * 64})
         now = str(int(time.time()))
         async with aiohttp.ClientSession() as session, session.post(url, data=body, headers={
@@ -344,7 +356,7 @@ async def test_a_server_that_answers_before_calling_back_is_waited_for(tmp_path:
         answer = web.StreamResponse(headers={"Content-Type": "application/json"})
         await answer.prepare(request)
         await answer.write(b'{"status":"success","callback_status":"success"}')
-        await answer.write_eof()  # the whole answer is out before the callback starts
+        await answer.write_eof()
         await call_back(url)
         return answer
 
