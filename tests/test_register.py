@@ -293,6 +293,8 @@ async def test_happy_path_writes_private_files_and_check_uses_them(
     assert renewal.isoformat() in result.stdout
     assert "systemd-creds encrypt --name=main.api_secret" in result.stdout
     assert sim.options.api_secret not in result.stdout + result.stderr
+    token = str(sim.registration.asked[0]["callback_url"]).rsplit("/", 1)[1]
+    assert token not in result.stdout + result.stderr
     check = await run_cli("check", "--config", str(config), env=env)
     assert check.code == 0, check.stderr
     assert check.stdout.count(" ok ") == 2
