@@ -60,7 +60,8 @@ class Receiver:
             return self._refuse(request, CallbackRefused("malformed"))
         except CallbackRefused as refused:
             return self._refuse(request, refused)
-        logs.register_secret(delivery.api_secret.reveal())
+        for value in (delivery.api_key, delivery.api_secret):  # scrubbed from any log line
+            logs.register_secret(value.reveal())
         self.delivery = delivery
         self.delivered.set()
         log.info("register.callback_verified", peer=request.remote)
