@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("--module", required=True)
     sub.add_parser("check", parents=[common],
                    help="validate config, reach the API, report per module access")
+    register = sub.add_parser("register", parents=[common],
+                              help="obtain SKYBIZ credentials: request + verified callback")
+    from syncd import register_cli
+
+    register_cli.add_arguments(register)
     simulate = sub.add_parser("simulate", parents=[common],
                               help="run the bundled SKYBIZ API simulator")
     from syncd.simulator import cli as simulator_cli
@@ -156,6 +161,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r.result == "ok" for r in results) else EXIT_FAILED
 
 
+def cmd_register(args: argparse.Namespace) -> int:
+    from syncd import register_cli
+
+    return register_cli.run(args, _load(args), sys.stdout)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from syncd.simulator import cli as simulator_cli
 
@@ -178,6 +189,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "resync": cmd_resync,
     "reset": cmd_reset,
     "check": cmd_check,
+    "register": cmd_register,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }

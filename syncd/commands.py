@@ -135,7 +135,8 @@ async def source_status(
             "new_fields": list(st.new_fields),
             "unparsed_values": st.unparsed_values,
         })
-    return {"name": source.name, "kind": source.kind, "modules": modules}
+    return {"name": source.name, "kind": source.kind, "modules": modules,
+            "renewal_date": _iso(source.renewal_date)}
 
 
 def _progress(st: state.ModuleStatus, source: SourceConfig, now: dt.datetime) -> float:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd import registry
-from syncd.credentials import Credentials, Secret, load_credentials
+from syncd.credentials import Credentials, Secret, load_credentials, load_renewal
 from syncd.cycles import Boundary
 from syncd.errors import ConfigError
 
@@ -55,6 +55,8 @@ class SourceConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
     credentials: Credentials | None = None
+    register_url: str | None = None  # where `syncd register` posts (the docs name none)
+    renewal_date: dt.date | None = None  # stored by `syncd register`, when the API gave one
 
     @property
     def zone(self) -> ZoneInfo:
@@ -144,6 +146,7 @@ class _Parser:
 
     def __init__(self, path: Path, env: Mapping[str, str], need_credentials: bool) -> None:
         self.path, self.env, self.need_credentials = path, env, need_credentials
+        self.data_dir: Path | None = None
 
     def fail(self, where: str, what: str) -> ConfigError:
         return ConfigError(f"{self.path}: {where}: {what}")
@@ -163,9 +166,11 @@ class _Parser:
         sources_raw = self.table(top.get("sources", {}), "[sources]", tuple(top.get("sources", {})))
         if not sources_raw:
             raise self.fail("[sources]", "no source configured; add a [sources.<name>] table.")
+        warehouse = self.warehouse(top.get("warehouse", {}))
+        self.data_dir = warehouse.data_dir  # the last place credentials are looked up
         return Config(
             path=self.path,
-            warehouse=self.warehouse(top.get("warehouse", {})),
+            warehouse=warehouse,
             sources=tuple(self.source(n, v) for n, v in sources_raw.items()),
             schedule=self.schedule(top.get("schedule", {})),
             observability=self.observability(top.get("observability", {})),
@@ -194,7 +199,8 @@ class _Parser:
                             "starting with a letter.")
         t = self.table(raw, where, (
             "kind", "base_url", "timezone", "backfill_from", "modules", "ca_file",
-            "rate_limit", "endpoints", "lookback_days", "connect_timeout", "read_timeout"))
+            "rate_limit", "endpoints", "lookback_days", "connect_timeout", "read_timeout",
+            "register_url"))
         kind = t.get("kind", "skybiz")
         if kind not in KINDS:
             raise self.fail(f"{where} kind", f"{kind!r} is not supported; use one of {KINDS}.")
@@ -214,8 +220,14 @@ class _Parser:
             connect_timeout=self.positive(t.get("connect_timeout", 10.0),
                                           f"{where} connect_timeout"),
             read_timeout=self.positive(t.get("read_timeout", 300.0), f"{where} read_timeout"),
-            credentials=load_credentials(name, self.env) if self.need_credentials else None,
+            credentials=(load_credentials(name, self.env, self.data_dir)
+                         if self.need_credentials else None),
+            register_url=self.register_url(t.get("register_url"), f"{where} register_url"),
+            renewal_date=load_renewal(name, self.env, self.data_dir),
         )
+
+    def register_url(self, value: Any, where: str) -> str | None:
+        return None if value is None else self.base_url(value, where)
 
     def base_url(self, value: Any, where: str) -> str:
         if not isinstance(value, str) or not value:

@@ -1,7 +1,13 @@
-"""API credentials: where they come from and a wrapper that never shows them."""
+"""API credentials: where they come from and a wrapper that never shows them.
+
+Lookup order for every command: env ``SYNCD_<SOURCE>_API_KEY/_API_SECRET``, then
+``$CREDENTIALS_DIRECTORY/<source>.*`` (systemd), then ``<data_dir>/credentials/<source>.*``
+(where ``syncd register`` writes by default).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,23 +59,42 @@ def env_prefix(source: str) -> str:
     return "SYNCD_" + re.sub(r"[^A-Za-z0-9]", "_", source).upper() + "_"
 
 
-def load_credentials(source: str, env: Mapping[str, str]) -> Credentials:
-    """Read key and secret from the environment or ``$CREDENTIALS_DIRECTORY``, trimmed."""
+def load_credentials(
+    source: str, env: Mapping[str, str], data_dir: Path | None = None
+) -> Credentials:
+    """Read key and secret from env, ``$CREDENTIALS_DIRECTORY`` or ``data_dir``, trimmed."""
     return Credentials(
-        api_key=Secret(_lookup(source, "api_key", env)),
-        api_secret=Secret(_lookup(source, "api_secret", env)),
+        api_key=Secret(_lookup(source, "api_key", env, data_dir)),
+        api_secret=Secret(_lookup(source, "api_secret", env, data_dir)),
     )
 
 
-def _lookup(source: str, what: str, env: Mapping[str, str]) -> str:
+def credential_dirs(env: Mapping[str, str], data_dir: Path | None) -> list[Path]:
+    """The directories searched after the environment, in order."""
+    dirs = [Path(env["CREDENTIALS_DIRECTORY"])] if env.get("CREDENTIALS_DIRECTORY") else []
+    return dirs + ([data_dir / "credentials"] if data_dir is not None else [])
+
+
+def load_renewal(source: str, env: Mapping[str, str], data_dir: Path | None) -> dt.date | None:
+    """The renewal date ``syncd register`` stored beside the key (``<source>.renewal``)."""
+    for directory in credential_dirs(env, data_dir):
+        try:
+            return dt.date.fromisoformat(
+                (directory / f"{source}.renewal").read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _lookup(source: str, what: str, env: Mapping[str, str], data_dir: Path | None) -> str:
     var = env_prefix(source) + what.upper()
     # Surrounding whitespace is the docs' first cause of 401s: a pasted newline or space.
     value = env.get(var, "").strip()
     if value:
         return value
-    cred_dir = env.get("CREDENTIALS_DIRECTORY")
-    if cred_dir:
-        path = Path(cred_dir) / f"{source}.{what}"
+    dirs = credential_dirs(env, data_dir)
+    for directory in dirs:
+        path = directory / f"{source}.{what}"
         try:
             value = path.read_text(encoding="utf-8").strip()
         except FileNotFoundError:
@@ -77,13 +102,13 @@ def _lookup(source: str, what: str, env: Mapping[str, str]) -> str:
         except OSError as exc:
             raise ConfigError(
                 f"source {source!r}: cannot read {path} ({exc.strerror}); "
-                "check the LoadCredential= line of the unit."
+                "check the LoadCredential= line of the unit or the file's owner."
             ) from None
         if value:
             return value
     where = f"${var}"
-    if cred_dir:
-        where += f" or {Path(cred_dir) / f'{source}.{what}'}"
-    else:
+    if not env.get("CREDENTIALS_DIRECTORY"):
         where += f" or $CREDENTIALS_DIRECTORY/{source}.{what}"
-    raise ConfigError(f"source {source!r} has no {what.replace('_', ' ')}: set {where}.")
+    where += "".join(f" or {d / f'{source}.{what}'}" for d in dirs)
+    raise ConfigError(f"source {source!r} has no {what.replace('_', ' ')}: set {where} "
+                      "(or run syncd register).")

@@ -184,7 +184,9 @@ class SourceWorker:
                                    "modules": []})
         now = dt.datetime.now(dt.UTC)
         doc.update(role=self.role, backfill_from=self.source.backfill_from.isoformat(),
-                   today=self.source.today(now).isoformat())
+                   today=self.source.today(now).isoformat(),
+                   renewal_date=(self.source.renewal_date.isoformat()
+                                 if self.source.renewal_date else None))
         modules = []
         for m in doc["modules"]:
             requests, limited = self.observer.last_hour(m["module"])
@@ -219,6 +221,9 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.limiters = limiters_for(list(cfg.sources))
         self.workers = [SourceWorker(self, s) for s in cfg.sources]
+        for s in cfg.sources:
+            if s.renewal_date is not None:
+                self.metrics.set_credential_expiry(s.name, s.renewal_date, s.zone)
 
     def summary(self) -> str:
         """One line for systemd: e.g. "8 modules current, backfill 64%, last pass 12:05"."""

@@ -4,6 +4,7 @@
     ├── ConfigError              fix the configuration file / environment (exit 2)
     ├── WarehouseError           PostgreSQL is unreachable or refused a statement
     ├── SourceBusy               another syncd leads this source right now
+    ├── RegistrationFailed       `syncd register` stored nothing (exit 1)
     └── ApiError                 the API answered (or failed to); carries request_id
         ├── RetriableError       try again after a backoff: 5xx, transport, broken body
         │   └── RateLimited      429: pause the whole source, then try again
@@ -35,6 +36,14 @@ class WarehouseError(SyncdError):
 
 class SourceBusy(SyncdError):
     """Another syncd (a running daemon) holds this source's leader lock."""
+
+
+class RegistrationFailed(SyncdError):
+    """``syncd register`` got no usable credentials; ``answer`` is the server's answer line."""
+
+    def __init__(self, sentence: str, *, answer: str | None = None) -> None:
+        super().__init__(sentence)
+        self.answer = answer
 
 
 class ApiError(SyncdError):

@@ -41,6 +41,9 @@ class Metrics:
                               "loaded", sm, registry=r)
         self.leader = Gauge("syncd_leader", "1 while this instance syncs the source",
                             ["source"], registry=r)
+        self.credential_expiry = Gauge(
+            "syncd_credential_expiry_timestamp_seconds", "When the source's API key stops "
+            "working: the end of its renewal date, source time", ["source"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -50,6 +53,11 @@ class Metrics:
 
     def progress(self) -> MetricsProgress:
         return MetricsProgress(self)
+
+    def set_credential_expiry(self, source: str, renewal: dt.date, zone: dt.tzinfo) -> None:
+        """The key works through its renewal date; the server refuses it the day after."""
+        end = dt.datetime.combine(renewal + dt.timedelta(days=1), dt.time(), zone)
+        self.credential_expiry.labels(source).set(end.timestamp())
 
     def set_state(self, source: str, module: str, *, high: dt.date | None, progress: float,
                   now: dt.datetime, zone: dt.tzinfo) -> None:

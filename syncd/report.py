@@ -37,6 +37,9 @@ def status(doc: dict[str, Any], out: TextIO) -> None:
              "LAST ERROR")]
     notes: list[str] = []
     for s in doc["sources"]:
+        if s.get("renewal_date"):
+            notes.append(f"{s['name']}: the API key must be renewed by {s['renewal_date']} "
+                         "(syncd register)")
         for m in s["modules"]:
             loaded = (f"{m['low_watermark']}..{m['high_watermark']}"
                       if m["low_watermark"] else "-")

@@ -134,10 +134,12 @@ def _error_for(
 
 def _unauthorized(message: str | None, ctx: Context) -> str:
     m = (message or "").lower()
-    if "expired" in m or "no expiry" in m:
-        return (f"The API key of source {ctx.source!r} is expired or has no expiry date: delete "
-                "it in the SKYBIZ portal, register a new key set and update "
-                f"{ctx.credential_hint}")
+    expired = re.search(r"expired on ([0-9]{4}-[0-9]{2}-[0-9]{2})", m)
+    if expired or "no expiry" in m:
+        what = f"expired on {expired[1]}" if expired else "has no expiry date"
+        return (f"The API key of source {ctx.source!r} {what}: delete it in the SKYBIZ "
+                "portal, then run syncd register to get a new key set (or update "
+                f"{ctx.credential_hint})")
     return (f"The SKYBIZ API refused the credentials of source {ctx.source!r}: check "
             f"{ctx.credential_hint} (no stray spaces) or re-register the key set")
 

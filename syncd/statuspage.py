@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 REFRESH_SECONDS = 10
+RENEWAL_WARNING_DAYS = 14
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2430;background:#f6f7f9}
@@ -21,6 +22,7 @@ th,td{padding:6px 8px;border-bottom:1px solid #e4e7eb;text-align:left;vertical-a
 th{font-size:12px;text-transform:uppercase;color:#667}
 .bar{position:relative;height:12px;min-width:160px;background:#e4e7eb;border-radius:6px}
 .fill{position:absolute;top:0;height:12px;background:#2f80ed;border-radius:6px}
+.warn{background:#fff4e5;border:1px solid #f0b429;padding:6px 8px;margin:4px 0}
 .ok{color:#1e8e3e}.err{color:#c5221f}.num{text-align:right;font-variant-numeric:tabular-nums}
 """
 
@@ -45,9 +47,23 @@ def _source(s: dict[str, Any], now: dt.datetime) -> str:
     head = ("<tr><th>module</th><th>loaded range</th><th>lag</th><th>last success</th>"
             "<th>rows</th><th>deleted</th><th>requests/h</th><th>429/h</th>"
             "<th>last error</th></tr>")
+    today = dt.date.fromisoformat(s["today"]) if s.get("today") else now.date()
     return (f"<h2>{escape(s.get('name', '?'))} <span class=meta>({escape(s.get('kind', ''))}"
             f"{', ' + escape(role) if role else ''})</span></h2>"
-            f"<table>{head}{rows}</table>")
+            f"{renewal_warning(s.get('renewal_date'), today)}<table>{head}{rows}</table>")
+
+
+def renewal_warning(renewal: str | None, today: dt.date) -> str:
+    """A banner from 14 days before the API key's renewal date on; empty before that."""
+    if not renewal:
+        return ""
+    days = (dt.date.fromisoformat(renewal) - today).days
+    if days > RENEWAL_WARNING_DAYS:
+        return ""
+    when = (f"expired after {renewal}" if days < 0 else
+            f"must be renewed by {renewal} ({days} day{'s' if days != 1 else ''} left)")
+    return (f"<div class=warn role=alert>The API key {escape(when)}: run "
+            "<code>syncd register</code> for a new key set.</div>")
 
 
 def _module(m: dict[str, Any], span: tuple[str | None, str | None], now: dt.datetime) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import pickle
 from pathlib import Path
 
 import pytest
 
-from syncd.credentials import Secret, env_prefix, load_credentials
+from syncd.credentials import Secret, env_prefix, load_credentials, load_renewal
 from syncd.errors import ConfigError
 
 
@@ -53,3 +54,50 @@ def test_secret_never_shows() -> None:
     assert s.reveal() == canary
     with pytest.raises(TypeError):
         pickle.dumps(s)
+
+
+def _write_pair(directory: Path, key: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "main.api_key").write_text(key)
+    (directory / "main.api_secret").write_text(key + "-secret")
+
+
+@pytest.mark.parametrize(("present", "winner"), [
+    (("env", "systemd", "data_dir"), "env"),
+    (("systemd", "data_dir"), "systemd"),
+    (("data_dir",), "data_dir"),
+])
+def test_lookup_order_env_then_credentials_directory_then_data_dir(
+        tmp_path: Path, present: tuple[str, ...], winner: str) -> None:
+    """Env wins over $CREDENTIALS_DIRECTORY, which wins over <data_dir>/credentials."""
+    env = {"CREDENTIALS_DIRECTORY": str(tmp_path / "systemd")}
+    if "env" in present:
+        env |= {"SYNCD_MAIN_API_KEY": "env", "SYNCD_MAIN_API_SECRET": "env-secret"}
+    if "systemd" in present:
+        _write_pair(tmp_path / "systemd", "systemd")
+    if "data_dir" in present:
+        _write_pair(tmp_path / "data/credentials", "data_dir")
+    creds = load_credentials("main", env, tmp_path / "data")
+    assert creds.api_key.reveal() == winner
+    assert creds.api_secret.reveal() == winner + "-secret"
+
+
+def test_missing_credentials_name_the_data_dir_and_syncd_register(tmp_path: Path) -> None:
+    """With nothing anywhere, the sentence lists all three places and the command to run."""
+    with pytest.raises(ConfigError) as info:
+        load_credentials("main", {}, tmp_path)
+    sentence = str(info.value)
+    assert "$SYNCD_MAIN_API_KEY" in sentence
+    assert "$CREDENTIALS_DIRECTORY/main.api_key" in sentence
+    assert str(tmp_path / "credentials/main.api_key") in sentence
+    assert "syncd register" in sentence
+
+
+def test_renewal_date_is_read_beside_the_key(tmp_path: Path) -> None:
+    """<source>.renewal is found in the credential directories; junk reads as unknown."""
+    (tmp_path / "credentials").mkdir()
+    assert load_renewal("main", {}, tmp_path) is None
+    (tmp_path / "credentials/main.renewal").write_text("2027-12-02\n")
+    assert load_renewal("main", {}, tmp_path) == dt.date(2027, 12, 2)
+    (tmp_path / "credentials/main.renewal").write_text("soon")
+    assert load_renewal("main", {}, tmp_path) is None

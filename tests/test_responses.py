@@ -84,12 +84,12 @@ def test_error_status_in_a_200_body_is_honoured(
 
 
 def test_expired_key_sentence_says_to_register_a_new_key() -> None:
-    """The 401 expiry message leads to the one fix: a new key set."""
+    """The 401 expiry message names the date and the one fix: run syncd register."""
     msg = "API key expired on 2026-01-31. Please delete the expired credentials and create a new"
     with pytest.raises(errors.SourceUnauthorized) as info:
         classify(401, error_body(msg), CTX)
-    assert "register a new key set" in str(info.value)
-    assert "2026-01-31" in str(info.value)
+    assert "run syncd register" in str(info.value)
+    assert "expired on 2026-01-31:" in str(info.value)
 
 
 def test_permission_sentence_names_module_and_administrator() -> None:

@@ -10,6 +10,7 @@ import signal
 import sys
 
 from syncd.simulator.options import SimulatorOptions
+from syncd.simulator.registration import REGISTER_PATH, CallbackMode
 from syncd.simulator.server import Simulator
 
 _DEFAULTS = SimulatorOptions()
@@ -45,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies daily documents")
     parser.add_argument("--api-key", default=_DEFAULTS.api_key)
     parser.add_argument("--api-secret", default=_DEFAULTS.api_secret)
+    parser.add_argument("--callback-mode", choices=[m.value for m in CallbackMode],
+                        default="ok", help="how the registration endpoint calls back")
 
 
 def options_from(args: argparse.Namespace) -> SimulatorOptions:
@@ -67,7 +70,9 @@ async def _serve(sim: Simulator, host: str, port: int) -> None:
         base_url = await sim.start(host, port)
         print(f"# SKYBIZ simulator running; stop it with Ctrl-C.\nbase_url = \"{base_url}\"")
         print(f"export SYNCD_MAIN_API_KEY={shlex.quote(sim.options.api_key)}")
-        print(f"export SYNCD_MAIN_API_SECRET={shlex.quote(sim.options.api_secret)}", flush=True)
+        print(f"export SYNCD_MAIN_API_SECRET={shlex.quote(sim.options.api_secret)}")
+        print(f"# syncd register --url {base_url.split('/01/', 1)[0]}{REGISTER_PATH} "
+              f"--store-code {sim.registration.store_code} …", flush=True)
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the simulator in the foreground; 0 on a clean stop, 2 if it cannot start."""
     try:
         sim = Simulator(options_from(args))
+        sim.registration.mode = CallbackMode(getattr(args, "callback_mode", "ok"))
         asyncio.run(_serve(sim, args.host, args.port))
     except ValueError as exc:
         print(f"Invalid simulator option: {exc}.", file=sys.stderr)

@@ -21,6 +21,7 @@ from syncd.simulator.faults import PHP_WARNING, SERVER_ERRORS, Fault, FaultPlan,
 from syncd.simulator.faults import reset as reset_connection
 from syncd.simulator.options import RequestLog, SimulatorOptions
 from syncd.simulator.ratelimit import SlidingWindow
+from syncd.simulator.registration import REGISTER_PATH, Registrar
 from syncd.simulator.rules import Body, ReadQuery, Rejected
 
 PREFIX = "/01/clientportal/apiv2/modules"
@@ -58,10 +59,12 @@ class Simulator:
         self._last_id = 0
         self._runner: web.AppRunner | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skybiz-simulator")
+        self.registration = Registrar(self)
 
     def app(self) -> web.Application:
         """A fresh aiohttp application serving this simulator's state."""
         app = web.Application()
+        app.router.add_post(REGISTER_PATH, self.registration.handle)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         return app
 
