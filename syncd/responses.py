@@ -199,6 +199,31 @@ def judge(status: int, env: Envelope, ctx: Context, retry_after: float | None = 
             "syncd retries.", **kw)
 
 
+def judge_create(
+    status: int, body: bytes, ctx: Context, retry_after: float | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """The ``data`` of a create answer and its request_id, or raise the error it means."""
+    try:
+        doc, _ = parse_json(body)
+    except ValueError:
+        doc = None
+    env = _envelope(doc)[0]
+    if not 200 <= status < 300:
+        raise _error_for(status, env.message, env.request_id, ctx, retry_after)
+    kw: dict[str, Any] = {"status": status, "request_id": env.request_id, "module": ctx.module}
+    if not isinstance(doc, dict):
+        raise RetriableError(f"{ctx.module}: the server answered a create request with a body "
+                             "that is not complete JSON; syncd retries.", **kw)
+    if (env.status or "").strip().lower() not in SUCCESS:
+        raise _error_for(_status_of_message(env.message), env.message, env.request_id, ctx,
+                         retry_after)
+    data = doc.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("summary"), dict):
+        raise RetriableError(f"{ctx.module}: the server answered a create request without a "
+                             "batch summary; syncd retries.", **kw)
+    return data, env.request_id
+
+
 def _status_of_message(message: str | None) -> int:
     """A 2xx answer with ``status: error``: infer the HTTP status its message belongs to."""
     m = (message or "").lower()
@@ -260,6 +285,9 @@ def _forbidden_fix(message: str | None, ctx: Context) -> str:
                 "integration to Production mode.")
     if "disabled" in m:
         return "ask your SKYBIZ administrator to enable API integration for this store."
+    if "create permission" in m:
+        return (f"ask your SKYBIZ administrator to enable {ctx.label} create permission for "
+                "this key (portal: API Credentials > Modules); its outbox documents wait.")
     if "not found" in m:
         return (f"ask your SKYBIZ administrator to add {ctx.label} to this key's module "
                 "permissions.")
