@@ -19,6 +19,7 @@ from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
 from syncd.progress import Progress
+from syncd.push import outbox
 from syncd.sync import ModuleRun, ResyncRange, SourceSync, limiters_for
 from syncd.warehouse import db, state
 
@@ -135,7 +136,8 @@ async def source_status(
             "new_fields": list(st.new_fields),
             "unparsed_values": st.unparsed_values,
         })
-    return {"name": source.name, "kind": source.kind, "modules": modules}
+    return {"name": source.name, "kind": source.kind, "modules": modules,
+            "outbox": await outbox.counts(conn, source.name)}
 
 
 def _progress(st: state.ModuleStatus, source: SourceConfig, now: dt.datetime) -> float:

@@ -45,9 +45,11 @@ def _source(s: dict[str, Any], now: dt.datetime) -> str:
     head = ("<tr><th>module</th><th>loaded range</th><th>lag</th><th>last success</th>"
             "<th>rows</th><th>deleted</th><th>requests/h</th><th>429/h</th>"
             "<th>last error</th></tr>")
+    box = "".join(f"<div class=meta data-outbox='{escape(m)}'>outbox {escape(m)}: "
+                  f"{escape(outbox_counts(c))}</div>" for m, c in s.get("outbox", {}).items())
     return (f"<h2>{escape(s.get('name', '?'))} <span class=meta>({escape(s.get('kind', ''))}"
             f"{', ' + escape(role) if role else ''})</span></h2>"
-            f"<table>{head}{rows}</table>")
+            f"<table>{head}{rows}</table>{box}")
 
 
 def _module(m: dict[str, Any], span: tuple[str | None, str | None], now: dt.datetime) -> str:
@@ -88,3 +90,7 @@ def _lag(high: str | None, today: str) -> str:
         return "-"
     days = (dt.date.fromisoformat(today) - dt.date.fromisoformat(high)).days
     return "current" if days <= 0 else f"{days} day{'s' if days != 1 else ''} behind"
+
+def outbox_counts(counts: dict[str, int]) -> str:
+    """E.g. "2 pending, 10 inserted, 1 invalid" (states with documents only)."""
+    return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "empty"

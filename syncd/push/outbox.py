@@ -54,8 +54,8 @@ UPDATE syncd.outbox SET state = 'pending', updated_at = now()
 WHERE id = ANY($1::bigint[]) AND state = 'sending'
 """
 _COUNTS = """
-SELECT source, module, state, count(*)::bigint AS n FROM syncd.outbox
-GROUP BY source, module, state
+SELECT module, state, count(*)::bigint AS n FROM syncd.outbox WHERE source = $1
+GROUP BY module, state ORDER BY module
 """
 _ADD = """
 INSERT INTO syncd.outbox (source, module, document)
@@ -125,13 +125,13 @@ async def back_to_pending(conn: asyncpg.Connection, ids: Iterable[int]) -> None:
         await conn.execute(_BACK, list(ids))
 
 
-async def counts(conn: asyncpg.Connection) -> dict[tuple[str, str], dict[str, int]]:
-    """(source, module) -> documents per state."""
+async def counts(conn: asyncpg.Connection, source: str) -> dict[str, dict[str, int]]:
+    """module -> documents per state, for the modules the source's outbox has rows of."""
     with db_errors("counting the outbox"):
-        rows = await conn.fetch(_COUNTS)
-    out: dict[tuple[str, str], dict[str, int]] = {}
+        rows = await conn.fetch(_COUNTS, source)
+    out: dict[str, dict[str, int]] = {}
     for r in rows:
-        out.setdefault((r["source"], r["module"]), dict.fromkeys(STATES, 0))[r["state"]] = r["n"]
+        out.setdefault(r["module"], dict.fromkeys(STATES, 0))[r["state"]] = r["n"]
     return out
 
 
