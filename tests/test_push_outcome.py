@@ -69,3 +69,10 @@ def test_unmentioned_document_stays_sending() -> None:
     """A document the answer does not mention is neither inserted nor rejected."""
     answer = {"summary": {}, "successful_documents": ["A"], "failed_documents": []}
     assert interpret("sales", answer, ["A", "B"], [False, False])[1] == Outcome("sending")
+
+
+def test_customer_batch_blaming_nobody_is_rejected_not_resent() -> None:
+    """A failed customer batch that names no culprit rejects its documents (no endless loop)."""
+    answer = {"summary": {"total_documents": 1, "inserted": 0, "failed": 1},
+              "successful_documents": [], "failed_documents": ["K1"], "fail_details": {}}
+    assert interpret("customer", answer, ["K1"], [False])[0].state == "rejected"

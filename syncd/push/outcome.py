@@ -36,6 +36,8 @@ def interpret(module: str, data: Mapping[str, Any], names: Sequence[str],
     succeeded = {str(x) for x in _list(data.get("successful_documents"))}
     failed = {str(x) for x in _list(data.get("failed_documents"))}
     blame = _blame(data.get("fail_details"), set(names))
+    # Innocence needs a culprit: a rejected batch that blames nobody must not loop forever.
+    culprit = any(n in blame and n not in succeeded for n in names)
     out = []
     for name, maybe_there in zip(names, uncertain, strict=True):
         reasons = blame.get(name, [])
@@ -47,7 +49,7 @@ def interpret(module: str, data: Mapping[str, Any], names: Sequence[str],
                                reasons[0][0]))
         elif reasons:
             out.append(_rejected(reasons))
-        elif module == "customer" and failed:
+        elif module == "customer" and failed and culprit:
             out.append(Outcome("pending"))  # the batch fell for another document's fault
         elif name in failed:
             out.append(Outcome("rejected", "the API reported the document as failed without "

@@ -171,7 +171,7 @@ def _refused_whole(exc: RequestRejected, names: list[str], ids: list[int],
     names none, every document of the request is rejected with the server's words."""
     words = exc.message or str(exc)
     named = NAMED.search(words)
-    culprit = named.group(1) if named else None
+    culprit = named.group(1) if named and named.group(1) in names else None
     out = {}
     for row_id, name in zip(ids, names, strict=True):
         if culprit is None or name == culprit:

@@ -36,6 +36,8 @@ class OutboxService:
                 await self._serve()
             except SyncdError as exc:
                 log.error("push.failed", source=self.source, error=str(exc))
+            except Exception:  # the top of a job: log it, keep the daemon's pusher alive
+                log.exception("push.crashed", source=self.source)
             await self._nap()
 
     async def _serve(self) -> None:
