@@ -16,7 +16,9 @@ import asyncpg
 import pytest
 
 from syncd import config
-from syncd.push import command
+from syncd.backoff import Backoff
+from syncd.errors import RetriesExhausted, SourceBusy
+from syncd.push import command, outbox
 from syncd.push.encoding import dumps
 from syncd.simulator import Simulator
 from tests.conftest import CLI_ENV, E2E_SECRET, e2e_config_text, finish_cli, run_cli, start_cli
@@ -77,10 +79,12 @@ async def rows(dsn: str) -> dict[int, asyncpg.Record]:
         await conn.close()
 
 
-async def push_in_process(path: Path, *modules: str) -> list[command.ModulePush]:
+async def push_in_process(path: Path, *modules: str, backoff: Backoff | None = None
+                          ) -> list[command.ModulePush]:
     """Run the push command's body in this process (the simulator shares the loop)."""
     cfg = config.load(path, CLI_ENV, need_credentials=True)
-    return await command.push(cfg, list(cfg.sources), command.modules(list(modules)))
+    return await command.push(cfg, list(cfg.sources), command.modules(list(modules)),
+                              backoff=backoff)
 
 
 def copies(sim: Simulator, doc1no: str) -> int:
@@ -252,3 +256,49 @@ async def test_dry_run_only_validates(simulator: StartSim, tmp_path: Path, pg_ds
 
 def _no_secrets() -> dict[str, str]:
     return {k: v for k, v in CLI_ENV.items() if not k.startswith("SYNCD_MAIN_")}
+
+
+async def test_no_answer_at_all_leaves_sending_until_the_next_push(
+    simulator: StartSim, tmp_path: Path, pg_dsn: str
+) -> None:
+    """Every try inserted but unanswered: the module stops with `sending`; the next push
+    counts "Document already exists" as inserted and the server holds one copy."""
+    sim, path = await setup(simulator, tmp_path, pg_dsn)
+    [row_id] = await add(pg_dsn, "sales", [invoice(sim, "GONE-1")])
+    sim.lose_create_answers = 3
+    [first] = await push_in_process(path, "sales", backoff=Backoff(0, 0, attempts=3))
+    assert isinstance(first.error, RetriesExhausted)
+    assert ((await rows(pg_dsn))[row_id]["state"], first.waiting) == ("sending", 1)
+    [second] = await push_in_process(path, "sales", backoff=Backoff(0, 0, attempts=3))
+    row = (await rows(pg_dsn))[row_id]
+    assert (row["state"], row["attempts"], second.inserted) == ("inserted", 4, 1)
+    assert copies(sim, "GONE-1") == 1
+
+
+async def test_wrong_secret_stops_the_source_and_documents_wait(
+    simulator: StartSim, tmp_path: Path, pg_dsn: str
+) -> None:
+    """401: every module of the source stops, nothing is marked, one sentence, no secret."""
+    sim, path = await setup(simulator, tmp_path, pg_dsn)
+    await add(pg_dsn, "customer", [customer("W1")])
+    await add(pg_dsn, "sales", [invoice(sim, "W-1")])
+    env = CLI_ENV | {"SYNCD_MAIN_API_SECRET": "wrong-" + E2E_SECRET}
+    result = await run_cli("push", "--config", str(path), env=env)
+    assert result.code == 1
+    assert len(result.sentences) == 1
+    assert "refused the credentials of source 'main'" in result.sentences[0]
+    assert E2E_SECRET not in result.stdout + result.stderr
+    assert {r["state"] for r in (await rows(pg_dsn)).values()} == {"pending"}
+
+
+async def test_one_pusher_per_source(simulator: StartSim, tmp_path: Path, pg_dsn: str) -> None:
+    """While another connection pushes the source, `syncd push` refuses in one sentence."""
+    _, path = await setup(simulator, tmp_path, pg_dsn)
+    holder = await asyncpg.connect(pg_dsn)
+    try:
+        assert await outbox.lock(holder, "main")
+        with pytest.raises(SourceBusy, match="is being pushed by another syncd"):
+            await push_in_process(path)
+    finally:
+        await holder.close()
+    assert [r.waiting for r in await push_in_process(path)] == [0, 0, 0]

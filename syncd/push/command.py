@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from syncd.backoff import Backoff
 from syncd.client import SkybizClient, open_session
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
+from syncd.limiter import RateLimiter
 from syncd.push import encoding, outbox, validation
 from syncd.push.sender import ORDER, ModulePush, Problem, Pusher
 from syncd.warehouse import db
@@ -65,7 +67,8 @@ def check_entries(entries: list[Entry]) -> list[ModulePush]:
 
 
 async def push(cfg: Config, sources: list[SourceConfig], wanted: tuple[str, ...], *,
-               dry_run: bool = False, entries: list[Entry] | None = None) -> list[ModulePush]:
+               dry_run: bool = False, entries: list[Entry] | None = None,
+               backoff: Backoff | None = None) -> list[ModulePush]:
     """Add ``entries`` to the outbox, then push (or only validate) every source's documents."""
     from syncd.commands import warehouse
     from syncd.sync import limiters_for
@@ -83,7 +86,8 @@ async def push(cfg: Config, sources: list[SourceConfig], wanted: tuple[str, ...]
                                      "another syncd (a running `syncd run`?); it will send the "
                                      "documents, or stop it first.")
                 try:
-                    results += await _one(conn, source, limiters, wanted, dry_run)
+                    results += await _one(conn, source, limiters[source.name], wanted,
+                                          dry_run=dry_run, backoff=backoff)
                 finally:
                     await outbox.unlock(conn, source.name)
         finally:
@@ -91,12 +95,12 @@ async def push(cfg: Config, sources: list[SourceConfig], wanted: tuple[str, ...]
     return results
 
 
-async def _one(conn: Any, source: SourceConfig, limiters: dict[str, Any],
-               wanted: tuple[str, ...], dry_run: bool) -> list[ModulePush]:
+async def _one(conn: Any, source: SourceConfig, limiter: RateLimiter, wanted: tuple[str, ...],
+               *, dry_run: bool, backoff: Backoff | None) -> list[ModulePush]:
     if dry_run:
         return await Pusher(conn, source.name, None).push(wanted, dry_run=True)
     async with open_session(source) as session:
-        client = SkybizClient(source, session, limiters[source.name])
+        client = SkybizClient(source, session, limiter, backoff=backoff)
         return await Pusher(conn, source.name, client).push(wanted)
 
 
