@@ -302,3 +302,36 @@ async def test_one_pusher_per_source(simulator: StartSim, tmp_path: Path, pg_dsn
     finally:
         await holder.close()
     assert [r.waiting for r in await push_in_process(path)] == [0, 0, 0]
+
+
+async def test_random_faults_still_create_each_document_once(
+    simulator: StartSim, tmp_path: Path, pg_dsn: str
+) -> None:
+    """500s, resets, truncated bodies and PHP warnings on a third of the requests: every
+    document ends inserted, and the server holds exactly one copy of each."""
+    sim, path = await setup(simulator, tmp_path, pg_dsn, faults=0.35, slow_seconds=0.05, seed=5)
+    names = [f"FAULT-{n:03d}" for n in range(60)]
+    for start in range(0, len(names), 4):  # 15 pushes: many requests, many faults
+        await add(pg_dsn, "sales", [invoice(sim, n) for n in names[start:start + 4]])
+        for _ in range(3):  # a run whose retries all fail leaves `sending` for the next run
+            [result] = await push_in_process(path, "sales", backoff=Backoff(0, 0, attempts=6))
+            if result.waiting == 0:
+                break
+    assert {r["state"] for r in (await rows(pg_dsn)).values()} == {"inserted"}
+    assert [copies(sim, n) for n in names] == [1] * len(names)
+    faults = {r.fault for r in sim.requests if r.module == "sales"}
+    assert {"reset", "truncated", "internal_error"} <= faults, faults
+
+
+async def test_bad_file_is_a_config_error(simulator: StartSim, tmp_path: Path,
+                                          pg_dsn: str) -> None:
+    """A --file entry without a document object: exit 2 and one sentence naming the entry."""
+    _, path = await setup(simulator, tmp_path, pg_dsn)
+    file = tmp_path / "documents.json"
+    file.write_text('[{"module": "sales", "document": {}}, {"module": "sales"}]',
+                    encoding="utf-8")
+    result = await run_cli("push", "--file", str(file), "--config", str(path))
+    assert result.code == 2
+    assert result.sentences == [f"syncd: {file}: entry 2 must be an object with a "
+                                "\"document\" object."]
+    assert await rows(pg_dsn) == {}
