@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import signal
 import time
@@ -124,6 +125,12 @@ async def test_push_reports_inserted_invalid_and_rejected(
     assert copies(sim, "WEB-1") == 1
     assert copies(sim, "WEB-2") == copies(sim, "WEB-3") == 0
     assert E2E_SECRET not in result.stdout + result.stderr
+    status = await run_cli("status", "--json", "--config", str(path))
+    [source] = json.loads(status.stdout)["sources"]
+    assert source["outbox"] == {"sales": {"pending": 0, "sending": 0, "inserted": 1,
+                                          "rejected": 1, "invalid": 2}}
+    table = await run_cli("status", "--config", str(path))
+    assert "main/sales outbox: 1 inserted, 1 rejected, 2 invalid" in table.stdout.splitlines()
 
 
 async def test_1200_documents_take_3_requests(
