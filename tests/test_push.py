@@ -114,7 +114,7 @@ async def test_push_reports_inserted_invalid_and_rejected(
     result = await run_cli("push", "--file", str(file), "--config", str(path))
     assert result.code == 1, result.stderr
     lines = result.stdout.splitlines()
-    assert "main/sales: 1 inserted, 1 rejected, 2 invalid, 0 waiting (1 requests)" in lines
+    assert "main/sales: 1 inserted, 1 rejected, 2 invalid, 0 waiting (1 request)" in lines
     assert "  invalid #2 WEB-2: Header HCDtTax does not match sum of HCTax" in lines
     assert "  invalid #4 WEB-1: Duplicate Doc1No found in the outbox (row 1)" in lines
     assert ("  rejected #3 WEB-3: Document 2 (Doc1No: WEB-3): Customer Code 'NOPE' does not "

@@ -111,7 +111,8 @@ def render(results: list[ModulePush], out: IO[str], *, dry_run: bool = False) ->
             line = f"{r.source}/{r.module}: {r.invalid} invalid, {r.waiting} ready to send"
         else:
             line = (f"{r.source}/{r.module}: {r.inserted} inserted, {r.rejected} rejected, "
-                    f"{r.invalid} invalid, {r.waiting} waiting ({r.requests} requests)")
+                    f"{r.invalid} invalid, {r.waiting} waiting ({r.requests} request"
+                    f"{'' if r.requests == 1 else 's'})")
         print(line, file=out)
         for p in r.problems:
             print(f"  {p.state} #{p.id} {p.name}: {p.error}", file=out)
