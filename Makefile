@@ -24,6 +24,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/limiter.py
+	$(BIN)/python bench/load.py
 
 simulate: $(STAMP)
 	$(BIN)/syncd simulate --port 8765

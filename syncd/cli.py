@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     from syncd.simulator import cli as simulator_cli
 
     simulator_cli.add_arguments(simulate)
+    push = sub.add_parser("push", parents=[common],
+                          help="send the outbox's pending documents to the API")
+    push.add_argument("--source", help="only this source")
+    push.add_argument("--module", action="append", default=[],
+                      help="only this module: sales, purchase or customer (repeat)")
+    push.add_argument("--dry-run", action="store_true", help="only validate; send nothing")
+    push.add_argument("--file", type=Path, help="first add the documents of this JSON file")
     demo = sub.add_parser("demo", parents=[common],
                           help="the whole product on one machine against the simulator")
     demo.add_argument("--keep", action="store_true",
@@ -167,6 +174,24 @@ def cmd_register(args: argparse.Namespace) -> int:
     return register_cli.run(args, _load(args), sys.stdout)
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from syncd.push import command
+
+    cfg = _load(args, need_credentials=not args.dry_run)
+    sources = [cfg.source(args.source)] if args.source else list(cfg.sources)
+    wanted = command.modules(args.module)
+    entries = command.load_file(args.file, cfg) if args.file else None
+    if args.dry_run and entries is not None:
+        results = command.check_entries(entries)
+    else:
+        results = asyncio.run(command.push(cfg, sources, wanted, dry_run=args.dry_run,
+                                           entries=entries))
+    command.render(results, sys.stdout, dry_run=args.dry_run)
+    for sentence in command.sentences(results):
+        print(f"syncd: {sentence}", file=sys.stderr)
+    return EXIT_OK if command.succeeded(results, dry_run=args.dry_run) else EXIT_FAILED
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from syncd.simulator import cli as simulator_cli
 
@@ -190,6 +215,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "reset": cmd_reset,
     "check": cmd_check,
     "register": cmd_register,
+    "push": cmd_push,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import random
 import ssl
 import time
@@ -33,7 +34,7 @@ from syncd.errors import (
     RetriesExhausted,
 )
 from syncd.limiter import Priority, RateLimiter
-from syncd.responses import Context, Page, classify
+from syncd.responses import Context, Page, classify, judge_create
 
 log = structlog.get_logger("syncd.client")
 T = TypeVar("T")
@@ -67,6 +68,15 @@ def read_payload(
         payload["fields"] = list(fields)
     payload.update(module.extra_params)
     return payload
+
+
+def create_payload(module: registry.Module, creds: Credentials, documents: list[str]) -> bytes:
+    """The JSON body of a create request around documents given as JSON text (the digits
+    stored in the outbox go out unchanged: no float ever touches them)."""
+    head = json.dumps({"api_key": creds.api_key.reveal(), "api_secret": creds.api_secret.reveal(),
+                       "action": "create"})
+    docs = ",".join(documents)
+    return f'{head[:-1]}, "{module.name}_data": {{"documents": [{docs}]}}}}'.encode()
 
 
 def ssl_context(source: SourceConfig) -> ssl.SSLContext:
@@ -176,8 +186,39 @@ class SkybizClient:
                 raise
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
+    async def create(
+        self, module_name: str, documents: list[str],
+        on_attempt: Callable[[int, bool], Awaitable[None]],
+    ) -> tuple[dict[str, Any], str | None]:
+        """Post one create request until it is answered; the answer's ``data`` and request_id.
+
+        ``on_attempt(n, lost)`` runs before each try is sent (after the limiter let it go):
+        the caller records that the documents are being sent. ``lost`` says an earlier try
+        got no answer, so the server may already hold some of them.
+        """
+        module = registry.get(module_name)
+        body = create_payload(module, self.credentials, documents)
+        ctx = Context(self.source.name, module.name, module.label,
+                      f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
+        url, lost = self.source.endpoint_url(module.name), False
+        for attempt in range(1, self.backoff.attempts + 1):
+            self.observer.waited(await self.limiter.acquire(Priority.PUSH))
+            await on_attempt(attempt, lost)
+            try:
+                status, raw, retry_after = await self._post(url, body, ctx)
+                return judge_create(status, raw, ctx, retry_after)
+            except RetriableError as exc:
+                lost = lost or exc.status is None or 200 <= exc.status < 300
+                await self._before_retry(exc, attempt)
+                self.observer.retry(module.name)
+            except ApiError as exc:
+                _log_failure(exc, attempt, None, None, final=True)
+                raise
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
     async def _before_retry(
-        self, exc: RetriableError, attempt: int, date_from: dt.date, date_to: dt.date
+        self, exc: RetriableError, attempt: int, date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
     ) -> None:
         final = attempt >= self.backoff.attempts
         _log_failure(exc, attempt, date_from, date_to, final=final)
@@ -196,13 +237,15 @@ class SkybizClient:
             await self._sleep(delay)
 
     async def _post(
-        self, url: str, payload: dict[str, Any], ctx: Context
+        self, url: str, payload: dict[str, Any] | bytes, ctx: Context
     ) -> tuple[int, bytes | bytearray, float | None]:
         self.requests += 1
         status = 0
+        sent = ({"data": payload, "headers": {"Content-Type": "application/json"}}
+                if isinstance(payload, bytes) else {"json": payload})
         try:
             with _transport_errors(ctx):
-                async with self.session.post(url, json=payload) as resp:
+                async with self.session.post(url, **sent) as resp:
                     status = resp.status
                     body = await _read(resp)
                     retry_after = parse_retry_after(
@@ -254,12 +297,13 @@ def _transport_errors(ctx: Context) -> Iterator[None]:
 
 
 def _log_failure(
-    exc: ApiError, attempt: int, date_from: dt.date, date_to: dt.date, *, final: bool
+    exc: ApiError, attempt: int, date_from: dt.date | None, date_to: dt.date | None, *,
+    final: bool,
 ) -> None:
     log.warning(
         "api.request_failed", module=exc.module, error=type(exc).__name__,
         http_status=exc.status, server_message=exc.message, request_id=exc.request_id,
-        attempt=attempt, final=final, date_from=date_from.isoformat(),
-        date_to=date_to.isoformat(),
+        attempt=attempt, final=final, date_from=date_from and date_from.isoformat(),
+        date_to=date_to and date_to.isoformat(),
     )
 

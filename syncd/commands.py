@@ -19,6 +19,7 @@ from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
 from syncd.progress import Progress
+from syncd.push import outbox
 from syncd.sync import ModuleRun, ResyncRange, SourceSync, limiters_for
 from syncd.warehouse import db, state
 
@@ -136,7 +137,8 @@ async def source_status(
             "unparsed_values": st.unparsed_values,
         })
     return {"name": source.name, "kind": source.kind, "modules": modules,
-            "renewal_date": _iso(source.renewal_date)}
+            "renewal_date": _iso(source.renewal_date),
+            "outbox": await outbox.counts(conn, source.name)}
 
 
 def _progress(st: state.ModuleStatus, source: SourceConfig, now: dt.datetime) -> float:

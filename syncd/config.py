@@ -91,6 +91,7 @@ class ScheduleConfig:
     reread: Boundary | None = NIGHTLY
     reread_days: int = 62
     reconcile: Boundary | None = WEEKLY
+    push_seconds: float = 60.0  # `syncd run` sends the outbox this often (and on every insert)
 
     def interval(self, module: str) -> float:
         return self.module_intervals.get(module, self.interval_seconds)
@@ -312,7 +313,7 @@ class _Parser:
 
     def schedule(self, raw: Any) -> ScheduleConfig:
         t = self.table(raw, "[schedule]", ("interval", "intervals", "reread", "reread_days",
-                                           "reconcile"))
+                                           "reconcile", "push"))
         per_module = self.table(t.get("intervals", {}), "[schedule.intervals]",
                                 tuple(registry.BY_NAME))
         days = t.get("reread_days", 62)
@@ -325,6 +326,7 @@ class _Parser:
             reread=self.boundary(t.get("reread", "03:00"), "[schedule] reread"),
             reread_days=days,
             reconcile=self.boundary(t.get("reconcile", "sun 04:00"), "[schedule] reconcile"),
+            push_seconds=parse_duration(t.get("push", "1m"), self, "[schedule] push"),
         )
 
     def boundary(self, value: Any, where: str) -> Boundary | None:

@@ -25,6 +25,8 @@ from syncd.config import Config, SourceConfig
 from syncd.errors import SyncdError, WarehouseError
 from syncd.metrics import Metrics
 from syncd.notify import Notifier
+from syncd.push.sender import ModulePush
+from syncd.push.service import OutboxService
 from syncd.registry import Kind
 from syncd.sync import Cycle, SourceSync, limiters_for
 from syncd.warehouse import db
@@ -66,8 +68,11 @@ class SourceWorker:
             async with SourceSync(self.source, self.conn, observer=self.observer,
                                   limiter=self.daemon.limiters[self.source.name]) as self.sync:
                 self._schedule()
+                pusher = asyncio.create_task(self._push_service().run())
                 await _first(self.daemon.stopping.wait(), self.lost.wait())
                 self._unschedule()
+                pusher.cancel()  # a request in flight leaves its documents `sending`: safe
+                await asyncio.gather(pusher, return_exceptions=True)
                 await self._cancel_passes()
         finally:
             self.daemon.metrics.leader.labels(self.source.name).set(0)
@@ -115,6 +120,22 @@ class SourceWorker:
                 func, "interval", seconds=every, args=args, id=f"{name}:{job}",
                 max_instances=1, coalesce=True, misfire_grace_time=int(every) + 1,
                 next_run_time=now + dt.timedelta(seconds=delay))
+
+    def _push_service(self) -> OutboxService:
+        """The source's outbox, pushed on every insert and every [schedule] push."""
+        assert self.sync is not None
+        assert self.sync.client is not None
+
+        async def report(results: list[ModulePush]) -> None:
+            for r in results:
+                self.daemon.metrics.pushed_documents(self.source.name, r.module,
+                                                     inserted=r.inserted, rejected=r.rejected,
+                                                     invalid=r.invalid)
+            if any(r.inserted or r.rejected or r.invalid for r in results):
+                await self.refresh()
+
+        return OutboxService(self.daemon.dsn, self.source.name, self.sync.client,
+                             self.daemon.cfg.schedule.push_seconds, report)
 
     def _unschedule(self) -> None:
         for job in self.daemon.scheduler.get_jobs():

@@ -25,8 +25,9 @@ class Priority(IntEnum):
     """Who goes first when several requests of one source wait: lowest value wins."""
 
     FRESH = 0  # incremental passes: the dashboards are waiting for them
-    BACKFILL = 1  # history
-    REREAD = 2  # nightly deep re-reads / reconciles
+    PUSH = 1  # write-back: a shop waits for its invoice, but reads of today come first
+    BACKFILL = 2  # history
+    REREAD = 3  # nightly deep re-reads / reconciles
 
 
 class SlidingWindow:

@@ -44,6 +44,14 @@ class Metrics:
         self.credential_expiry = Gauge(
             "syncd_credential_expiry_timestamp_seconds", "When the source's API key stops "
             "working: the end of its renewal date, source time", ["source"], registry=r)
+        self.pushed = Counter("syncd_push_documents", "Outbox documents decided by a push, "
+                              "by final state", ["source", "module", "state"], registry=r)
+
+    def pushed_documents(self, source: str, module: str, **states: int) -> None:
+        """Count documents a push decided: inserted=, rejected=, invalid=."""
+        for state, n in states.items():
+            if n:
+                self.pushed.labels(source, module, state).inc(n)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from syncd.statuspage import outbox_counts
 from syncd.sync import ModuleRun
 
 
@@ -55,6 +56,9 @@ def status(doc: dict[str, Any], out: TextIO) -> None:
                 n = m["unparsed_values"]
                 notes.append(f"{s['name']}/{m['module']}: {n} value{'s' if n != 1 else ''} did "
                              "not parse for their column (stored as NULL, kept in _raw)")
+        notes += [f"{s['name']}/{module} outbox: {outbox_counts(counts)}"
+                  for module, counts in s.get("outbox", {}).items()]
     table(rows, out)
     for note in notes:
         out.write(note + "\n")
+

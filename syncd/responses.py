@@ -8,6 +8,7 @@ skipped. Numbers become ``Decimal`` (never float) so money stays exact.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -63,6 +64,29 @@ def classify(status: int, body: bytes | bytearray, ctx: Context,
 
 # Small reads (check, tests) get plain dicts; numbers as Decimal, never float.
 _RECORD = msgspec.json.Decoder(dict[str, Any], float_hook=Decimal)
+_VALUE = msgspec.json.Decoder(float_hook=Decimal)
+
+
+def parse_json(body: bytes | bytearray) -> tuple[Any, int]:
+    """A small JSON answer (create, registration) with numbers as Decimal/int, and the
+    bytes of PHP warnings skipped before it; ValueError when there is no JSON."""
+    start = json_start(body)
+    try:
+        return _VALUE.decode(memoryview(body)[start:]), start
+    except msgspec.DecodeError:
+        raise ValueError("the body is not JSON") from None
+
+
+def _envelope_of(doc: Any) -> Envelope:
+    """The envelope fields of a parsed small answer."""
+    if not isinstance(doc, dict):
+        return Envelope(parsed=doc is not None)
+
+    def text(key: str) -> str | None:
+        return None if doc.get(key) is None else str(doc[key])
+
+    return Envelope(parsed=True, status=text("status"), message=text("message"),
+                    request_id=text("request_id"))
 
 
 def judge(status: int, env: Envelope, ctx: Context, retry_after: float | None = None) -> None:
@@ -88,6 +112,31 @@ def judge(status: int, env: Envelope, ctx: Context, retry_after: float | None = 
         raise RetriableError(
             f"{ctx.module}: the server announced {total} records but sent {env.records}; "
             "syncd retries.", **kw)
+
+
+def judge_create(
+    status: int, body: bytes | bytearray, ctx: Context, retry_after: float | None = None
+) -> tuple[dict[str, Any], str | None]:
+    """The ``data`` of a create answer and its request_id, or raise the error it means."""
+    try:
+        doc, _ = parse_json(body)
+    except ValueError:
+        doc = None
+    env = _envelope_of(doc)
+    if not 200 <= status < 300:
+        raise _error_for(status, env.message, env.request_id, ctx, retry_after)
+    kw: dict[str, Any] = {"status": status, "request_id": env.request_id, "module": ctx.module}
+    if not isinstance(doc, dict):
+        raise RetriableError(f"{ctx.module}: the server answered a create request with a body "
+                             "that is not complete JSON; syncd retries.", **kw)
+    if (env.status or "").strip().lower() not in SUCCESS:
+        raise _error_for(_status_of_message(env.message), env.message, env.request_id, ctx,
+                         retry_after)
+    data = doc.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("summary"), dict):
+        raise RetriableError(f"{ctx.module}: the server answered a create request without a "
+                             "batch summary; syncd retries.", **kw)
+    return data, env.request_id
 
 
 def _status_of_message(message: str | None) -> int:
@@ -153,6 +202,9 @@ def _forbidden_fix(message: str | None, ctx: Context) -> str:
                 "integration to Production mode.")
     if "disabled" in m:
         return "ask your SKYBIZ administrator to enable API integration for this store."
+    if "create permission" in m:
+        return (f"ask your SKYBIZ administrator to enable {ctx.label} create permission for "
+                "this key (portal: API Credentials > Modules); its outbox documents wait.")
     if "not found" in m:
         return (f"ask your SKYBIZ administrator to add {ctx.label} to this key's module "
                 "permissions.")

@@ -48,9 +48,11 @@ def _source(s: dict[str, Any], now: dt.datetime) -> str:
             "<th>rows</th><th>deleted</th><th>requests/h</th><th>429/h</th>"
             "<th>last error</th></tr>")
     today = dt.date.fromisoformat(s["today"]) if s.get("today") else now.date()
+    box = "".join(f"<div class=meta data-outbox='{escape(m)}'>outbox {escape(m)}: "
+                  f"{escape(outbox_counts(c))}</div>" for m, c in s.get("outbox", {}).items())
     return (f"<h2>{escape(s.get('name', '?'))} <span class=meta>({escape(s.get('kind', ''))}"
             f"{', ' + escape(role) if role else ''})</span></h2>"
-            f"{renewal_warning(s.get('renewal_date'), today)}<table>{head}{rows}</table>")
+            f"{renewal_warning(s.get('renewal_date'), today)}<table>{head}{rows}</table>{box}")
 
 
 def renewal_warning(renewal: str | None, today: dt.date) -> str:
@@ -104,3 +106,7 @@ def _lag(high: str | None, today: str) -> str:
         return "-"
     days = (dt.date.fromisoformat(today) - dt.date.fromisoformat(high)).days
     return "current" if days <= 0 else f"{days} day{'s' if days != 1 else ''} behind"
+
+def outbox_counts(counts: dict[str, int]) -> str:
+    """E.g. "2 pending, 10 inserted, 1 invalid" (states with documents only)."""
+    return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "empty"

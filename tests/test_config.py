@@ -24,6 +24,7 @@ def test_example_config_loads_with_every_documented_default(tmp_path: Path) -> N
     assert src.timezone == "Asia/Kuala_Lumpur"
     assert src.backfill_from == dt.date(2020, 1, 1)
     assert cfg.schedule.interval_seconds == 300
+    assert cfg.schedule.push_seconds == 60
     assert (cfg.observability.host, cfg.observability.port) == ("127.0.0.1", 9108)
     assert cfg.warehouse.dsn is None
     assert cfg.warehouse.data_dir == tmp_path
@@ -149,3 +150,12 @@ def test_source_today_uses_the_source_calendar(write_config: Callable[[str], Pat
     src = config.load(write_config(MINIMAL), {}).sources[0]
     now = dt.datetime(2026, 11, 20, 20, 0, tzinfo=dt.UTC)
     assert src.today(now) == dt.date(2026, 11, 21)
+
+
+def test_push_schedule(write_config: Callable[[str], Path]) -> None:
+    """`[schedule] push` defaults to one minute and takes the same durations as interval."""
+    assert config.load(write_config(MINIMAL), {}).schedule.push_seconds == 60
+    text = MINIMAL + '[schedule]\npush = "15s"\n'
+    assert config.load(write_config(text), {}).schedule.push_seconds == 15
+    with pytest.raises(ConfigError, match=r"\[schedule\] push"):
+        config.load(write_config(MINIMAL + '[schedule]\npush = "soon"\n'), {})

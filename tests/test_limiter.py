@@ -246,9 +246,23 @@ async def test_fresh_overtakes_waiting_backfill() -> None:
     await clock.advance(5)
     tasks.append(spawn(limiter, log, "f1", Priority.FRESH))
     await settle()
-    assert limiter.waiting == {Priority.FRESH: 1, Priority.BACKFILL: 2, Priority.REREAD: 0}
+    assert limiter.waiting == {Priority.FRESH: 1, Priority.PUSH: 0, Priority.BACKFILL: 2,
+                              Priority.REREAD: 0}
     await clock.run(tasks)
     assert log == [("f1", 10.2), ("b1", 11.2), ("b2", pytest.approx(12.2))]
+
+
+async def test_push_goes_after_fresh_and_before_backfill() -> None:
+    """Write-back waits behind fresh reads but ahead of backfill and deep re-reads."""
+    clock = VirtualTime()
+    limiter = make_limiter(clock)
+    log: list[tuple[str, float]] = []
+    await fill_staggered(limiter, clock)
+    plan = [("r1", Priority.REREAD), ("b1", Priority.BACKFILL), ("p1", Priority.PUSH),
+            ("f1", Priority.FRESH)]
+    tasks = [spawn(limiter, log, name, priority) for name, priority in plan]
+    await clock.run(tasks)
+    assert [name for name, _ in log] == ["f1", "p1", "b1", "r1"]
 
 
 async def test_fifo_within_a_priority_and_priority_order_across() -> None:

@@ -180,6 +180,14 @@ class Dataset:
         mod = registry.get(module)
         return next((d for d in self._day(module, day) if _key(mod, d.header) == key), None)
 
+    def has_master(self, module: str, code: str) -> bool:
+        """Whether the master row ``code`` exists (create requests check references)."""
+        return (code,) in self._masters[module]
+
+    def has_document(self, module: str, doctype: str, doc1no: str) -> bool:
+        """Whether document (doctype, doc1no) exists now (create requests refuse duplicates)."""
+        return self._find(module, (doctype, doc1no)) is not None
+
     # ---- mutations ---------------------------------------------------------------------
 
     def edit_master(self, module: str, key_value: Value, changes: Mapping[str, Value],

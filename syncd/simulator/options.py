@@ -27,6 +27,7 @@ class SimulatorOptions:
     expires: datetime.date | None = FAR_FUTURE
     denied_modules: frozenset[str] = field(default_factory=frozenset)
     missing_modules: frozenset[str] = field(default_factory=frozenset)
+    create_denied_modules: frozenset[str] = field(default_factory=frozenset)
     nested_documents: bool = False
     slow_seconds: float = 2.0
     scale: float = 1.0
@@ -42,7 +43,8 @@ class SimulatorOptions:
             raise ValueError("scale must be > 0 and slow_seconds >= 0")
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
-        unknown = (self.denied_modules | self.missing_modules) - set(registry.BY_NAME)
+        unknown = (self.denied_modules | self.missing_modules
+                   | self.create_denied_modules) - set(registry.BY_NAME)
         if unknown:
             raise ValueError(f"unknown modules: {sorted(unknown)}")
 

@@ -19,6 +19,7 @@ _EXPIRED = ("API key expired on {}. Please delete the expired credentials and cr
             "API key set to continue using the API.")
 _NO_EXPIRY = "Invalid API credentials: No expiry date set. Please generate new credentials."
 _PRICE_PARAMS = (("item_code", "ItemCode"), ("cus_code", "CusCode"))
+CREATABLE = ("sales", "purchase", "customer")
 
 Body = dict[str, object]
 
@@ -102,7 +103,7 @@ def check_mode(options: SimulatorOptions, secure: bool, remote: str | None) -> N
 
 
 def check_action(body: Body, module: Module, options: SimulatorOptions) -> None:
-    """The action, then the module's permissions for it; only reads are ever granted."""
+    """The action, then the module's permissions for it (create: sales, purchase, customer)."""
     action = body.get("action")
     if _absent(action):
         raise Rejected(400, "action is required. Use 'read' or 'create'")
@@ -111,7 +112,9 @@ def check_action(body: Body, module: Module, options: SimulatorOptions) -> None:
     if module.name in options.missing_modules:
         raise Rejected(403, f"{module.label} module not found")
     if action == "create":
-        raise Rejected(403, f"{module.label} create permission denied")
+        if module.name in options.create_denied_modules or module.name not in CREATABLE:
+            raise Rejected(403, f"{module.label} create permission denied")
+        return
     if module.name in options.denied_modules:
         raise Rejected(403, f"{module.label} read permission denied")
 

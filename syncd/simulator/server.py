@@ -15,7 +15,7 @@ from aiohttp import web
 
 from syncd import registry
 from syncd.registry import Module
-from syncd.simulator import encoding, rules
+from syncd.simulator import create, encoding, rules
 from syncd.simulator.data import KUALA_LUMPUR, Dataset
 from syncd.simulator.faults import PHP_WARNING, SERVER_ERRORS, Fault, FaultPlan, truncate
 from syncd.simulator.faults import reset as reset_connection
@@ -41,6 +41,7 @@ class Reply:
     text: str
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    lost: bool = False  # processed (documents inserted), then the connection drops
 
 
 class Simulator:
@@ -60,6 +61,10 @@ class Simulator:
         self._runner: web.AppRunner | None = None
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="skybiz-simulator")
         self.registration = Registrar(self)
+        # Create-request faults tests switch on: answers to drop after the insert, and a
+        # delay between the insert and the answer.
+        self.lose_create_answers = 0
+        self.create_delay = 0.0
 
     def app(self) -> web.Application:
         """A fresh aiohttp application serving this simulator's state."""
@@ -110,14 +115,17 @@ class Simulator:
             fault = self._faults.roll()
             if fault in SERVER_ERRORS:
                 raise Rejected(500, SERVER_ERRORS[fault])
-            body = rules.parse_body(request.content_type, await request.read())
-            reply = await self._read(module, body, request, arrived)
+            raw = await request.read()
+            body = rules.parse_body(request.content_type, raw)
+            reply = await self._read(module, body, request, arrived, raw)
         except Rejected as exc:
             reply = self._error(exc)
+        if reply.lost:
+            fault = Fault.RESET
         return await self._deliver(request, arrived, module, body, reply=reply, fault=fault)
 
-    async def _read(self, module: Module, body: Body, request: web.Request, now: float
-                    ) -> Reply:
+    async def _read(self, module: Module, body: Body, request: web.Request, now: float,
+                    raw: bytes = b"") -> Reply:
         """Everything after the body parses: auth, key limit, mode, action, dates, data."""
         key = rules.check_credentials(body, self.options, self.dataset.today)
         key_wait = self._by_key.hit(key, now)
@@ -125,6 +133,8 @@ class Simulator:
             raise Rejected(429, "Rate limit exceeded", SlidingWindow.retry_after(key_wait))
         rules.check_mode(self.options, request.secure, request.remote)
         rules.check_action(body, module, self.options)
+        if body.get("action") == "create":
+            return await self._create(module, key, raw)
         dates = rules.check_dates(body)
         query = rules.check_selection(body, module, dates)
         head = self._success_head(key, query)
@@ -132,6 +142,23 @@ class Simulator:
         # are still timestamped promptly (one worker also serialises dataset access).
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._worker, self._render, module, query, head)
+
+    async def _create(self, module: Module, key: str, raw: bytes) -> Reply:
+        """Insert what passes the server's checks; answer the documented batch summary."""
+        docs = create.documents(module.name, raw)
+        loop = asyncio.get_running_loop()
+        data = await loop.run_in_executor(self._worker, create.create, self.dataset,
+                                          module.name, docs)
+        now = datetime.datetime.now(KUALA_LUMPUR)
+        head = {"requested_by": key, "mode": str(self.options.mode),
+                "batch_id": f"API{now:%Y%m%d%H%M%S}"}
+        reply = Reply(200, encoding.dumps(self._envelope("success") | {"data": head | data}))
+        if self.lose_create_answers > 0:
+            self.lose_create_answers -= 1
+            reply.lost = True
+        elif self.create_delay:
+            await asyncio.sleep(self.create_delay)
+        return reply
 
     def _render(self, module: Module, query: ReadQuery, head: dict[str, Any]) -> Reply:
         """The success answer: the dataset's rows, filtered and projected, in the envelope."""
