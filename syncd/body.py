@@ -95,16 +95,13 @@ def parse(body: bytes | bytearray | memoryview) -> Body:
 
 def _body(outer: _Fast | _Outer, inner: _FastInner | _Inner,
           records: list[msgspec.Raw] | None) -> Body:
-    objects = [r for r in records if memoryview(r)[0] == _BRACE] if records is not None else []
+    objects = [r for r in records if first_byte(r) == b"{"] if records is not None else []
     env = Envelope(
         parsed=True, status=_text(outer.status), message=_text(outer.message),
         request_id=_text(outer.request_id), mode=_text(inner.mode),
         total_returned=_text(inner.total_returned),
         records=None if records is None else len(records), objects=len(objects))
     return Body(env, objects)
-
-
-_BRACE = ord("{")
 
 
 def _parse_any_shape(body: bytes | bytearray | memoryview) -> Body:
@@ -115,7 +112,7 @@ def _parse_any_shape(body: bytes | bytearray | memoryview) -> Body:
         return _valid_but_not_object(body)
     inner = _Inner()
     records: list[msgspec.Raw] | None = None
-    first = _first_byte(outer.data)
+    first = first_byte(outer.data)
     if first == b"[":
         records = _LIST.decode(outer.data)
     elif first == b"{":
@@ -136,20 +133,21 @@ def _valid_but_not_object(body: bytes | bytearray | memoryview) -> Body:
 def _records(data: msgspec.Raw) -> list[msgspec.Raw] | None:
     """The records array; PHP encodes a list whose keys are not 0..n-1 as an object, whose
     values are then taken in key order (numeric keys first, by value)."""
-    first = _first_byte(data)
+    first = first_byte(data)
     if first == b"[":
         return _LIST.decode(data)
     if first != b"{":
         return None
     by_key = _MAP.decode(data)
-    if not by_key or any(_first_byte(v) != b"{" for v in by_key.values()):
+    if not by_key or any(first_byte(v) != b"{" for v in by_key.values()):
         return None
     order = sorted(by_key, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
     return [by_key[k] for k in order]
 
 
-def _first_byte(raw: msgspec.Raw) -> bytes:
-    return bytes(memoryview(raw)[:1])  # (empty for ABSENT)
+def first_byte(raw: msgspec.Raw) -> bytes:
+    """The first byte of a raw JSON value (``{`` object, ``[`` array …; empty for ABSENT)."""
+    return bytes(memoryview(raw)[:1])
 
 
 def _text(value: Any) -> str | None:

@@ -74,6 +74,16 @@ class Module:
                 raise ValueError(f"module {self.name}: key field {k} is not a header field")
 
     @property
+    def key_fields(self) -> tuple[Field, ...]:
+        """The key's fields, in key order."""
+        return tuple(next(f for f in self.header if f.name == k) for k in self.key)
+
+    @property
+    def modified(self) -> Field | None:
+        """The field newer-wins compares (masters), if any."""
+        return next((f for f in self.header if f.name == self.modified_field), None)
+
+    @property
     def fields(self) -> tuple[Field, ...]:
         return self.header + self.lines
 

@@ -27,7 +27,7 @@ import msgspec
 import xxhash
 
 from syncd import copytext
-from syncd.body import ABSENT, Num
+from syncd.body import ABSENT, Num, first_byte
 from syncd.copytext import BAD, NULL
 from syncd.registry import Field, Module
 
@@ -139,8 +139,8 @@ def shape(module: Module) -> Shape:
     attrs = [(f"f{i}", f) for i, f in enumerate(fields)]
     by_name = {f.name: (a, f) for a, f in attrs}
     lines = attrs[len(module.header):]
-    key = [by_name[k] for k in module.key]
-    wanted = [f for _, f in key] + [by_name[n][1] for n in (module.modified_field,) if n]
+    key = [by_name[f.name] for f in module.key_fields]
+    wanted = [*module.key_fields, *([module.modified] if module.modified else [])]
     unit = [(f"f{i}", f) for i, f in enumerate(wanted)]
     has_line = " or ".join(f"r.{a} is not None" for a, _ in lines) or "False"
     salt = int.from_bytes(hashlib.blake2b(
@@ -255,10 +255,10 @@ class WindowRows:
 
     def _items(self, rec: Any) -> list[tuple[Any, msgspec.Raw]] | None:
         """A nested document's line items (each as a struct, with its raw bytes)."""
-        if bytes(memoryview(rec.items)[:1]) != b"[":
+        if first_byte(rec.items) != b"[":
             return None
         items = msgspec.json.decode(rec.items, type=list[msgspec.Raw])
-        return [(self._decode(i), i) for i in items if bytes(memoryview(i)[:1]) == b"{"]
+        return [(self._decode(i), i) for i in items if first_byte(i) == b"{"]
 
     def _decode(self, raw: msgspec.Raw) -> Any:
         """The record as a struct; unknown fields are noted and the decoder widened."""
@@ -298,10 +298,10 @@ _ITEMS_KEY = re.compile(rb'"items"\s*:\s*\Z')
 
 def _without_items(rec: Any, raw: msgspec.Raw) -> bytes | msgspec.Raw:
     """A nested document's header ``_raw``: the record without its ``items`` member."""
-    items = bytes(getattr(rec, "items", ABSENT))
-    if not items.startswith(b"["):
+    items = getattr(rec, "items", ABSENT)
+    if first_byte(items) != b"[":
         return raw
-    data = bytes(raw)
+    data, items = bytes(raw), bytes(items)
     at = data.find(items)
     while at >= 0:
         if head := _ITEMS_KEY.search(data, max(0, at - 64), at):

@@ -69,7 +69,7 @@ class Loader:
         window_rows = WindowRows(rows.shape(module), parsed.records, self.source)
         # The first pass is client CPU only: done before taking the connection, it overlaps
         # the previous window's statements.
-        units = [chunk async for chunk in _paced(window_rows.keys())]
+        units = list(window_rows.keys())
         async with self._turn:
             with db_errors(f"loading {module.name} {window}"):
                 if module.name not in self._prepared:

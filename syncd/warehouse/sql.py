@@ -12,15 +12,7 @@ loader sets to the source's timezone for the window's transaction.
 
 from __future__ import annotations
 
-from syncd.registry import Field, Module
-
-
-def _key(module: Module) -> list[Field]:
-    return [next(f for f in module.header if f.name == k) for k in module.key]
-
-
-def _modified(module: Module) -> Field | None:
-    return next((f for f in module.header if f.name == module.modified_field), None)
+from syncd.registry import Module
 
 
 def keys_table(module: Module) -> str:
@@ -30,14 +22,14 @@ def keys_table(module: Module) -> str:
 
 def keys_columns(module: Module) -> list[str]:
     """The columns of ``keys_table`` in the order ``WindowRows.keys`` writes them."""
-    mod = _modified(module)
-    return ["ord", *(f.column for f in _key(module)), *([mod.column] if mod else []), "_hash"]
+    mod = module.modified
+    return ["ord", *(f.column for f in module.key_fields), *([mod.column] if mod else []), "_hash"]
 
 
 def create_keys_table(module: Module) -> str:
     """The per-connection table of the window's units (emptied at every commit)."""
-    mod = _modified(module)
-    cols = [f"{f.column} {f.type.value} NOT NULL" for f in _key(module)]
+    mod = module.modified
+    cols = [f"{f.column} {f.type.value} NOT NULL" for f in module.key_fields]
     if mod is not None:
         cols.append(f"{mod.column} {mod.type.value}")
     return (f"CREATE TEMP TABLE IF NOT EXISTS {keys_table(module)} (ord bigint NOT NULL, "
@@ -51,12 +43,12 @@ def header_columns(module: Module) -> list[str]:
 
 def line_columns(module: Module) -> list[str]:
     """The columns of a line row in the order ``WindowRows`` writes them."""
-    return ["source", *(f.column for f in _key(module)), "line_seq",
+    return ["source", *(f.column for f in module.key_fields), "line_seq",
             *(f.column for f in module.lines), "_raw"]
 
 
 def _match(module: Module, left: str, right: str) -> str:
-    return " AND ".join(f"{left}.{f.column} = {right}.{f.column}" for f in _key(module))
+    return " AND ".join(f"{left}.{f.column} = {right}.{f.column}" for f in module.key_fields)
 
 
 def changed(module: Module) -> str:
@@ -66,8 +58,8 @@ def changed(module: Module) -> str:
     Masters: of several versions of one key in a window the newest modification wins
     (then the last received), and a row is never replaced by an older version.
     """
-    mod = _modified(module)
-    keys = ", ".join(f.column for f in _key(module))
+    mod = module.modified
+    keys = ", ".join(f.column for f in module.key_fields)
     units = f"pg_temp.{keys_table(module)}"
     if mod is not None:
         units = (f"(SELECT DISTINCT ON ({keys}) * FROM {units} "
@@ -95,7 +87,7 @@ SELECT ord FROM c
 def mark_deleted(module: Module) -> str:
     """Documents dated inside the window but absent from its complete answer are deleted."""
     date_col = module.date_field.lower()
-    keys = ", ".join(f"t.{f.column}" for f in _key(module))
+    keys = ", ".join(f"t.{f.column}" for f in module.key_fields)
     lines = ""
     if module.line_table:
         lines = f""",
@@ -115,7 +107,7 @@ SELECT count(*) AS deleted FROM gone
 
 
 def _key_text(module: Module, alias: str) -> str:
-    return " || '|' || ".join(f"({alias}.{f.column})::text" for f in _key(module))
+    return " || '|' || ".join(f"({alias}.{f.column})::text" for f in module.key_fields)
 
 
 def record_seen(module: Module) -> str:
