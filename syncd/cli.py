@@ -127,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resync(args: argparse.Namespace) -> int:
-    from syncd.sync import ResyncRange
+    from syncd.results import ResyncRange
 
     if args.date_from > args.date_to:
         raise ConfigError("--from is after --to; swap them.")

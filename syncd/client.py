@@ -59,7 +59,7 @@ def read_payload(
     """The JSON body of a read request: only what the docs define for this module."""
     payload: dict[str, Any] = {
         "api_key": creds.api_key.reveal(),
-        "api_secret": creds.api_secret.reveal(),
+        "api_secret": creds.secret().reveal(),
         "action": "read",
         "date_from": date_from.isoformat(),
         "date_to": date_to.isoformat(),
@@ -73,7 +73,7 @@ def read_payload(
 def create_payload(module: registry.Module, creds: Credentials, documents: list[str]) -> bytes:
     """The JSON body of a create request around documents given as JSON text (the digits
     stored in the outbox go out unchanged: no float ever touches them)."""
-    head = json.dumps({"api_key": creds.api_key.reveal(), "api_secret": creds.api_secret.reveal(),
+    head = json.dumps({"api_key": creds.api_key.reveal(), "api_secret": creds.secret().reveal(),
                        "action": "create"})
     docs = ",".join(documents)
     return f'{head[:-1]}, "{module.name}_data": {{"documents": [{docs}]}}}}'.encode()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from syncd.results import ModuleRun
 from syncd.statuspage import outbox_counts
-from syncd.sync import ModuleRun
 
 
 def table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
