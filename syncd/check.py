@@ -93,7 +93,8 @@ async def run_check(config: Config, now: dt.datetime) -> list[ModuleCheck]:
     limiters = limiters_for(list(config.sources))
     results: list[ModuleCheck] = []
     for source in config.sources:
-        results.extend(await check_source(source, now, limiters[source.name]))
+        checker = source.source_kind.checker()
+        results.extend(await checker(source, now, limiters[source.name]))
     return results
 
 

@@ -1,7 +1,7 @@
 """The SKYBIZ HTTP client: one aiohttp session and one rate limiter per source.
 
 This is the only module that knows aiohttp's exceptions; it translates them into the
-syncd exception tree (``_transport_errors``). Retries live here too: 429, 5xx, transport
+syncd exception tree (``transport_errors``). Retries live here too: 429, 5xx, transport
 failures and broken bodies are retried with backoff inside a budget; a 429 pauses the
 whole source through the shared limiter, not just the request that got it.
 """
@@ -100,6 +100,15 @@ async def open_session(source: SourceConfig) -> AsyncIterator[aiohttp.ClientSess
         yield session
 
 
+class Asker(Protocol):
+    """Who asked (any kind's request context): named in the error sentences."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def module(self) -> str: ...
+
+
 class ClientObserver(Protocol):
     """Who wants to know about each answer (metrics); the default ignores everything."""
 
@@ -108,7 +117,7 @@ class ClientObserver(Protocol):
     def waited(self, seconds: float) -> None: ...
 
 
-class _Nobody:
+class NoObserver:
     def response(self, module: str, status: int) -> None:
         pass
 
@@ -139,7 +148,7 @@ class SkybizClient:
         self.credentials: Credentials = source.credentials
         self.backoff = backoff or Backoff()
         self._rand, self._sleep = rand, sleep
-        self.observer: ClientObserver = observer or _Nobody()
+        self.observer: ClientObserver = observer or NoObserver()
         self.requests = 0
         self.retries = 0
 
@@ -244,10 +253,10 @@ class SkybizClient:
         sent = ({"data": payload, "headers": {"Content-Type": "application/json"}}
                 if isinstance(payload, bytes) else {"json": payload})
         try:
-            with _transport_errors(ctx):
+            with transport_errors(ctx):
                 async with self.session.post(url, **sent) as resp:
                     status = resp.status
-                    body = await _read(resp)
+                    body = await read_body(resp)
                     retry_after = parse_retry_after(
                         resp.headers.get("Retry-After"), dt.datetime.now(dt.UTC))
                     return resp.status, body, retry_after
@@ -255,7 +264,7 @@ class SkybizClient:
             self.observer.response(ctx.module, status)
 
 
-async def _read(resp: aiohttp.ClientResponse) -> bytearray:
+async def read_body(resp: aiohttp.ClientResponse) -> bytearray:
     """The whole body in one buffer, sized from Content-Length when the body is sent as
     is: a big answer is never held twice (aiohttp's ``read()`` joins its chunks into a
     second copy, and a growing buffer is copied as it grows)."""
@@ -274,7 +283,7 @@ async def _read(resp: aiohttp.ClientResponse) -> bytearray:
 
 
 @contextlib.contextmanager
-def _transport_errors(ctx: Context) -> Iterator[None]:
+def transport_errors(ctx: Asker) -> Iterator[None]:
     """Translate aiohttp/socket failures into syncd errors — the only place that does."""
     try:
         yield

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,6 +57,7 @@ class SourceConfig:
     register_url: str | None = None  # where `syncd register` posts (the docs name none)
     renewal_date: dt.date | None = None  # stored by `syncd register`, when the API gave one
     page_size: int = 100  # paged kinds (CloudOnex): records asked per page
+    full_read_seconds: float = 6 * 3600.0  # paged kinds: [schedule] full_read
 
     @property
     def source_kind(self) -> kinds.SourceKind:
@@ -75,8 +76,11 @@ class SourceConfig:
         return now.astimezone(self.zone).date()
 
     def endpoint_url(self, module: str) -> str:
-        path = self.endpoints.get(module) or self.module(module).endpoint
-        return f"{self.base_url}/{path.lstrip('/')}"
+        return f"{self.base_url}/{self.endpoint_url_path(module)}"
+
+    def endpoint_url_path(self, module: str) -> str:
+        """The module's path under base_url (configured, else the kind's default)."""
+        return (self.endpoints.get(module) or self.module(module).endpoint).lstrip("/")
 
     def lookback(self, module: str) -> int:
         return self.lookback_days.get(module, self.module(module).lookback_days)
@@ -178,11 +182,13 @@ class _Parser:
             raise self.fail("[sources]", "no source configured; add a [sources.<name>] table.")
         warehouse = self.warehouse(top.get("warehouse", {}))
         self.data_dir = warehouse.data_dir  # the last place credentials are looked up
+        schedule = self.schedule(top.get("schedule", {}))
         return Config(
             path=self.path,
             warehouse=warehouse,
-            sources=tuple(self.source(n, v) for n, v in sources_raw.items()),
-            schedule=self.schedule(top.get("schedule", {})),
+            sources=tuple(replace(self.source(n, v), full_read_seconds=schedule.full_read_seconds)
+                          for n, v in sources_raw.items()),
+            schedule=schedule,
             observability=self.observability(top.get("observability", {})),
         )
 

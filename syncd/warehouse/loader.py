@@ -88,7 +88,7 @@ class Loader:
                           batch.requests, seconds)
 
     async def load_page(self, module: Module, batch: Batch, what: str,
-                        purpose: Purpose) -> LoadResult:
+                        purpose: str) -> LoadResult:
         """Commit one page of a paged read: new and changed records only, no deletions and
         no watermark (a paged kind marks deletions after a complete read: ``mark_absent``)."""
         window_rows = WindowRows(rows.shape(module), batch.records, self.source)
@@ -100,7 +100,7 @@ class Loader:
                     new_fields = sorted(window_rows.new_fields)
                     await state.save_page(self.conn, self.source, module.name,
                                           unparsed=tally.unparsed, new_fields=new_fields)
-        return LoadResult(what, purpose.value, len(batch.records), tally.headers, tally.lines,
+        return LoadResult(what, purpose, len(batch.records), tally.headers, tally.lines,
                           0, tally.unparsed, tuple(new_fields), batch.requests,
                           time.monotonic() - batch.first_sent)
 
