@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from syncd.simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator, Drift, Fault
+from syncd.simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator, Fault
 from syncd.simulator.cloudonex.builders import NASTY_MONEY
 from tests.conftest import CLOUDONEX_KEY, cli_env
 
@@ -298,8 +298,8 @@ async def test_inserts_between_pages_repeat_rows(start: Start,
 async def test_deletes_between_pages_skip_rows_once(start: Start,
                                                     session: aiohttp.ClientSession) -> None:
     """Drift deleting 2 served rows shifts later pages up; it is one-shot and re-armable."""
-    sim, base = await start(records={"orders": 30}, drift={"orders": Drift(after_page=1,
-                                                                           delete=2)})
+    sim, base = await start(records={"orders": 30}, drift={"orders": {"after_page": 1,
+                                                                      "delete": 2}})
     page1, page2 = await read_all(session, f"{base}/orders", 2, limit=10)
     deleted = sim.deleted_ids("orders")
     assert len(deleted) == 2
@@ -310,6 +310,37 @@ async def test_deletes_between_pages_skip_rows_once(start: Start,
     sim.arm_drift("orders", after_page=1, delete=1)
     await read_all(session, f"{base}/orders", 1, limit=10)
     assert len(sim.deleted_ids("orders")) == 3
+
+
+async def test_drift_under_a_date_filter_over_admin_http(
+        start: Start, session: aiohttp.ClientSession) -> None:
+    """/_admin/drift arms drift; deletes hit rows the filtered listing has served."""
+    sim, base = await start(records={"transactions": 200})
+    root = base.removesuffix("/api/v2") + "/_admin"
+    async with session.post(f"{root}/drift", json={"resource": "transactions", "after_page": 1,
+                                                   "delete": 3}) as response:
+        assert response.status == 200
+    window: dict[str, Any] = {"date_from": "2025-10-01", "date_to": "2025-12-31", "limit": 5}
+    page1 = (await get(session, f"{base}/transactions", **window)).json()["data"]
+    assert sim.deleted_ids("transactions") <= {r["id"] for r in page1}
+    assert len(sim.deleted_ids("transactions")) == 3
+
+
+async def test_fault_and_request_log_over_admin_http(
+        start: Start, session: aiohttp.ClientSession) -> None:
+    """/_admin/fault queues a fault; /_admin/requests returns the request log."""
+    _, base = await start()
+    root = base.removesuffix("/api/v2") + "/_admin"
+    async with session.post(f"{root}/fault", json={"fault": "bad_gateway"}) as response:
+        assert response.status == 200
+    assert (await get(session, f"{base}/leads")).status == 502
+    assert (await get(session, f"{base}/leads")).status == 200
+    async with session.get(f"{root}/requests") as response:
+        log = await response.json()
+    assert [(e["path"], e["status"], e["fault"], e["limited"]) for e in log] == [
+        ("/api/v2/leads", 502, "bad_gateway", False), ("/api/v2/leads", 200, None, False)]
+    async with session.post(f"{root}/fault", json={"fault": "nope"}) as response:
+        assert response.status == 400
 
 
 async def test_mutation_api(start: Start, session: aiohttp.ClientSession) -> None:

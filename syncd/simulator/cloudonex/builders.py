@@ -25,7 +25,7 @@ SUBJECTS = ("Technical Support Required", "Invoice query", "Cannot log in",
 
 
 class Refs:
-    """How many customers, suppliers and accounts records may point at."""
+    """How many customers and suppliers other records may point at."""
 
     def __init__(self, counts: Mapping[str, int]) -> None:
         self.customers = max(1, counts.get("customers", 1))

@@ -122,13 +122,11 @@ class Dataset:
         self.delete(resource, rid)
         return "delete", resource, rid
 
-    def drift(self, resource: str, served: int, insert: int, delete: int,
+    def drift(self, resource: str, served: list[int], insert: int, delete: int,
               now: datetime.datetime) -> None:
-        """Insert at the top, and delete among the ``served`` newest records already read."""
+        """Insert at the top, and delete ``delete`` of the ``served`` ids a client has read."""
         self.insert(resource, insert, now)
-        seen = [int(r["id"]) for r in self.newest_first(resource)[insert:insert + served]
-                if isinstance(r["id"], int)]
-        for rid in self._rng.sample(seen, min(delete, len(seen))):
+        for rid in self._rng.sample(served, min(delete, len(served))):
             self.delete(resource, rid)
 
     def _live(self, resource: str, rid: int) -> Record:

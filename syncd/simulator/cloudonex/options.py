@@ -60,9 +60,12 @@ class CloudOnexOptions:
     fault_kinds: frozenset[Fault] = frozenset(Fault)
     slow_seconds: float = 2.0
     mutations_per_minute: float = 0.0  # continuous random inserts, edits and deletes
-    drift: Mapping[str, Drift] = field(default_factory=dict)  # armed at start
+    # Armed at start; a plain mapping such as {"after_page": 1, "insert": 3} also does.
+    drift: Mapping[str, Drift | Mapping[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "drift", {  # frozen: normalised once, here
+            name: d if isinstance(d, Drift) else Drift(**d) for name, d in self.drift.items()})
         unknown = (set(self.records) | set(self.forbidden) | set(self.drift)) - set(
             resources.NAMES)
         if unknown:
@@ -81,6 +84,10 @@ class CloudOnexOptions:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {self.timezone!r}") from None
+
+    def drifts(self) -> dict[str, Drift]:
+        """The drift armed at start, per resource (plain mappings became ``Drift`` above)."""
+        return {name: d for name, d in self.drift.items() if isinstance(d, Drift)}
 
     @property
     def zone(self) -> ZoneInfo:

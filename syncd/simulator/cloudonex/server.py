@@ -56,7 +56,7 @@ class CloudOnexSimulator:
         self.wall: Callable[[], float] = time.time
         self._window = SlidingWindow(options.rate_requests, options.rate_seconds)
         self._faults = FaultPlan(options.faults, options.seed, options.fault_kinds)
-        self._drift: dict[str, Drift] = dict(options.drift)
+        self._drift: dict[str, Drift] = options.drifts()
         self._runner: web.AppRunner | None = None
         self._mutator: asyncio.Task[None] | None = None
 
@@ -197,8 +197,9 @@ class CloudOnexSimulator:
         drift = self._drift.get(resource.name)
         if drift is not None and drift.after_page == listing.page:
             del self._drift[resource.name]
-            self.dataset.drift(resource.name, listing.page * listing.limit, drift.insert,
-                               drift.delete, _now())
+            served = [r["id"] for r in rows[:listing.window().stop]]
+            self.dataset.drift(resource.name, [i for i in served if isinstance(i, int)],
+                               drift.insert, drift.delete, _now())
         return Reply(200, encoding.dumps(body))
 
     def _one(self, resource: Resource, rid: int) -> Reply:
