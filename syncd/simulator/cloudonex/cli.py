@@ -11,8 +11,14 @@ from syncd.simulator.cloudonex.options import CloudOnexOptions
 from syncd.simulator.cloudonex.server import CloudOnexSimulator
 
 _DEFAULTS = CloudOnexOptions()
-QUIRKS = ("numbers_as_strings", "zoneless_datetimes", "stale_updated_at", "bare_array",
-          "extra_fields", "html_not_found")
+QUIRKS = {
+    "numbers_as_strings": 'ids, money and quantities as JSON strings ("1500.00", "17")',
+    "zoneless_datetimes": 'created_at/updated_at as "2024-01-15 10:00:00" in --timezone',
+    "stale_updated_at": "edits keep updated_at; inserted records have it null",
+    "bare_array": "the body is the page's bare JSON array, no envelope or meta",
+    "extra_fields": "undocumented fields such as currency and tags",
+    "html_not_found": "an unknown resource answers an HTML 404 page",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,12 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="largest page size served (100)")
     group.add_argument("--forbidden", action="append", default=[], metavar="RESOURCE",
                        choices=resources.NAMES, help="answer 403 for this resource (repeat)")
-    group.add_argument("--timezone", default=_DEFAULTS.timezone)
+    group.add_argument("--timezone", default=_DEFAULTS.timezone,
+                       help="the server's calendar and zone-less date-times (Asia/Kuala_Lumpur)")
     group.add_argument("--mutations-per-minute", type=float, default=0.0,
                        help="random inserts, edits and deletes while serving")
-    for quirk in QUIRKS:
+    for quirk, meaning in QUIRKS.items():
         group.add_argument("--" + quirk.replace("_", "-"), action="store_true",
-                           help="quirk: see CloudOnexOptions")
+                           help=f"quirk: {meaning}")
 
 
 def options_from(args: argparse.Namespace) -> CloudOnexOptions:
