@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_cli.add_arguments(register)
     simulate = sub.add_parser("simulate", parents=[common],
-                              help="run the bundled SKYBIZ API simulator")
+                              help="run the bundled SKYBIZ (or CloudOnex) API simulator")
     from syncd.simulator import cli as simulator_cli
 
     simulator_cli.add_arguments(simulate)
