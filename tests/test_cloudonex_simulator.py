@@ -16,8 +16,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from syncd.cloudonex import resources as client_resources
+from syncd.registry import FieldType, Module
 from syncd.simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator, Fault
+from syncd.simulator.cloudonex import resources as sim_resources
 from syncd.simulator.cloudonex.builders import NASTY_MONEY
+from syncd.simulator.cloudonex.resources import Type
 from tests.conftest import CLOUDONEX_KEY, cli_env
 
 TODAY = datetime.date(2026, 4, 30)
@@ -527,6 +531,21 @@ def test_options_are_validated(bad: dict[str, Any], match: str) -> None:
     """Unknown resources and impossible numbers fail at construction, naming the knob."""
     with pytest.raises(ValueError, match=match):
         CloudOnexOptions(**bad)
+
+
+_SERVED_AS = {FieldType.BIGINT: {Type.ID}, FieldType.NUMERIC: {Type.MONEY, Type.NUMBER},
+              FieldType.DATE: {Type.DATE}, FieldType.TIMESTAMP: {Type.DATETIME},
+              FieldType.TEXT: {Type.TEXT}}
+
+
+@pytest.mark.parametrize("module", client_resources.RESOURCES, ids=lambda m: m.name)
+def test_serves_every_field_the_client_documents(module: Module) -> None:
+    """The simulator serves each field syncd's CloudOnex registry types, typed alike."""
+    served = sim_resources.get(module.name)
+    for f in module.header:
+        assert served.type_of(f.name) in _SERVED_AS[f.type], f.name
+    assert served.items == bool(module.lines)
+    assert served.dated == (module.name in client_resources.DATED)
 
 
 def test_dataset_is_deterministic() -> None:
