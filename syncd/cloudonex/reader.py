@@ -28,7 +28,7 @@ from syncd.check import CHECK_BACKOFF, ModuleCheck, outcome
 from syncd.client import ClientObserver, open_session
 from syncd.cloudonex import plan as planning
 from syncd.cloudonex.budget import seconds_to_reset
-from syncd.cloudonex.client import CloudonexClient
+from syncd.cloudonex.client import CloudonexClient, Fetched
 from syncd.cloudonex.resources import DATED
 from syncd.config import SourceConfig
 from syncd.errors import ApiError, SourceUnauthorized, SyncdError
@@ -60,6 +60,7 @@ class Listing:
     repeated: bool = False  # an id came twice (rows shifted between pages)
     all_pages: bool = False  # every page up to the last announced one was read
     enveloped: bool = True
+    pages: int = 0  # pages read
 
     @property
     def complete(self) -> bool:
@@ -159,6 +160,11 @@ class ResourceSync:
         self.tried[module.name] = now
         for attempt in range(1, ATTEMPTS + 1):
             seen = await self._listing(module, read, run, progress)
+            if seen.complete and seen.pages > 1:
+                # Records created while paging land on page 1, already read: one more look
+                # there brings them in now rather than at the next complete read.
+                run.planned += 1
+                await self._listing(module, read, run, progress, only_first=seen)
             if seen.complete:
                 async with self.loader.turn():
                     deleted = await state.finish_full_read(self.conn, self.source.name, module,
@@ -179,12 +185,12 @@ class ResourceSync:
                     reason="records changed while paging; the next complete read retries")
 
     async def _listing(self, module: Module, read: planning.Read, run: ModuleRun,
-                       progress: Progress) -> Listing:
-        """Every page of one read, each committed as it arrives."""
+                       progress: Progress, only_first: Listing | None = None) -> Listing:
+        """Every page of one read, each committed as it arrives (``only_first``: page 1
+        again, its ids added to that listing's)."""
         assert self.client is not None
-        seen = Listing({}, set())
+        seen = only_first or Listing({}, set())
         number, pages = 1, 1
-        purpose = "complete" if read.complete else "fresh"
         while True:
             fetched = await self.client.page(module.name, number, bulk=read.complete,
                                              priority=read.priority,
@@ -195,16 +201,18 @@ class ResourceSync:
             pages = max(pages, page.total_pages or 0)
             ids = _ids(page.records)
             fresh_ids = [i for i in ids if i not in seen.ids]
-            seen.repeated |= len(fresh_ids) != len(ids) or len(set(ids)) != len(ids)
             seen.ids.update(dict.fromkeys(fresh_ids))
+            if only_first is not None:
+                await self._commit(module, read, fetched, what=f"{read.label} page 1 again",
+                                   run=run, progress=progress)
+                return seen
+            seen.repeated |= len(fresh_ids) != len(ids) or len(set(ids)) != len(ids)
             seen.totals.add(page.total_records)
             seen.enveloped &= page.enveloped
-            result = await asyncio.shield(self.loader.load_page(
-                module, Batch(page.records, None, fetched.requests, fetched.first_sent),
-                f"{read.label} page {number}/{page.total_pages or '?'}", purpose))
-            await self._save_budget()
-            run.absorb(result)
-            progress.window_done(run, result)
+            await self._commit(module, read, fetched,
+                               what=f"{read.label} page {number}/{page.total_pages or '?'}",
+                               run=run, progress=progress)
+            seen.pages = number
             if not page.records or (ids and not fresh_ids):
                 break  # past the end (or a server that ignores `page`)
             if page.total_pages is not None:
@@ -216,6 +224,17 @@ class ResourceSync:
                 break
             number += 1
         return seen
+
+    async def _commit(self, module: Module, read: planning.Read, fetched: Fetched, *,
+                      what: str, run: ModuleRun, progress: Progress) -> None:
+        """Load one page (shielded: a started load commits or rolls back, never half)."""
+        page = fetched.page
+        result = await asyncio.shield(self.loader.load_page(
+            module, Batch(page.records, None, fetched.requests, fetched.first_sent), what,
+            "complete" if read.complete else "fresh"))
+        await self._save_budget()
+        run.absorb(result)
+        progress.window_done(run, result)
 
     async def _save_budget(self) -> None:
         assert self.client is not None
