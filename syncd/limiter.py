@@ -79,12 +79,13 @@ class RateLimiter:
         margin: float = 0.2,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        share: dict[Priority, int] | None = None,
     ) -> None:
         self._window = SlidingWindow(requests, per_seconds, margin)
         self._clock = clock if clock is not None else _loop_time
         self._sleep = sleep if sleep is not None else asyncio.sleep
         # Each waiter is a future whose result is the time the dispatcher granted its start.
-        self._queue: FairQueue[asyncio.Future[float]] = FairQueue()
+        self._queue: FairQueue[asyncio.Future[float]] = FairQueue(share)
         self._dispatcher: asyncio.Task[None] | None = None
         self.started = 0
         self.total_wait = 0.0
