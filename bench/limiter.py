@@ -85,7 +85,7 @@ async def measure() -> tuple[int, int, float, float]:
 
 FAIR_SECONDS, STORES, MODULES, FRESH_INTERVAL = 600.0, 4, 8, 5.0
 TARGET_BACKFILL_SHARE = 1 / 5
-STRICT_PRIORITY = {p: 10**9 for p in (Priority.PUSH, Priority.BACKFILL, Priority.REREAD)}
+STRICT_PRIORITY = dict.fromkeys((Priority.PUSH, Priority.BACKFILL, Priority.REREAD), 10 ** 9)
 
 
 class VirtualClock:

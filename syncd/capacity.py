@@ -64,7 +64,8 @@ class Capacity:
                 "min_interval_while_backfilling_seconds":
                     math.ceil(self.min_interval_while_backfilling_seconds),
                 "interval_seconds": self.interval_seconds, "load": round(self.load, 3),
-                "meets_interval": self.meets_interval}
+                "meets_interval": self.meets_interval, "summary": self.sentence(),
+                "warning": self.warning()}
 
     def sentence(self) -> str:
         """E.g. "api.x: 48 requests per round at 5 / 10 s: each module every ≥ 98 s …"."""

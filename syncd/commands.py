@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from syncd import leader, registry
+from syncd import capacity, leader, registry
 from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
@@ -109,15 +109,15 @@ async def status(cfg: Config, now: dt.datetime) -> dict[str, Any]:
     async with warehouse(cfg) as dsn:
         conn = await db.connect(dsn)
         try:
-            return {"sources": [await source_status(conn, s, now) for s in cfg.sources]}
+            return {"sources": [await source_status(conn, s, now, cfg) for s in cfg.sources]}
         finally:
             await conn.close()
 
 
 async def source_status(
-    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime
+    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime, cfg: Config | None = None,
 ) -> dict[str, Any]:
-    """One source's part of the status document."""
+    """One source's part of the status document; with ``cfg``, its host's capacity too."""
     modules = []
     for name in source.modules:
         st = await state.module_status(conn, source.name, name)
@@ -138,7 +138,8 @@ async def source_status(
         })
     return {"name": source.name, "kind": source.kind, "modules": modules,
             "renewal_date": _iso(source.renewal_date),
-            "outbox": await outbox.counts(conn, source.name)}
+            "outbox": await outbox.counts(conn, source.name),
+            "capacity": capacity.from_config(cfg)[source.name].to_json() if cfg else None}
 
 
 def _progress(st: state.ModuleStatus, source: SourceConfig, now: dt.datetime) -> float:

@@ -104,7 +104,8 @@ class FairQueue(Generic[T]):
         waiting = [p for p in Priority if self._classes[p].queues]
         due = [p for p in waiting if p in self.share
                and self._passed_over[p] >= self.share[p] - 1]
-        return (due or waiting or [None])[0]
+        candidates = due or waiting
+        return candidates[0] if candidates else None
 
     def pop(self, skip: Callable[[T], bool] = lambda item: False) -> T | None:
         """Remove and return the item whose turn it is, counting the grant; items for which

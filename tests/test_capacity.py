@@ -44,11 +44,14 @@ def test_fifty_stores_status_figures_and_warning() -> None:
     """50 stores need 272 % of the rate for 5-minute freshness, and the warning says so once."""
     figures = capacities(stores(50))
     assert len(figures) == 50
-    assert figures["store0"].to_json() == {
+    doc = figures["store0"].to_json()
+    assert doc == {
         "host": "api", "sources_on_host": 50, "requests_per_round": 400, "rate": "5 / 10 s",
         "margin_seconds": 0.2, "min_interval_seconds": 816,
         "min_interval_while_backfilling_seconds": 1020, "interval_seconds": 300.0,
-        "load": 2.72, "meets_interval": False}
+        "load": 2.72, "meets_interval": False, "summary": figures["store0"].sentence(),
+        "warning": doc["warning"]}
+    assert warnings(figures) == [doc["warning"]]
     assert warnings(figures) == [
         "api: 50 sources need 400 requests per round and 5 / 10 s allows each module only "
         "every ≥ 816 s, so [schedule] interval (and [schedule.intervals]) cannot be met "

@@ -22,7 +22,9 @@ def drain(queue: FairQueue[str]) -> list[str]:
     return out
 
 
-def saturate(queue: FairQueue[str], classes: dict[Priority, list[str]], grants: int) -> Counter[str]:
+def saturate(
+    queue: FairQueue[str], classes: dict[Priority, list[str]], grants: int
+) -> Counter[str]:
     """Keep every named source of every class waiting (refill after each turn); count turns."""
     counter = itertools.count()
     owner: dict[str, tuple[Priority, str]] = {}
