@@ -122,7 +122,7 @@ class RateLimiter:
         return waited
 
     def pause(self, seconds: float) -> None:
-        """The server said 429: no request of this source starts for ``seconds`` from now."""
+        """The server said 429: no request on this host starts for ``seconds`` from now."""
         # No wake-up needed: a sleeping dispatcher re-plans when it wakes, and a pause only
         # ever moves the next start later.
         self._window.pause_until(self._clock() + seconds)
