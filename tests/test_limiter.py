@@ -10,7 +10,7 @@ import math
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.limiter import Priority, RateLimiter, SlidingWindow
@@ -442,3 +442,32 @@ async def test_four_busy_stores_share_fairly_and_backfill_keeps_one_in_five() ->
             # Another store whose request waited through both turns got a turn in between.
             if other != source and queued <= t1 and started > t2:
                 assert any(s == other and t1 < t <= t2 for s, _, t in fresh)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(min_value=0, max_value=30), st.sampled_from(list(Priority)),
+                          st.sampled_from(["a", "b", "c"])), min_size=1, max_size=30))
+def test_fair_limiter_stays_strict_and_serves_everyone(
+    requests: list[tuple[float, Priority, str]]
+) -> None:
+    """Whatever sources and priorities arrive when, every request starts, no window of
+    per_seconds + margin holds more than `requests` starts, and none starts before it came."""
+
+    async def scenario() -> list[tuple[float, float]]:
+        clock = VirtualTime()
+        limiter = make_limiter(clock, requests=3, per=5)
+        log: list[tuple[float, float]] = []
+
+        async def one(at: float, priority: Priority, source: str) -> None:
+            await clock.sleep(at)
+            await limiter.acquire(priority, source=source)
+            log.append((at, clock.time()))
+
+        loop = asyncio.get_running_loop()
+        await clock.run([loop.create_task(one(*r)) for r in requests])
+        return log
+
+    log = asyncio.run(scenario())
+    assert len(log) == len(requests)
+    assert all(started >= arrived for arrived, started in log)
+    assert max_in_window([started for _, started in log], 5.2 - 1e-9) <= 3
