@@ -163,7 +163,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args, need_credentials=True)
     results = asyncio.run(check.run_check(cfg, dt.datetime.now(dt.UTC)))
     check.render(results, sys.stdout)
-    for sentence in check.sentences(results):
+    # Capacity is advice, not a failed check: it warns but leaves the exit status alone.
+    for sentence in [*check.sentences(results), *check.capacity_report(cfg, sys.stdout)]:
         print(f"syncd: {sentence}", file=sys.stderr)
     return EXIT_OK if all(r.result == "ok" for r in results) else EXIT_FAILED
 

@@ -182,7 +182,7 @@ class SkybizClient:
         url = self.source.endpoint_url(module.name)
         first_sent: float | None = None
         for attempt in range(1, self.backoff.attempts + 1):
-            self.observer.waited(await self.limiter.acquire(priority))
+            self.observer.waited(await self.limiter.acquire(priority, source=self.source.name))
             first_sent = first_sent or time.monotonic()
             try:
                 status, body, retry_after = await self._post(url, payload, ctx)
@@ -211,7 +211,8 @@ class SkybizClient:
                       f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
         url, lost = self.source.endpoint_url(module.name), False
         for attempt in range(1, self.backoff.attempts + 1):
-            self.observer.waited(await self.limiter.acquire(Priority.PUSH))
+            self.observer.waited(await self.limiter.acquire(Priority.PUSH,
+                                                              source=self.source.name))
             await on_attempt(attempt, lost)
             try:
                 status, raw, retry_after = await self._post(url, body, ctx)

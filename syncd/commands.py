@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from syncd import leader
+from syncd import capacity, leader
 from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
@@ -114,15 +114,15 @@ async def status(cfg: Config, now: dt.datetime) -> dict[str, Any]:
     async with warehouse(cfg) as dsn:
         conn = await db.connect(dsn)
         try:
-            return {"sources": [await source_status(conn, s, now) for s in cfg.sources]}
+            return {"sources": [await source_status(conn, s, now, cfg) for s in cfg.sources]}
         finally:
             await conn.close()
 
 
 async def source_status(
-    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime
+    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime, cfg: Config | None = None,
 ) -> dict[str, Any]:
-    """One source's part of the status document."""
+    """One source's part of the status document; with ``cfg``, its host's capacity too."""
     modules = []
     windowed = source.backfill_from is not None
     for name in source.modules:
@@ -153,9 +153,11 @@ async def source_status(
         if not windowed:
             entry["last_full_read_at"] = _iso(_local(st.last_full_read_at, source))
         modules.append(entry)
-    doc: dict[str, Any] = {"name": source.name, "kind": source.kind, "modules": modules,
-                           "renewal_date": _iso(source.renewal_date),
-                           "outbox": await outbox.counts(conn, source.name)}
+    doc: dict[str, Any] = {
+        "name": source.name, "kind": source.kind, "modules": modules,
+        "renewal_date": _iso(source.renewal_date),
+        "outbox": await outbox.counts(conn, source.name),
+        "capacity": capacity.from_config(cfg)[source.name].to_json() if cfg else None}
     if not windowed:
         doc["budget"] = _budget(await state.budget(conn, source.name), source, now)
     return doc

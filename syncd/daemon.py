@@ -196,7 +196,8 @@ class SourceWorker:
         assert self.sync is not None
         now = dt.datetime.now(dt.UTC)
         async with self.sync.loader.turn():
-            self.status = await commands.source_status(self.conn, self.source, now)
+            self.status = await commands.source_status(self.conn, self.source, now,
+                                                        self.daemon.cfg)
         for m in self.status["modules"]:
             high = dt.date.fromisoformat(m["high_watermark"]) if m["high_watermark"] else None
             self.daemon.metrics.set_state(self.source.name, m["module"], high=high,

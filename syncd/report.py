@@ -38,6 +38,10 @@ def status(doc: dict[str, Any], out: TextIO) -> None:
              "LAST ERROR")]
     notes: list[str] = []
     for s in doc["sources"]:
+        if s.get("capacity"):
+            warning = s["capacity"]["warning"]
+            notes += [f"capacity {s['capacity']['summary']}", f"warning: {warning}" if warning
+                      else ""]
         if s.get("renewal_date"):
             notes.append(f"{s['name']}: the API key must be renewed by {s['renewal_date']} "
                          "(syncd register)")
@@ -59,6 +63,7 @@ def status(doc: dict[str, Any], out: TextIO) -> None:
         notes += [f"{s['name']}/{module} outbox: {outbox_counts(counts)}"
                   for module, counts in s.get("outbox", {}).items()]
     table(rows, out)
-    for note in notes:
+    # Sources sharing a host repeat its capacity lines: each distinct line once.
+    for note in dict.fromkeys(n for n in notes if n):
         out.write(note + "\n")
 

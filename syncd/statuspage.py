@@ -1,8 +1,9 @@
 """The status page at ``GET /`` (pure rendering): one self-contained HTML document.
 
-No CDN, no script: it works offline and refreshes itself with a meta refresh. Per source
-and module: the loaded range as a bar over the backfill span, lag, last success, last
-error, rows, and requests / 429s over the last hour.
+No CDN, no script: it works offline and refreshes itself with a meta refresh. Per source:
+how fresh its host's capacity can keep it, with a banner when the configured interval cannot
+be met; per module: the loaded range as a bar over the backfill span, lag, last success,
+last error, rows, and requests / 429s over the last hour.
 """
 
 from __future__ import annotations
@@ -52,7 +53,17 @@ def _source(s: dict[str, Any], now: dt.datetime) -> str:
                   f"{escape(outbox_counts(c))}</div>" for m, c in s.get("outbox", {}).items())
     return (f"<h2>{escape(s.get('name', '?'))} <span class=meta>({escape(s.get('kind', ''))}"
             f"{', ' + escape(role) if role else ''})</span></h2>"
-            f"{renewal_warning(s.get('renewal_date'), today)}<table>{head}{rows}</table>{box}")
+            f"{renewal_warning(s.get('renewal_date'), today)}{capacity_note(s.get('capacity'))}"
+            f"<table>{head}{rows}</table>{box}")
+
+
+def capacity_note(figures: dict[str, Any] | None) -> str:
+    """The host's capacity line, and a banner when the configured interval cannot be met."""
+    if not figures:
+        return ""
+    warning = figures.get("warning")
+    banner = f"<div class=warn role=alert>{escape(warning)}</div>" if warning else ""
+    return f"{banner}<div class=meta data-capacity>capacity {escape(figures['summary'])}</div>"
 
 
 def renewal_warning(renewal: str | None, today: dt.date) -> str:
