@@ -45,11 +45,21 @@ def status(doc: dict[str, Any], out: TextIO) -> None:
         if s.get("renewal_date"):
             notes.append(f"{s['name']}: the API key must be renewed by {s['renewal_date']} "
                          "(syncd register)")
+        if budget := s.get("budget"):
+            left = "?" if budget["remaining"] is None else budget["remaining"]
+            resets = f", resets {budget['reset_at'][11:19]}" if budget["reset_at"] else ""
+            notes.append(f"{s['name']}: API budget {left} of {budget['limit']} requests left"
+                         f"{resets}")
         for m in s["modules"]:
-            loaded = (f"{m['low_watermark']}..{m['high_watermark']}"
-                      if m["low_watermark"] else "-")
-            backfill = "complete" if m["backfill_complete"] else (
-                f"{m['backfill_progress']:.0%}")
+            if "last_full_read_at" in m:  # a paged kind: complete reads, no date range
+                full = m["last_full_read_at"]
+                loaded = f"read {full[:16].replace('T', ' ')}" if full else "-"
+                backfill = "complete" if m["backfill_complete"] else "first read"
+            else:
+                loaded = (f"{m['low_watermark']}..{m['high_watermark']}"
+                          if m["low_watermark"] else "-")
+                backfill = "complete" if m["backfill_complete"] else (
+                    f"{m['backfill_progress']:.0%}")
             rows.append((s["name"], m["module"], loaded, backfill, str(m["rows"]),
                          str(m["deleted_rows"]), (m["last_success_at"] or "never")[:19],
                          (m["last_error"] or "-")[:80]))
