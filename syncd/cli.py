@@ -141,7 +141,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
     for source in commands.select(cfg, args.source, [args.module]):
         had = asyncio.run(commands.reset(cfg, source, args.module))
         state = "forgotten" if had else "had none"
-        print(f"{source.name}/{args.module}: watermarks {state}; the next sync backfills it")
+        if source.source_kind.windowed:
+            print(f"{source.name}/{args.module}: watermarks {state}; the next sync backfills it")
+        else:
+            print(f"{source.name}/{args.module}: last complete read {state}; the next sync "
+                  "reads it completely")
     return EXIT_OK
 
 
