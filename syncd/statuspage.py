@@ -54,7 +54,17 @@ def _source(s: dict[str, Any], now: dt.datetime) -> str:
     return (f"<h2>{escape(s.get('name', '?'))} <span class=meta>({escape(s.get('kind', ''))}"
             f"{', ' + escape(role) if role else ''})</span></h2>"
             f"{renewal_warning(s.get('renewal_date'), today)}{capacity_note(s.get('capacity'))}"
-            f"<table>{head}{rows}</table>{box}")
+            f"{budget_note(s.get('budget'))}<table>{head}{rows}</table>{box}")
+
+
+def budget_note(budget: dict[str, Any] | None) -> str:
+    """A paged kind's API budget as its server announced it last."""
+    if not budget:
+        return ""
+    left = "?" if budget.get("remaining") is None else f"{budget['remaining']:,}"
+    resets = f", resets {budget['reset_at'][11:19]}" if budget.get("reset_at") else ""
+    return (f"<div class=meta data-budget>API budget {escape(left)} of "
+            f"{budget['limit']:,} requests left{escape(resets)}</div>")
 
 
 def capacity_note(figures: dict[str, Any] | None) -> str:
@@ -81,9 +91,15 @@ def renewal_warning(renewal: str | None, today: dt.date) -> str:
 
 def _module(m: dict[str, Any], span: tuple[str | None, str | None], now: dt.datetime) -> str:
     error = m.get("last_error")
+    if "last_full_read_at" in m:  # a paged kind: when its last complete read finished
+        full = m["last_full_read_at"]
+        loaded = (f"<div class=meta>complete read {escape(full[:16].replace('T', ' '))}</div>"
+                  if full else "<div class=meta>first complete read pending</div>")
+    else:
+        loaded = _bar(m.get("low_watermark"), m.get("high_watermark"), span)
     cells = [
         escape(m["module"]),
-        _bar(m.get("low_watermark"), m.get("high_watermark"), span),
+        loaded,
         escape(_lag(m.get("high_watermark"), span[1] or now.date().isoformat())),
         escape((m.get("last_success_at") or "never")[:19].replace("T", " ")),
         f"<span class=num>{m.get('rows', 0):,}</span>",
