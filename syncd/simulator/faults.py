@@ -50,15 +50,17 @@ class HeavyDays:
     date_to: datetime.date
     max_days: int = 7
     hang: bool = False
+    modules: frozenset[str] = frozenset()  # empty: every module is that heavy
 
     def __post_init__(self) -> None:
         if self.date_from > self.date_to or not 0 <= self.max_days <= 31:
             raise ValueError("heavy days need date_from <= date_to and max_days in 0..31")
 
-    def overwhelms(self, date_from: datetime.date, date_to: datetime.date) -> bool:
-        """Whether a read of ``date_from..date_to`` runs out of memory."""
+    def overwhelms(self, module: str, date_from: datetime.date, date_to: datetime.date) -> bool:
+        """Whether a read of ``module`` over ``date_from..date_to`` runs out of memory."""
         days = (date_to - date_from).days + 1
-        return days > self.max_days and date_from <= self.date_to and self.date_from <= date_to
+        return (days > self.max_days and date_from <= self.date_to and self.date_from <= date_to
+                and (not self.modules or module in self.modules))
 
 
 class FaultPlan:

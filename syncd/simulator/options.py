@@ -46,7 +46,8 @@ class SimulatorOptions:
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
         unknown = (self.denied_modules | self.missing_modules
-                   | self.create_denied_modules) - set(registry.BY_NAME)
+                   | self.create_denied_modules
+                   | (self.heavy.modules if self.heavy else frozenset())) - set(registry.BY_NAME)
         if unknown:
             raise ValueError(f"unknown modules: {sorted(unknown)}")
 

@@ -147,7 +147,7 @@ class Simulator:
         dates = rules.check_dates(body)
         query = rules.check_selection(body, module, dates)
         heavy = self.options.heavy
-        if heavy is not None and heavy.overwhelms(query.date_from, query.date_to):
+        if heavy is not None and heavy.overwhelms(module.name, query.date_from, query.date_to):
             if heavy.hang:
                 await asyncio.sleep(self.options.slow_seconds)
             return Reply(500, PHP_OUT_OF_MEMORY.format(endpoint=module.endpoint),
