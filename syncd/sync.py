@@ -3,7 +3,8 @@ the source's one limiter, one HTTP session and one warehouse connection.
 
 Per module, the next window's request is already in flight while the previous window
 loads (``PIPELINE_DEPTH``), but windows commit strictly in plan order, so the watermarks
-only ever move over contiguous ranges. A 403 stops its module; a 401 stops the source.
+only ever move over contiguous ranges. A window the server cannot answer is read in
+pieces (``pieces.py``), committed in order. A 403 stops its module; a 401 stops the source.
 """
 
 from __future__ import annotations
