@@ -18,6 +18,7 @@ from syncd.pieces import PieceReader
 from syncd.simulator import HeavyDays
 from syncd.splits import Span
 from syncd.sync import Cycle, ResyncRange
+from syncd.warehouse import db, sizes
 from syncd.windows import Purpose, Window
 from tests.test_sync import Env, assert_matches_source, deep_pass, fetch, make_env
 
@@ -105,6 +106,22 @@ async def _nothing(span: Span) -> None:
     pass
 
 
+async def test_the_warehouse_keeps_the_smallest_size_of_a_range(pg_dsn: str) -> None:
+    """A range split again keeps the smaller size; ranges are kept per source and module."""
+    conn = await db.connect(pg_dsn)
+    try:
+        await db.migrate(conn)
+        await sizes.remember(conn, "main", "sales", Span(day(0), day(30), 8))
+        await sizes.remember(conn, "main", "sales", Span(day(0), day(30), 16))
+        await sizes.remember(conn, "main", "sales", Span(day(0), day(15), 4))
+        await sizes.remember(conn, "other", "sales", Span(day(0), day(30), 2))
+        assert await sizes.spans(conn, "main", "sales") == [
+            Span(day(0), day(15), 4), Span(day(0), day(30), 8)]
+        assert await sizes.spans(conn, "main", "purchase") == []
+    finally:
+        await conn.close()
+
+
 # --- end to end ------------------------------------------------------------------------
 
 HEAVY_MAX_DAYS = 4
@@ -149,6 +166,9 @@ async def test_a_heavy_month_is_split_loaded_exactly_and_remembered(heavy: Env) 
     touching = [p for p in pieces if p[0] <= opts.date_to and opts.date_from <= p[1]]
     assert touching
     assert all((p[1] - p[0]).days < HEAVY_MAX_DAYS for p in touching)
+    remembered = await fetch(heavy.dsn, "SELECT min(days) AS d FROM syncd.window_size "
+                             "WHERE source = 'main' AND module = 'sales'")
+    assert remembered[0]["d"] == HEAVY_MAX_DAYS
     first_pass = len(heavy.sim.requests)
     spent = await fetch(heavy.dsn, "SELECT sum(requests) AS n FROM syncd.window")
     assert spent[0]["n"] == first_pass  # every failed try is on the ledger too
