@@ -51,7 +51,7 @@ class RegistrationFailed(SyncdError):
 
 
 class ApiError(SyncdError):
-    """The SKYBIZ API did not give us data; ``message`` is the server's own words."""
+    """The API did not give us data; ``message`` is the server's own words."""
 
     def __init__(
         self,

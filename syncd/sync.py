@@ -14,14 +14,13 @@ import contextlib
 import dataclasses
 import datetime as dt
 from collections import deque
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
 import structlog
 
-from syncd import registry
+from syncd import body, registry
 from syncd.backoff import Backoff
 from syncd.client import Answer, ClientObserver, SkybizClient, open_session
 from syncd.config import SourceConfig
@@ -30,9 +29,13 @@ from syncd.limiter import Priority, RateLimiter
 from syncd.pieces import PieceReader
 from syncd.progress import Progress
 from syncd.registry import Kind, Module
+from syncd.responses import classify, judge
+from syncd.results import Cycle, LoadResult, ModuleRun, ResyncRange
 from syncd.splits import Span
+
+__all__ = ["Cycle", "ModuleRun", "ResyncRange", "SourceSync", "limiters_for"]
 from syncd.warehouse import sizes, state
-from syncd.warehouse.loader import Loader, LoadResult
+from syncd.warehouse.loader import Batch, Loader
 from syncd.windows import Purpose, Window, cycle_windows, plan
 from syncd.windows import resync as resync_windows
 
@@ -42,43 +45,6 @@ PRIORITY = {Purpose.FRESH: Priority.FRESH, Purpose.BACKFILL: Priority.BACKFILL,
             Purpose.RESYNC: Priority.FRESH, Purpose.REREAD: Priority.REREAD,
             Purpose.RECONCILE: Priority.REREAD}
 DEEP = frozenset({Purpose.REREAD, Purpose.RECONCILE})
-
-
-@dataclass(slots=True)
-class ModuleRun:
-    """How one module's part of a pass went."""
-
-    source: str
-    module: str
-    planned: int = 0
-    done: int = 0
-    records: int = 0
-    deleted: int = 0
-    requests: int = 0
-    error: ApiError | None = None
-    finished: bool = False  # every planned window committed
-    results: list[LoadResult] = field(default_factory=list)
-
-    def absorb(self, result: LoadResult) -> None:
-        self.done += 1
-        self.records += result.records
-        self.deleted += result.deleted
-        self.requests += result.requests
-        self.results.append(result)
-
-
-@dataclass(frozen=True, slots=True)
-class ResyncRange:
-    date_from: dt.date
-    date_to: dt.date
-
-
-@dataclass(frozen=True, slots=True)
-class Cycle:
-    """A reread/reconcile cycle: when it began, and how far back a reread reaches."""
-
-    start: dt.datetime
-    reread_days: int = 62
 
 
 def limiters_for(sources: list[SourceConfig]) -> dict[str, RateLimiter]:
@@ -107,7 +73,10 @@ class SourceSync:
         backoff: Backoff | None = None, observer: ClientObserver | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
+        if source.backfill_from is None:
+            raise ValueError(f"source {source.name}: a windowed kind needs backfill_from")
         self.source, self.conn = source, conn
+        self.backfill_from: dt.date = source.backfill_from
         self.backoff, self.observer = backoff, observer
         self.limiter = limiter or limiters_for([source])[source.name]
         self.loader = Loader(conn, source.name, source.timezone)
@@ -153,6 +122,7 @@ class _Pass:
                  purposes: frozenset[Purpose], resync: ResyncRange | None,
                  cycle: Cycle | None) -> None:
         self.source, self.conn, self.loader = owner.source, owner.conn, owner.loader
+        self.backfill_from = owner.backfill_from
         self.progress, self.purposes, self.resync = progress, purposes, resync
         self.today = today  # the signpost: no window reaches past it
         self.cycle = cycle
@@ -206,7 +176,7 @@ class _Pass:
             return resync_windows(self.resync.date_from, self.resync.date_to, self.today)
         async with self.loader.turn():
             marks = await state.watermarks(self.conn, self.source.name, module.name)
-        windows = plan(marks, self.today, self.source.backfill_from,
+        windows = plan(marks, self.today, self.backfill_from,
                        self.source.lookback(module.name))
         return [w for w in windows if w.purpose in self.purposes]
 
@@ -229,7 +199,7 @@ class _Pass:
             done = await state.done_windows(self.conn, self.source.name, module.name,
                                             purpose.value, self.cycle.start)
         start = (self.today - dt.timedelta(days=self.cycle.reread_days - 1)
-                 if purpose is Purpose.REREAD else self.source.backfill_from)
+                 if purpose is Purpose.REREAD else self.backfill_from)
         return cycle_windows(purpose, self.today, start, done)
 
     async def _finish_cycle(self, module: Module) -> None:
@@ -276,14 +246,14 @@ class _Pass:
     ) -> list[LoadResult]:
         async def fetch(piece: Window, split_after: int | None, spent: int) -> LoadResult:
             async def accept(answer: Answer) -> LoadResult:
+                # The failed tries at a larger size are counted on the piece that loads.
+                batch = judged(dataclasses.replace(answer, attempt=answer.attempt + spent))
                 if after is not None:
                     await after.wait()  # commit in plan order: watermarks stay contiguous
-                # The failed tries at a larger size are counted on the piece that loads.
-                answer = dataclasses.replace(answer, attempt=answer.attempt + spent)
                 # Shielded: once a load has begun it finishes (commit or rollback) even if
                 # the pass is being cancelled, so the connection is never left mid-statement.
                 cycle = self.cycle.start if self.cycle else None
-                return await asyncio.shield(self.loader.load(module, piece, answer, cycle))
+                return await asyncio.shield(self.loader.load(module, piece, batch, cycle))
 
             return await client.fetch(module.name, piece.date_from, piece.date_to, accept,
                                       priority=PRIORITY[piece.purpose], split_after=split_after)
@@ -299,3 +269,15 @@ class _Pass:
                     await state.record_error(self.conn, run.source, run.module, str(run.error))
                 else:
                     await state.clear_error(self.conn, run.source, run.module)
+
+
+def judged(answer: Answer) -> Batch:
+    """The records of a complete, successful SKYBIZ read, or raise the error it means."""
+    if not 200 <= answer.status < 300:
+        classify(answer.status, answer.body, answer.ctx, answer.retry_after)  # raises
+    try:
+        parsed = body.parse(body.prepare(answer.body))
+    except ValueError:  # no JSON object at all
+        parsed = body.parse(b"")
+    judge(answer.status, parsed.envelope, answer.ctx)
+    return Batch(parsed.records, parsed.envelope.request_id, answer.attempt, answer.first_sent)
