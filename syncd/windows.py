@@ -8,7 +8,8 @@ the loaded range ``low..high`` (every day in it was read by a committed window).
   only ever grows contiguously; then the unfinished backfill below ``low``, newest first.
 
 "Today" is the source's calendar date captured once when the pass starts (the signpost):
-no window ever reaches past it, however long the pass runs.
+no window ever reaches past it, however long the pass runs. A window the server cannot
+answer whole is read in smaller pieces (``splits.py``).
 """
 
 from __future__ import annotations
