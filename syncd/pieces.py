@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import structlog
 
-from syncd.errors import RetriesExhausted, WindowTooLarge
+from syncd.errors import RateLimited, RetriesExhausted, Unreachable, WindowTooLarge
 from syncd.splits import Span, grow, halve, next_piece, rest
 from syncd.windows import MAX_DAYS, Window
 
@@ -51,7 +51,8 @@ class PieceReader:
                 await self._split(piece, exc)
                 continue
             except RetriesExhausted as exc:
-                if piece.days > 1 or exc.status == 429:  # a 429 says nothing about the size
+                # Rate limits and an unreachable server say nothing about the day.
+                if piece.days > 1 or isinstance(exc.__cause__, RateLimited | Unreachable):
                     raise
                 raise _unanswerable(piece, exc) from exc
             spent = 0

@@ -13,7 +13,7 @@ import pytest
 
 from syncd import registry
 from syncd.backoff import Backoff
-from syncd.errors import RetriesExhausted, WindowTooLarge
+from syncd.errors import RetriesExhausted, Unreachable, WindowTooLarge
 from syncd.pieces import PieceReader
 from syncd.simulator import HeavyDays
 from syncd.splits import Span
@@ -100,6 +100,17 @@ async def test_a_single_day_that_still_fails_names_the_day() -> None:
     assert "SKYBIZ support" in text
     assert "req_9" in text
     assert text.count(". ") == 0  # one sentence
+
+
+async def test_an_unreachable_server_is_not_blamed_on_the_day() -> None:
+    """Retries used up on a refused connection keep their own sentence (check the network)."""
+
+    async def refused(piece: Window, split_after: int | None, spent: int) -> str:
+        cause = Unreachable("Cannot connect to erp:443 (Connection refused); check base_url.")
+        raise RetriesExhausted("Cannot connect to erp:443; gave up.") from cause
+
+    with pytest.raises(RetriesExhausted, match=r"^Cannot connect"):
+        await reader([]).read(Window(day(0), day(0), Purpose.FRESH), refused)
 
 
 async def _nothing(span: Span) -> None:
