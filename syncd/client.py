@@ -32,6 +32,8 @@ from syncd.errors import (
     RateLimited,
     RetriableError,
     RetriesExhausted,
+    Unreachable,
+    WindowTooLarge,
 )
 from syncd.limiter import Priority, RateLimiter
 from syncd.responses import Context, Page, classify, judge_create
@@ -168,12 +170,15 @@ class SkybizClient:
         self, module_name: str, date_from: dt.date, date_to: dt.date,
         accept: Callable[[Answer], Awaitable[T]], *,
         priority: Priority = Priority.FRESH, fields: tuple[str, ...] = (),
+        split_after: int | None = None,
     ) -> T:
         """Post the read until ``accept`` takes an answer, retrying within the budget.
 
         ``accept`` judges each answer and raises a RetriableError for one that must be
         fetched again (e.g. a body PostgreSQL found to be broken JSON), so every retry,
-        whoever detects the fault, goes through this one loop and its backoff.
+        whoever detects the fault, goes through this one loop and its backoff. With
+        ``split_after``, that many failures the window's size may cause (not 429s, not an
+        unreachable server) raise WindowTooLarge instead of spending the whole budget.
         """
         module = registry.get(module_name)
         payload = read_payload(module, self.credentials, date_from, date_to, fields)
@@ -181,6 +186,7 @@ class SkybizClient:
                       f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
         url = self.source.endpoint_url(module.name)
         first_sent: float | None = None
+        failures = 0
         for attempt in range(1, self.backoff.attempts + 1):
             self.observer.waited(await self.limiter.acquire(priority, source=self.source.name))
             first_sent = first_sent or time.monotonic()
@@ -188,6 +194,12 @@ class SkybizClient:
                 status, body, retry_after = await self._post(url, payload, ctx)
                 return await accept(Answer(status, body, retry_after, ctx, attempt, first_sent))
             except RetriableError as exc:
+                failures += not isinstance(exc, RateLimited | Unreachable)
+                if split_after is not None and failures >= split_after:
+                    _log_failure(exc, attempt, date_from, date_to, final=True)
+                    raise WindowTooLarge(str(exc), requests=attempt, status=exc.status,
+                                         message=exc.message, request_id=exc.request_id,
+                                         module=exc.module) from exc
                 await self._before_retry(exc, attempt, date_from, date_to)
                 self.observer.retry(module.name)
             except ApiError as exc:
@@ -294,10 +306,15 @@ def transport_errors(ctx: Asker) -> Iterator[None]:
             f"server uses a private CA, set ca_file for source {ctx.source!r}.",
             module=ctx.module) from None
     except aiohttp.ClientConnectorError as exc:
-        raise RetriableError(
+        raise Unreachable(
             f"Cannot connect to {exc.host}:{exc.port} "
             f"({exc.os_error.strerror or exc.os_error}); check base_url of source "
             f"{ctx.source!r} and the network.",
+            module=ctx.module) from None
+    except aiohttp.ConnectionTimeoutError:
+        raise Unreachable(
+            f"{ctx.module}: connecting to the server timed out; syncd retries (check the "
+            f"network and connect_timeout of source {ctx.source!r} if it persists).",
             module=ctx.module) from None
     except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
         kind = type(exc).__name__

@@ -3,13 +3,15 @@ the source's one limiter, one HTTP session and one warehouse connection.
 
 Per module, the next window's request is already in flight while the previous window
 loads (``PIPELINE_DEPTH``), but windows commit strictly in plan order, so the watermarks
-only ever move over contiguous ranges. A 403 stops its module; a 401 stops the source.
+only ever move over contiguous ranges. A window the server cannot answer is read in
+pieces (``pieces.py``), committed in order. A 403 stops its module; a 401 stops the source.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 from collections import deque
 from urllib.parse import urlsplit
@@ -24,13 +26,15 @@ from syncd.client import Answer, ClientObserver, SkybizClient, open_session
 from syncd.config import SourceConfig
 from syncd.errors import ApiError, SourceUnauthorized, SyncdError
 from syncd.limiter import Priority, RateLimiter
+from syncd.pieces import PieceReader
 from syncd.progress import Progress
 from syncd.registry import Kind, Module
 from syncd.responses import classify, judge
 from syncd.results import Cycle, LoadResult, ModuleRun, ResyncRange
+from syncd.splits import Span
 
 __all__ = ["Cycle", "ModuleRun", "ResyncRange", "SourceSync", "limiters_for"]
-from syncd.warehouse import state
+from syncd.warehouse import sizes, state
 from syncd.warehouse.loader import Batch, Loader
 from syncd.windows import Purpose, Window, cycle_windows, plan
 from syncd.windows import resync as resync_windows
@@ -122,6 +126,7 @@ class _Pass:
         self.progress, self.purposes, self.resync = progress, purposes, resync
         self.today = today  # the signpost: no window reaches past it
         self.cycle = cycle
+        self.readers: dict[str, PieceReader] = {}  # per module: window sizes (pieces.py)
 
     async def run(self, modules: tuple[str, ...], client: SkybizClient) -> list[ModuleRun]:
         runs = [ModuleRun(self.source.name, m) for m in modules]
@@ -149,6 +154,7 @@ class _Pass:
     async def _module(self, client: SkybizClient, run: ModuleRun) -> None:
         module = registry.get(run.module)
         windows = await self._plan(module)
+        self.readers[module.name] = await self._reader(module)
         run.planned = len(windows)
         self.progress.planned(run)
         try:
@@ -173,6 +179,16 @@ class _Pass:
         windows = plan(marks, self.today, self.backfill_from,
                        self.source.lookback(module.name))
         return [w for w in windows if w.purpose in self.purposes]
+
+    async def _reader(self, module: Module) -> PieceReader:
+        """The module's piece reader, knowing the ranges earlier passes had to split."""
+        async def remember(span: Span) -> None:
+            async with self.loader.turn():
+                await sizes.remember(self.conn, self.source.name, module.name, span)
+
+        async with self.loader.turn():
+            spans = await sizes.spans(self.conn, self.source.name, module.name)
+        return PieceReader(self.source.name, module.name, spans, remember)
 
     async def _plan_cycle(self, module: Module) -> list[Window]:
         """Reread (documents) or reconcile (masters): the cycle's windows not yet done."""
@@ -201,7 +217,7 @@ class _Pass:
     async def _windows(
         self, client: SkybizClient, module: Module, windows: list[Window], run: ModuleRun
     ) -> None:
-        pending: deque[asyncio.Task[LoadResult]] = deque()
+        pending: deque[asyncio.Task[list[LoadResult]]] = deque()
         previous: asyncio.Event | None = None
         try:
             for window in windows:
@@ -218,27 +234,33 @@ class _Pass:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def _absorb(self, run: ModuleRun, result: LoadResult) -> None:
-        run.absorb(result)
-        self.progress.window_done(run, result)
+    def _absorb(self, run: ModuleRun, results: list[LoadResult]) -> None:
+        run.planned += len(results) - 1  # a window read in pieces commits each piece
+        for result in results:
+            run.absorb(result)
+            self.progress.window_done(run, result)
 
     async def _window(
         self, client: SkybizClient, module: Module, window: Window,
         after: asyncio.Event | None, committed: asyncio.Event,
-    ) -> LoadResult:
-        async def accept(answer: Answer) -> LoadResult:
-            batch = judged(answer)  # raises for anything but a complete read
-            if after is not None:
-                await after.wait()  # commit in plan order: watermarks stay contiguous
-            # Shielded: once a load has begun it finishes (commit or rollback) even if the
-            # pass is being cancelled, so the connection is never left mid-statement.
-            cycle = self.cycle.start if self.cycle else None
-            return await asyncio.shield(self.loader.load(module, window, batch, cycle))
+    ) -> list[LoadResult]:
+        async def fetch(piece: Window, split_after: int | None, spent: int) -> LoadResult:
+            async def accept(answer: Answer) -> LoadResult:
+                # The failed tries at a larger size are counted on the piece that loads.
+                batch = judged(dataclasses.replace(answer, attempt=answer.attempt + spent))
+                if after is not None:
+                    await after.wait()  # commit in plan order: watermarks stay contiguous
+                # Shielded: once a load has begun it finishes (commit or rollback) even if
+                # the pass is being cancelled, so the connection is never left mid-statement.
+                cycle = self.cycle.start if self.cycle else None
+                return await asyncio.shield(self.loader.load(module, piece, batch, cycle))
 
-        result = await client.fetch(module.name, window.date_from, window.date_to, accept,
-                                    priority=PRIORITY[window.purpose])
+            return await client.fetch(module.name, piece.date_from, piece.date_to, accept,
+                                      priority=PRIORITY[piece.purpose], split_after=split_after)
+
+        results = await self.readers[module.name].read(window, fetch)
         committed.set()
-        return result
+        return results
 
     async def _record(self, runs: list[ModuleRun]) -> None:
         async with self.loader.turn():

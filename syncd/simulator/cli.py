@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import functools
 import shlex
 import signal
@@ -14,6 +15,7 @@ from typing import Protocol
 
 from syncd.simulator.cloudonex import cli as cloudonex_cli
 from syncd.simulator.cloudonex.server import CloudOnexSimulator
+from syncd.simulator.faults import HeavyDays
 from syncd.simulator.options import SimulatorOptions
 from syncd.simulator.registration import REGISTER_PATH, CallbackMode
 from syncd.simulator.server import Simulator
@@ -34,6 +36,17 @@ def _rate(text: str) -> tuple[int, float]:
     return parsed
 
 
+def _heavy(text: str) -> HeavyDays:
+    """Parse ``FROM..TO/MAXDAYS`` such as ``2024-03-01..2024-03-31/7``."""
+    try:
+        dates, max_days = text.split("/")
+        low, high = (datetime.date.fromisoformat(d) for d in dates.split(".."))
+        return HeavyDays(low, high, int(max_days))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected FROM..TO/MAXDAYS such as 2024-03-01..2024-03-31/7, got {text!r}") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulator's options to ``parser``."""
     parser.add_argument("--kind", choices=("skybiz", "cloudonex"), default="skybiz",
@@ -51,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nested", action="store_true",
                         help="answer documents nested with an items array instead of flat rows")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies daily documents")
+    parser.add_argument("--heavy", type=_heavy, metavar="FROM..TO/MAXDAYS",
+                        help="days answered 500 (out of memory) in windows over MAXDAYS days")
     parser.add_argument("--api-key", default=_DEFAULTS.api_key)
     parser.add_argument("--api-secret", default=_DEFAULTS.api_secret)
     parser.add_argument("--callback-mode", choices=[m.value for m in CallbackMode],
@@ -64,7 +79,7 @@ def options_from(args: argparse.Namespace) -> SimulatorOptions:
     return SimulatorOptions(
         seed=args.seed, history_days=args.history_days, rate_requests=requests,
         rate_seconds=seconds, faults=args.faults, nested_documents=args.nested,
-        scale=args.scale, api_key=args.api_key, api_secret=args.api_secret,
+        scale=args.scale, api_key=args.api_key, api_secret=args.api_secret, heavy=args.heavy,
     )
 
 
