@@ -83,7 +83,10 @@ _TRUE = frozenset({"true", "1", "yes", "ok", "success"})
 def judge(status: int, body: bytes | bytearray, ctx: Context,
           retry_after: float | None = None) -> Page:
     """The page of a successful answer, or raise the ApiError that says what to do."""
-    doc, start = _json(body)
+    # Escapes PostgreSQL cannot store become U+FFFD first: msgspec refuses lone surrogates.
+    cleaned = prepare(body, 0)
+    text = cleaned if isinstance(cleaned, bytes) else body
+    doc, start = _json(text)
     env = doc if isinstance(doc, _Envelope) else None
     message = _text(env.message) if env else None
     if not 200 <= status < 300:
@@ -92,12 +95,8 @@ def judge(status: int, body: bytes | bytearray, ctx: Context,
         raise RetriableError(f"{ctx.module}: the server answered {status} with a page that "
                              "is not JSON (an HTML error page or a cut-off answer); syncd "
                              "retries.", status=status, module=ctx.module)
-    cleaned = prepare(body, start)
-    if isinstance(cleaned, bytes):  # escapes PostgreSQL cannot store were made U+FFFD
-        doc = _ENVELOPE.decode(cleaned) if env is not None else doc
-        env = doc if isinstance(doc, _Envelope) else None
     if env is None:  # an older server: the bare array of the page's records
-        return Page(_LIST.decode(cleaned), enveloped=False)
+        return Page(_LIST.decode(memoryview(text)[start:]), enveloped=False)
     if not _true(env.success):
         raise error_for(_status_of(message), message, ctx, retry_after)
     meta = env.meta if isinstance(env.meta, dict) else {}
@@ -132,8 +131,11 @@ def _json(body: bytes | bytearray) -> tuple[_Envelope | list[Any] | None, int]:
             decoded = _ANY.decode(view)
             if isinstance(decoded, list):
                 return decoded, at
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            pass
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            if "truncated" in str(exc):
+                # JSON that starts here runs to the end and is cut off: what lies inside it
+                # (the records array, one record, the meta object) is no answer on its own.
+                return None, 0
         at, tries = at + 1, tries + 1
     return None, 0
 
