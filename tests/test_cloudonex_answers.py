@@ -35,6 +35,8 @@ CTX = Context("crm", "customers", "https://crm.example.com/api/v2/customers",
               "$SYNCD_CRM_API_KEY")
 NOTICE = (b"<br />\n<b>Notice</b>:  Undefined index: tags [3] in "
           b"/var/www/html/api/v2/customers.php on line <b>42</b><br />\n")
+WARNING = (b"<br />\n<b>Warning</b>:  PDO::query(): SQLSTATE[HY000] [2002] Connection "
+           b"refused in /var/www/html/system/orm.php:1195\nStack trace:\n#0 {main}<br />\n")
 META = {"current_page": 1, "total_pages": 1, "total_records": 2}
 RECORDS = [{"id": 2, "amount": "1500.00"}, {"id": 1, "amount": 0.25}]  # 0.25: exact in binary too
 _EXACT = msgspec.json.Decoder(float_hook=Decimal)
@@ -65,6 +67,8 @@ def decoded(page: Page) -> list[Any]:
         (NOTICE + json.dumps(RECORDS).encode(), RECORDS, (None, None, None, False)),
         (b"PHP Warning:  Undefined variable $x in /a.php on line 3\n" + envelope(), RECORDS,
          (1, 1, 2, True)),
+        (WARNING * 5 + envelope(), RECORDS, (1, 1, 2, True)),  # warnings with stack traces
+        (WARNING * 5 + json.dumps(RECORDS).encode(), RECORDS, (None, None, None, False)),
         (envelope(data={"7": {"id": 7}, "10": {"id": 10}, "x": {"id": 1}}),
          [{"id": 7}, {"id": 10}, {"id": 1}], (1, 1, 2, True)),  # records as a keyed object
         (envelope(data=[], meta={"current_page": 1, "total_pages": 0, "total_records": 0}),

@@ -78,6 +78,9 @@ _ENVELOPE = msgspec.json.Decoder(_Envelope)
 _ANY = msgspec.json.Decoder()
 _LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _TRUE = frozenset({"true", "1", "yes", "ok", "success"})
+# Brackets tried as the start of the JSON: PHP warnings before it carry some of their own
+# ("SQLSTATE[HY000] [2002]", "#0 {main}"), a few per warning. Each miss fails within bytes.
+_STARTS = 64
 
 
 def judge(status: int, body: bytes | bytearray, ctx: Context,
@@ -118,7 +121,7 @@ def judge(status: int, body: bytes | bytearray, ctx: Context,
 def _json(body: bytes | bytearray) -> tuple[_Envelope | list[Any] | None, int]:
     """The envelope (or bare list) and where its JSON starts; (None, 0) for no JSON."""
     at, tries = 0, 0
-    while tries < 8:
+    while tries < _STARTS:
         brace, bracket = body.find(b"{", at), body.find(b"[", at)
         starts = [i for i in (brace, bracket) if i >= 0]
         if not starts:
