@@ -190,7 +190,7 @@ class ResourceSync:
         again, its ids added to that listing's)."""
         assert self.client is not None
         seen = only_first or Listing({}, set())
-        number, pages = 1, 1
+        number, pages, size = 1, 1, self.source.page_size
         while True:
             fetched = await self.client.page(module.name, number, bulk=read.complete,
                                              priority=read.priority,
@@ -219,8 +219,12 @@ class ResourceSync:
                 if number >= page.total_pages:
                     seen.all_pages = number >= pages
                     break
-            elif len(page.records) < self.source.page_size:
-                seen.all_pages = True  # a bare array ends with a short page
+            elif number == 1:
+                # A bare array's first page may be short because the server caps `limit`:
+                # its length is the page size, and page 2 tells whether there is more.
+                size = len(page.records)
+            elif len(page.records) < size:
+                seen.all_pages = True  # a bare array ends with a page shorter than the first
                 break
             number += 1
         return seen
