@@ -29,6 +29,7 @@ from syncd.errors import ApiError, RateLimited, RetriableError, RetriesExhausted
 from syncd.limiter import Priority, RateLimiter
 
 log = structlog.get_logger("syncd.cloudonex")
+_SMALL = 1 << 16  # answers this short may be error envelopes that quote the request
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,11 @@ class CloudonexClient:
             self.in_flight -= 1
             self.observer.response(ctx.module, status)
         self._obey(rate)
+        key = self.credentials.api_key.reveal().encode()
+        if key and (not 200 <= status < 300 or len(body) < _SMALL) and key in body:
+            # A server that echoes the key in its error message must not leak it into our
+            # sentences, logs or the module's last error.
+            body = body.replace(key, b"[the API key]")
         if status == 429 and retry_after is None:
             retry_after = budget.seconds_to_reset(rate, time.time())
         return judge(status, body, ctx, retry_after)
