@@ -37,7 +37,8 @@ async def test_a_key_echoed_by_the_server_never_reaches_the_sentence() -> None:
             with pytest.raises(SourceUnauthorized) as info:
                 await client.page("customers", 1, bulk=False, priority=Priority.FRESH)
             sent = next(iter(m.requests.values()))[0]
-    assert KEY not in str(info.value) and KEY not in repr(info.value.message)
+    assert KEY not in str(info.value)
+    assert KEY not in repr(info.value.message)
     assert "[the API key]" in str(info.value)
     assert sent.kwargs["headers"]["Authorization"] == f"Bearer {KEY}"
     assert KEY not in str(next(iter(m.requests))[1])  # never in the URL
