@@ -194,3 +194,29 @@ async def test_wrong_key_and_forbidden_resource(cloudonex_simulator: Any, pg_dsn
     await assert_exact(sim, pg_dsn, "customers")
     status = await run_cli("status", "--json", "--config", str(path), env=cli_env(**ENV))
     assert status.code == 0
+
+
+async def test_resync_reads_the_range_and_reset_forces_a_complete_read(
+        cloudonex_simulator: Any, pg_dsn: str, tmp_path: Path) -> None:
+    """resync re-reads a date range of invoices (paged, date-filtered) and any other resource
+    completely; reset forgets the last complete read, so the next sync reads it all again."""
+    sim, url = await cloudonex_simulator(scale=0.2)
+    path = cx_config(tmp_path, url, pg_dsn, modules=["invoices", "customers"])
+    await sync(path)
+    sim.requests.clear()
+    env = cli_env(**ENV)
+    done = await run_cli("resync", "--module", "invoices", "--from", "2020-01-01", "--to",
+                         "2099-01-01", "--config", str(path), env=env)
+    assert done.code == 0, done.stderr
+    assert {r.query.get("date_from") for r in sim.requests} == {"2020-01-01"}
+    assert all(r.path.endswith("/invoices") for r in sim.requests)
+    sim.requests.clear()
+    again = await sync(path)  # nothing due: only the fresh window of invoices
+    assert [r.path for r in sim.requests] == ["/api/v2/invoices"]
+    assert again[0].module == "invoices"
+    reset = await run_cli("reset", "--module", "customers", "--config", str(path), env=env)
+    assert reset.code == 0
+    assert "reads it completely" in reset.stdout
+    sim.requests.clear()
+    await sync(path)
+    assert {r.path for r in sim.requests} == {"/api/v2/invoices", "/api/v2/customers"}
