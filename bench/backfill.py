@@ -20,11 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from syncd import commands, logs, registry
+from syncd import commands, logs
 from syncd.config import Config, RateLimit, SourceConfig, WarehouseConfig
 from syncd.credentials import Credentials, Secret
 from syncd.results import LoadResult, ModuleRun
 from syncd.simulator import Simulator, SimulatorOptions
+from syncd.skybiz import modules as skybiz
 from syncd.warehouse import db
 
 RATE, PER, MARGIN = 5, 1.0, 0.05
@@ -56,7 +57,7 @@ async def backfill(sim: Simulator, base_url: str, dsn: str) -> tuple[list[Module
     source = SourceConfig(
         name="bench", kind="skybiz", base_url=base_url, timezone="Asia/Kuala_Lumpur",
         backfill_from=sim.dataset.today - dt.timedelta(days=HISTORY_DAYS),
-        modules=tuple(m.name for m in registry.MODULES),
+        modules=tuple(m.name for m in skybiz.MODULES),
         rate_limit=RateLimit(RATE, PER, MARGIN),
         credentials=Credentials(Secret(sim.options.api_key), Secret(sim.options.api_secret)))
     cfg = Config(Path("bench.toml"), WarehouseConfig(Secret(dsn), Path(".")), (source,))

@@ -31,12 +31,13 @@ import math
 import sys
 import time
 
-from syncd import registry
-from syncd.client import SkybizClient, open_session
 from syncd.config import RateLimit, SourceConfig
 from syncd.credentials import Credentials, Secret
+from syncd.http import open_session
 from syncd.limiter import Priority, RateLimiter
 from syncd.simulator import Simulator, SimulatorOptions
+from syncd.skybiz import modules as skybiz
+from syncd.skybiz.client import SkybizClient
 
 RATE, PER, MARGIN = 5, 1.0, 0.05
 TASKS, PER_TASK = 8, 10  # 80 requests: a whole number of bursts
@@ -48,7 +49,7 @@ def source_for(sim: Simulator, base_url: str) -> SourceConfig:
     return SourceConfig(
         name="bench", kind="skybiz", base_url=base_url, timezone="Asia/Kuala_Lumpur",
         backfill_from=sim.dataset.today - dt.timedelta(days=30),
-        modules=tuple(m.name for m in registry.MODULES),
+        modules=tuple(m.name for m in skybiz.MODULES),
         rate_limit=RateLimit(RATE, PER, MARGIN),
         credentials=Credentials(Secret(sim.options.api_key), Secret(sim.options.api_secret)))
 
@@ -67,7 +68,7 @@ async def measure() -> tuple[int, int, float, float]:
     try:
         source = source_for(sim, base_url)
         limiter = RateLimiter(RATE, PER, margin=MARGIN)
-        modules = [m.name for m in registry.MODULES]
+        modules = [m.name for m in skybiz.MODULES]
         async with open_session(source) as session:
             client = SkybizClient(source, session, limiter)
             started = time.perf_counter()

@@ -40,17 +40,19 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).parent))
 import skybiz_window
 
-from syncd import logs, registry
-from syncd.client import Answer, SkybizClient, open_session
+from syncd import logs
 from syncd.config import RateLimit, SourceConfig
 from syncd.credentials import Credentials, Secret
+from syncd.http import open_session
 from syncd.limiter import RateLimiter
-from syncd.sync import judged
+from syncd.skybiz import modules as skybiz
+from syncd.skybiz.client import Answer, SkybizClient
+from syncd.skybiz.sync import judged
 from syncd.warehouse import db
 from syncd.warehouse.loader import Loader
 from syncd.windows import Purpose, Window
 
-SALES = registry.get("sales")
+SALES = skybiz.get("sales")
 TZ = "Asia/Kuala_Lumpur"
 TARGETS = {"insert": 1.2, "update": 1.0}
 RSS_SLACK_MB = 100

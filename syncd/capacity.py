@@ -13,10 +13,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
-from syncd.config import Config, RateLimit, SourceConfig
+from syncd.config import Config, RateLimit
 from syncd.fairqueue import SHARE, Priority
+from syncd.hosts import host_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +119,6 @@ def capacities(loads: Sequence[SourceLoad]) -> dict[str, Capacity]:
         figures = host_capacity(host, group)
         out.update((s.name, figures) for s in group)
     return out
-
-
-def host_of(source: SourceConfig) -> str:
-    """The limiter's key: ``host:port`` of ``base_url`` (as ``sync.limiters_for`` groups)."""
-    return urlsplit(source.base_url).netloc.lower()
 
 
 def from_config(config: Config) -> dict[str, Capacity]:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from dataclasses import dataclass
 from typing import TextIO
 
-from syncd import capacity, registry, report
+from syncd import capacity, report
 from syncd.backoff import Backoff
-from syncd.client import SkybizClient, open_session
-from syncd.config import Config, SourceConfig
+from syncd.config import Config
 from syncd.errors import (
     ApiError,
     EndpointMisconfigured,
@@ -18,8 +16,7 @@ from syncd.errors import (
     RetriesExhausted,
     SourceUnauthorized,
 )
-from syncd.limiter import RateLimiter
-from syncd.sync import limiters_for
+from syncd.hosts import limiters_for
 
 # Two tries: enough to ride out one transient fault, short enough to answer quickly.
 CHECK_BACKOFF = Backoff(initial=1.0, maximum=2.0, attempts=2)
@@ -46,47 +43,6 @@ def outcome(source: str, module: str, exc: ApiError) -> ModuleCheck:
     }.get(type(exc), "error")
     detail = exc.message or ("request_id " + exc.request_id if exc.request_id else result)
     return ModuleCheck(source, module, result, detail, str(exc))
-
-
-async def check_source(
-    source: SourceConfig, now: dt.datetime, limiter: RateLimiter,
-    backoff: Backoff = CHECK_BACKOFF,
-) -> list[ModuleCheck]:
-    """Read today's window of every module of ``source`` once, through its host's limiter."""
-    today = source.today(now)
-    async with open_session(source) as session:
-        client = SkybizClient(source, session, limiter, backoff=backoff)
-
-        refused: list[SourceUnauthorized] = []
-        tasks: list[asyncio.Task[ModuleCheck]] = []
-
-        async def one(name: str) -> ModuleCheck:
-            key_fields = registry.get(name).key
-            try:
-                page = await client.read(name, today, today, fields=key_fields)
-            except SourceUnauthorized as exc:
-                # The credentials are refused for every module: ask no further.
-                refused.append(exc)
-                for task in tasks:
-                    if task is not asyncio.current_task():
-                        task.cancel()
-                return outcome(source.name, name, exc)
-            except ApiError as exc:
-                return outcome(source.name, name, exc)
-            return ModuleCheck(source.name, name, "ok",
-                               f"{len(page.records)} records today, mode {page.mode}")
-
-        tasks.extend(asyncio.create_task(one(m)) for m in source.modules)
-        done = await asyncio.gather(*tasks, return_exceptions=True)
-        results = []
-        for name, result in zip(source.modules, done, strict=True):
-            if isinstance(result, asyncio.CancelledError) and refused:
-                results.append(outcome(source.name, name, refused[0]))  # cut short by a 401
-            elif isinstance(result, BaseException):
-                raise result
-            else:
-                results.append(result)
-        return results
 
 
 async def run_check(config: Config, now: dt.datetime) -> list[ModuleCheck]:

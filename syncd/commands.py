@@ -18,10 +18,10 @@ from syncd import capacity, leader
 from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
+from syncd.hosts import limiters_for
 from syncd.progress import Progress
 from syncd.push import outbox
 from syncd.results import ModuleRun, ResyncRange
-from syncd.sync import limiters_for
 from syncd.warehouse import db, state
 
 

@@ -23,6 +23,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from syncd import commands, httpd, leader
 from syncd.config import Config, SourceConfig
 from syncd.errors import SyncdError, WarehouseError
+from syncd.hosts import limiters_for
 from syncd.kinds import Syncer
 from syncd.metrics import Metrics
 from syncd.notify import Notifier
@@ -30,7 +31,6 @@ from syncd.push.sender import ModulePush
 from syncd.push.service import OutboxService
 from syncd.registry import Kind
 from syncd.results import Cycle
-from syncd.sync import limiters_for
 from syncd.warehouse import db
 from syncd.windows import Purpose
 

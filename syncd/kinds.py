@@ -1,10 +1,10 @@
 """Source kinds: the one place that lists the APIs syncd speaks (the seam).
 
-A kind is a package of its own (``syncd.sync`` + ``syncd.registry`` for SKYBIZ,
-``syncd.cloudonex`` for CloudOnex) described here by what the engine needs: its modules,
-its default rate, which credentials it takes, its own config keys, and where its syncer and
-its checker live. The engine (daemon, commands, status, metrics) asks this module and
-never names a kind; the syncer is imported only when a pass needs it.
+A kind is a package of its own (``syncd.skybiz``, ``syncd.cloudonex``), described here by
+what the engine needs: its modules, its default rate, which credentials it takes, its own
+config keys, and where its syncer and its checker live. The engine (daemon, commands,
+status, metrics) asks this module and never names a kind; the syncer is imported only when
+a pass needs it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from syncd import registry
 from syncd.cloudonex import resources
 from syncd.registry import Module
+from syncd.skybiz import modules as skybiz
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -86,11 +86,11 @@ def _resolve(path: str) -> Any:
 
 KINDS: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind(
-        name="skybiz", label="SKYBIZ", modules=registry.MODULES, default_rate=(5, 10.0),
+        name="skybiz", label="SKYBIZ", modules=skybiz.MODULES, default_rate=(5, 10.0),
         credentials=("api_key", "api_secret"),
         config_keys=("backfill_from", "endpoints", "lookback_days", "register_url"),
-        windowed=True, syncer_path="syncd.sync:SourceSync",
-        checker_path="syncd.check:check_source",
+        windowed=True, syncer_path="syncd.skybiz.sync:SourceSync",
+        checker_path="syncd.skybiz.check:check_source",
         url_hint="https://example.com/01/clientportal/apiv2/modules", pushes=True),
     SourceKind(
         name="cloudonex", label="CloudOnex", modules=resources.RESOURCES,

@@ -22,10 +22,10 @@ import aiohttp
 import structlog
 
 from syncd import callback, credstore, receiver
-from syncd.client import open_session
 from syncd.config import SourceConfig, _is_loopback
 from syncd.errors import ConfigError, RegistrationFailed
-from syncd.responses import parse_json
+from syncd.http import open_session
+from syncd.skybiz.answers import parse_json
 
 log = structlog.get_logger("syncd.register")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from syncd.sync import ResyncRange
+from syncd.results import ResyncRange
 from tests.test_sync import Env, fetch, make_env
 
 CREDIT_NOTES = {"CusCN", "SupCN"}

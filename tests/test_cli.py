@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from syncd import registry
 from syncd.simulator import Simulator
+from syncd.skybiz import modules as skybiz
 from tests.conftest import (
     E2E_KEY,
     E2E_SECRET,
@@ -28,7 +28,7 @@ from tests.conftest import (
 
 pytestmark = pytest.mark.slow
 
-MODULES = [m.name for m in registry.MODULES]
+MODULES = [m.name for m in skybiz.MODULES]
 STATUS_KEYS = {"module", "high_watermark", "low_watermark", "backfill_complete", "rows",
                "deleted_rows", "last_success_at", "last_error"}
 StartSim = Callable[..., Awaitable[tuple[Simulator, str]]]

@@ -13,11 +13,11 @@ from aioresponses import CallbackResult, aioresponses
 
 from syncd import errors
 from syncd.backoff import Backoff
-from syncd.client import SkybizClient
 from syncd.config import RateLimit, SourceConfig
 from syncd.credentials import Credentials, Secret
 from syncd.limiter import RateLimiter
-from syncd.responses import classify
+from syncd.skybiz.answers import classify
+from syncd.skybiz.client import SkybizClient
 
 BASE = "https://erp.example.com/01/clientportal/apiv2/modules"
 KEY, SECRET = "K" * 25, "S" * 64

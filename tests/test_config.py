@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from syncd import config, registry
+from syncd import config
 from syncd.errors import ConfigError
+from syncd.skybiz import modules as skybiz
 from tests.conftest import CREDS, MINIMAL
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,7 +21,7 @@ def test_example_config_loads_with_every_documented_default(tmp_path: Path) -> N
     cfg = config.load(REPO / "config.example.toml", {"STATE_DIRECTORY": str(tmp_path)})
     src = cfg.source("main")
     assert src.rate_limit == config.RateLimit(5, 10.0, 0.2)
-    assert src.modules == tuple(m.name for m in registry.MODULES)
+    assert src.modules == tuple(m.name for m in skybiz.MODULES)
     assert src.timezone == "Asia/Kuala_Lumpur"
     assert src.backfill_from == dt.date(2020, 1, 1)
     assert cfg.schedule.interval_seconds == 300

@@ -23,8 +23,8 @@ import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from syncd import registry
 from syncd.simulator import Simulator
+from syncd.skybiz import modules as skybiz
 from syncd.warehouse import db
 from tests.conftest import (
     CLI_ENV,
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.slow
 StartSim = Callable[..., Awaitable[tuple[Simulator, str]]]
 T = TypeVar("T")
 
-ALL_MODULES = [m.name for m in registry.MODULES]
+ALL_MODULES = [m.name for m in skybiz.MODULES]
 SLOW_MODULES = ["sales", "item", "collection"]
 SLOW_HISTORY = 400  # 13 windows per module: ~40 requests at 5/s, ~9 s for a whole backfill
 STATUS_KEYS = {"module", "high_watermark", "low_watermark", "backfill_complete", "rows",

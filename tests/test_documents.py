@@ -9,15 +9,15 @@ from typing import Any
 
 import asyncpg
 
-from syncd import registry
-from syncd.client import Answer
-from syncd.responses import Context
-from syncd.sync import judged
+from syncd.skybiz import modules as skybiz
+from syncd.skybiz.answers import Context
+from syncd.skybiz.client import Answer
+from syncd.skybiz.sync import judged
 from syncd.warehouse import db
 from syncd.warehouse.loader import Loader
 from syncd.windows import Purpose, Window
 
-SALES = registry.get("sales")
+SALES = skybiz.get("sales")
 WINDOW = Window(dt.date(2026, 4, 1), dt.date(2026, 4, 30), Purpose.FRESH)
 
 

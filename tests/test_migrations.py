@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from syncd import registry
+from syncd.skybiz import modules as skybiz
 from syncd.warehouse import db
 
 
@@ -58,7 +58,7 @@ async def test_tables_match_the_registry(pg_dsn: str) -> None:
     keys = {r["table_name"]: r["cols"] for r in pks}
     extra = {"source": "text", "_synced_at": "timestamp with time zone",
              "_deleted_at": "timestamp with time zone", "_raw": "json"}
-    for m in registry.MODULES:
+    for m in skybiz.MODULES:
         want = {f.column: pg_names.get(f.type.value, f.type.value) for f in m.header} | extra
         want["_hash"] = "bytea"
         assert actual[m.name] == want, m.name
@@ -68,8 +68,8 @@ async def test_tables_match_the_registry(pg_dsn: str) -> None:
             want_l = lines | extra | {"doctype": "text", "doc1no": "text", "line_seq": "integer"}
             assert actual[f"{m.name}_line"] == want_l
             assert keys[f"{m.name}_line"] == ["source", "doctype", "doc1no", "line_seq"]
-    assert set(actual) == {m.name for m in registry.MODULES} | {
-        f"{m.name}_line" for m in registry.MODULES if m.lines}
+    assert set(actual) == {m.name for m in skybiz.MODULES} | {
+        f"{m.name}_line" for m in skybiz.MODULES if m.lines}
 
 
 async def test_cloudonex_tables_match_the_resources(pg_dsn: str) -> None:

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from syncd import registry
 from syncd.backoff import Backoff
 from syncd.errors import RetriesExhausted, Unreachable, WindowTooLarge
 from syncd.pieces import PieceReader
+from syncd.results import Cycle, ResyncRange
 from syncd.simulator import HeavyDays
+from syncd.skybiz import modules as skybiz
 from syncd.splits import Span
-from syncd.sync import Cycle, ResyncRange
 from syncd.warehouse import db, sizes
 from syncd.windows import Purpose, Window
 from tests.test_sync import Env, assert_matches_source, deep_pass, fetch, make_env
@@ -164,7 +164,7 @@ async def test_a_heavy_month_is_split_loaded_exactly_and_remembered(heavy: Env) 
     contiguous; resync and the nightly re-read reuse the remembered split (no 500 at all)."""
     runs = await heavy.sync(modules=("sales",), backoff=FAST)
     assert runs[0].error is None
-    await assert_matches_source(heavy, registry.get("sales"))
+    await assert_matches_source(heavy, skybiz.get("sales"))
     marks = await fetch(heavy.dsn, "SELECT low_watermark, high_watermark FROM "
                         "syncd.module_state WHERE module = 'sales'")
     assert (marks[0][0], marks[0][1]) == (heavy.backfill_from, heavy.today)
@@ -217,7 +217,7 @@ async def test_a_day_that_never_answers_stops_only_its_module(
         runs = {r.module: r for r in await e.sync(modules=("sales", "customer"),
                                                   backoff=FAST)}
         assert runs["customer"].error is None
-        await assert_matches_source(e, registry.get("customer"))
+        await assert_matches_source(e, skybiz.get("customer"))
         text = str(runs["sales"].error)
         assert text.startswith(f"sales: the server cannot answer {bad} even as a one-day "
                                "window (HTTP 500")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from syncd import errors
-from syncd.responses import Context, classify
+from syncd.skybiz.answers import Context, classify
 
 CTX = Context("main", "sales", "Sales", "SYNCD_MAIN_API_KEY / _API_SECRET")
 

@@ -20,16 +20,16 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from syncd import registry
 from syncd.registry import Kind
 from syncd.simulator import Dataset, HeavyDays, Simulator, SimulatorOptions, cli
 from syncd.simulator.documents import day_of_doc1no
 from syncd.simulator.values import money
+from syncd.skybiz import modules as skybiz
 
 TODAY = datetime.date(2026, 4, 30)
 DEFAULTS = SimulatorOptions()
 KEY, SECRET = DEFAULTS.api_key, DEFAULTS.api_secret
-MODULES = [m.name for m in registry.MODULES]
+MODULES = [m.name for m in skybiz.MODULES]
 ENVELOPE_ID = re.compile(r'"timestamp":"[^"]*","request_id":"req_[0-9a-f]{13}"')
 
 MakeClient = Callable[[Simulator], Awaitable[TestClient[Any, Any]]]
@@ -51,7 +51,7 @@ def body(**changes: Any) -> dict[str, Any]:
 
 def url(module: str) -> str:
     """The request path of a module."""
-    return f"/01/clientportal/apiv2/modules/{registry.get(module).endpoint}"
+    return f"/01/clientportal/apiv2/modules/{skybiz.get(module).endpoint}"
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ async def test_every_module_answers_a_31_day_read(make_client: MakeClient, modul
     assert data["requested_by"] == KEY
     assert data["date_range"] == {"from": "2026-03-31", "to": "2026-04-30", "days": 31}
     assert data["total_returned"] == len(data["data"]) > 0
-    mod = registry.get(module)
+    mod = skybiz.get(module)
     assert all("2026-03-31" <= r[mod.date_field][:10] <= "2026-04-30" for r in data["data"])
     assert [list(r) for r in data["data"]] == [[f.name for f in mod.fields]] * len(data["data"])
     assert data["data"] == sim.dataset.records_between(module, "2026-03-31", "2026-04-30")
@@ -129,7 +129,7 @@ async def test_documents_flat_by_default_and_nested_on_request(make_client: Make
     _, flat_text = await read(await make_client(flat_sim), "sales")
     _, nested_text = await read(await make_client(nested_sim), "sales")
     flat, docs = decode(flat_text)["data"]["data"], decode(nested_text)["data"]["data"]
-    sales = registry.get("sales")
+    sales = skybiz.get("sales")
     assert len(flat) == sum(len(d["items"]) for d in docs) > len(docs) > 0
     assert all(list(d) == [f.name for f in sales.header] + ["items"] for d in docs)
     assert all(list(i) == [f.name for f in sales.lines] for d in docs for i in d["items"])
@@ -499,7 +499,7 @@ def test_dataset_is_consistent_and_nasty() -> None:
 def test_records_follow_the_registry_and_filter_field(module: str) -> None:
     """Every record carries exactly the registry's fields and a real date in its filter field."""
     ds = Dataset(today=TODAY, seed=5)
-    mod = registry.get(module)
+    mod = skybiz.get(module)
     rows = ds.records_between(module, ds.start, ds.today)
     assert rows
     assert all(list(r) == [f.name for f in mod.fields] for r in rows)

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from syncd import registry
 from syncd.push.encoding import dumps
 from syncd.simulator import Simulator, SimulatorOptions
+from syncd.skybiz import modules as skybiz
 
 TODAY = datetime.date(2026, 4, 30)
 OPTIONS = SimulatorOptions(today=TODAY, rate_requests=100_000, history_days=10)
@@ -58,7 +58,7 @@ async def post(c: TestClient[Any, Any], module: str, docs: list[Any]) -> tuple[i
     body = dumps({"api_key": KEY, "api_secret": SECRET, "action": "create",
                   {"sales": "sales_data", "purchase": "purchase_data",
                    "customer": "customer_data"}[module]: {"documents": docs}})
-    path = f"/01/clientportal/apiv2/modules/{registry.get(module).endpoint}"
+    path = f"/01/clientportal/apiv2/modules/{skybiz.get(module).endpoint}"
     resp = await c.post(path, data=body, headers={"Content-Type": "application/json"})
     return resp.status, json.loads(await resp.text(), parse_float=Decimal)
 
@@ -142,7 +142,7 @@ async def test_request_level_refusals(
     body: dict[str, Any] = {"api_key": KEY, "api_secret": SECRET, "action": "create"}
     if docs is not None:
         body[f"{module}_data"] = {"documents": docs}
-    resp = await c.post(f"/01/clientportal/apiv2/modules/{registry.get(module).endpoint}",
+    resp = await c.post(f"/01/clientportal/apiv2/modules/{skybiz.get(module).endpoint}",
                         json=body)
     assert (resp.status, (await resp.json())["message"]) == (status, message)
 

@@ -17,12 +17,14 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from syncd import commands, config, registry
+from syncd import commands, config
 from syncd.backoff import Backoff
 from syncd.progress import LogProgress
 from syncd.registry import Field, FieldType, Module
+from syncd.results import Cycle, ModuleRun, ResyncRange
 from syncd.simulator import Simulator, SimulatorOptions
-from syncd.sync import Cycle, ModuleRun, ResyncRange, SourceSync
+from syncd.skybiz import modules as skybiz
+from syncd.skybiz.sync import SourceSync
 from syncd.warehouse import db
 from syncd.windows import Purpose
 
@@ -178,8 +180,8 @@ async def assert_matches_source(env: Env, module: Module) -> None:
 async def test_full_backfill_equals_the_source_for_every_module(env: Env) -> None:
     """Every field of every module equals the simulator's ground truth, exactly."""
     runs = await env.sync()
-    assert [r.error for r in runs] == [None] * len(registry.MODULES)
-    for module in registry.MODULES:
+    assert [r.error for r in runs] == [None] * len(skybiz.MODULES)
+    for module in skybiz.MODULES:
         await assert_matches_source(env, module)
     marks = await fetch(env.dsn, "SELECT module, low_watermark, high_watermark "
                         "FROM syncd.module_state")
@@ -238,7 +240,7 @@ async def test_source_mutations_reach_the_warehouse_in_two_requests(env: Env) ->
         per_module[req.module] = per_module.get(req.module, 0) + 1
     assert max(per_module.values()) <= 2
     for module in ("customer", "sales"):
-        await assert_matches_source(env, registry.get(module))
+        await assert_matches_source(env, skybiz.get(module))
     deleted = await fetch(env.dsn, "SELECT _deleted_at, (SELECT bool_and(_deleted_at IS NOT NULL) "
                           "FROM skybiz.sales_line l WHERE l.doc1no = s.doc1no AND l.doctype = "
                           "s.doctype) AS lines_gone FROM skybiz.sales s WHERE doc1no = $1 AND "
@@ -276,7 +278,7 @@ async def test_nested_documents_load_like_flat_rows(tmp_path: Path, pg_dsn: str)
         assert all(r.error is None for r in runs)
         for name in ("sales", "purchase", "sales_order"):
             e.sim.dataset.nested = False  # compare against the flat view of the same truth
-            await assert_matches_source(e, registry.get(name))
+            await assert_matches_source(e, skybiz.get(name))
 
 
 async def test_injected_faults_cost_retries_not_data(tmp_path: Path, pg_dsn: str) -> None:
@@ -286,7 +288,7 @@ async def test_injected_faults_cost_retries_not_data(tmp_path: Path, pg_dsn: str
                             backoff=Backoff(initial=0.0, maximum=0.0, attempts=12))
         assert [r.error for r in runs] == [None, None, None]
         for name in ("customer", "sales", "collection"):
-            await assert_matches_source(e, registry.get(name))
+            await assert_matches_source(e, skybiz.get(name))
         assert any(r.fault for r in e.sim.requests), "some requests should have been faulted"
         ledger = await fetch(e.dsn, "SELECT sum(requests) AS n FROM syncd.window")
         # every request the simulator saw is accounted for: one success per window + retries
@@ -357,9 +359,9 @@ async def test_weekly_reconcile_marks_masters_gone_at_the_source(env: Env) -> No
 
 async def test_loader_accepts_php_quirks_and_unstorable_text(pg_dsn: str) -> None:
     """Records as an object, a lone surrogate, a NUL and a PHP notice all load; money exact."""
-    from syncd.client import Answer
-    from syncd.responses import Context
-    from syncd.sync import judged
+    from syncd.skybiz.answers import Context
+    from syncd.skybiz.client import Answer
+    from syncd.skybiz.sync import judged
     from syncd.warehouse.loader import Loader
     from syncd.windows import Window
 
@@ -374,7 +376,7 @@ async def test_loader_accepts_php_quirks_and_unstorable_text(pg_dsn: str) -> Non
         window = Window(dt.date(2026, 11, 1), dt.date(2026, 11, 21), Purpose.FRESH)
         answer = Answer(200, body, None, Context("main", "customer", "Customer", "x"), 1, 0.0)
         result = await Loader(conn, "main", "Asia/Kuala_Lumpur").load(
-            registry.get("customer"), window, judged(answer))
+            skybiz.get("customer"), window, judged(answer))
         rows = await conn.fetch("SELECT cuscode, cusname, creditlimit, datetimemodified "
                                 "FROM skybiz.customer ORDER BY cuscode")
     finally:
@@ -409,7 +411,7 @@ async def test_rereading_unchanged_documents_rewrites_no_rows(env: Env) -> None:
     after = await places()
     moved = {k[:2] for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     assert moved == {(edited.header["DocType"], edited.header["Doc1No"])}
-    await assert_matches_source(env, registry.get("sales"))
+    await assert_matches_source(env, skybiz.get("sales"))
 
 
 def test_sources_on_one_host_share_one_limiter() -> None:
@@ -418,7 +420,7 @@ def test_sources_on_one_host_share_one_limiter() -> None:
     from dataclasses import replace
 
     from syncd.config import RateLimit, SourceConfig
-    from syncd.sync import limiters_for
+    from syncd.hosts import limiters_for
 
     base = SourceConfig(name="a", kind="skybiz", base_url="https://erp.example.com/x/modules",
                         timezone="Asia/Kuala_Lumpur", backfill_from=dt.date(2026, 1, 1),

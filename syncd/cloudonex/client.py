@@ -20,12 +20,12 @@ import aiohttp
 import structlog
 
 from syncd.backoff import Backoff, parse_retry_after
-from syncd.client import ClientObserver, NoObserver, read_body, transport_errors
 from syncd.cloudonex import budget
 from syncd.cloudonex.answers import Context, Page, RateHeaders, judge
 from syncd.config import SourceConfig
 from syncd.credentials import Credentials, env_prefix
 from syncd.errors import ApiError, RateLimited, RetriableError, RetriesExhausted
+from syncd.http import ClientObserver, NoObserver, read_body, transport_errors
 from syncd.limiter import Priority, RateLimiter
 
 log = structlog.get_logger("syncd.cloudonex")

@@ -25,13 +25,13 @@ import structlog
 from syncd import copytext
 from syncd.backoff import Backoff
 from syncd.check import CHECK_BACKOFF, ModuleCheck, outcome
-from syncd.client import ClientObserver, open_session
 from syncd.cloudonex import plan as planning
 from syncd.cloudonex.budget import seconds_to_reset
 from syncd.cloudonex.client import CloudonexClient, Fetched
 from syncd.cloudonex.resources import DATED
 from syncd.config import SourceConfig
 from syncd.errors import ApiError, SourceUnauthorized, SyncdError
+from syncd.http import ClientObserver, open_session
 from syncd.limiter import Priority, RateLimiter
 from syncd.progress import Progress
 from syncd.registry import FieldType, Module

@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from syncd.backoff import Backoff
-from syncd.client import SkybizClient, open_session
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
+from syncd.http import open_session
 from syncd.limiter import RateLimiter
 from syncd.push import encoding, outbox, validation
 from syncd.push.sender import ORDER, ModulePush, Problem, Pusher
+from syncd.skybiz.client import SkybizClient
 from syncd.warehouse import db
 
 Entry = tuple[str, str, str]  # source, module, document JSON text
@@ -71,7 +72,7 @@ async def push(cfg: Config, sources: list[SourceConfig], wanted: tuple[str, ...]
                backoff: Backoff | None = None) -> list[ModulePush]:
     """Add ``entries`` to the outbox, then push (or only validate) every source's documents."""
     from syncd.commands import warehouse
-    from syncd.sync import limiters_for
+    from syncd.hosts import limiters_for
 
     limiters = limiters_for(sources)
     results: list[ModulePush] = []

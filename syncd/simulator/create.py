@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from decimal import Decimal, localcontext
 from typing import Any
 
-from syncd import registry
 from syncd.simulator import values as v
 from syncd.simulator.checks import Report, as_text, check_document, is_empty
 from syncd.simulator.data import KUALA_LUMPUR, Dataset
 from syncd.simulator.rules import CREATABLE, Rejected
+from syncd.skybiz import modules as skybiz
 
 __all__ = ["CREATABLE", "MAX_DOCUMENTS", "create", "documents"]
 DATA_KEYS = {"sales": "sales_data", "purchase": "purchase_data", "customer": "customer_data"}
@@ -87,7 +87,7 @@ def _documents(dataset: Dataset, module: str, docs: list[Any], report: Report) -
 
 def _insert_document(dataset: Dataset, module: str, doc: dict[str, Any]) -> None:
     """Store the document with the digits it was sent with; D_ate defaults to today."""
-    mod = registry.get(module)
+    mod = skybiz.get(module)
     header_names = {f.name for f in mod.header}
     line_names = {f.name for f in mod.lines}
     header = {k: _stored(x) for k, x in doc.items() if k in header_names}
@@ -139,7 +139,7 @@ def _customers(dataset: Dataset, docs: list[Any], report: Report) -> None:
 
 def _insert_customer(dataset: Dataset, doc: Mapping[str, Any]) -> None:
     """A customer master row from a create document; FinCatCode is the server's business."""
-    known = {f.name for f in registry.get("customer").header}
+    known = {f.name for f in skybiz.get("customer").header}
     row = {k: _stored(x) for k, x in doc.items() if k in known}
     address = ", ".join(str(doc[k]) for k in ("Address1", "Address2", "Address3", "Address4")
                         if not is_empty(doc.get(k)))

@@ -11,12 +11,12 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from syncd import registry
 from syncd.registry import Kind, Module
 from syncd.simulator import documents, masters, receipts
 from syncd.simulator import values as v
 from syncd.simulator.documents import Document, Refs
 from syncd.simulator.values import Record, Value
+from syncd.skybiz import modules as skybiz
 
 KUALA_LUMPUR = ZoneInfo("Asia/Kuala_Lumpur")
 Key = tuple[Value, ...]
@@ -63,11 +63,11 @@ class Dataset:
         pmx = masters.price_matrix(seed, span, itm, [str(c["CusCode"]) for c in cus])
         self._refs = Refs(cus, sup, itm)  # documents keep pointing at the original masters
         self._masters: dict[str, dict[Key, Record]] = {
-            name: {_key(registry.get(name), r): dict(r) for r in rows}
+            name: {_key(skybiz.get(name), r): dict(r) for r in rows}
             for name, rows in (("customer", cus), ("supplier", sup), ("item", itm),
                                ("price_matrix", pmx))}
         self._overrides: dict[str, dict[Key, Document | None]] = {
-            m.name: {} for m in registry.MODULES if m.kind is Kind.DOCUMENT}
+            m.name: {} for m in skybiz.MODULES if m.kind is Kind.DOCUMENT}
         self._cache: OrderedDict[tuple[str, datetime.date], list[Document]] = OrderedDict()
         self._cached_docs = 0
         self._run_starts: list[int] = [receipts.FIRST_RUNNO]
@@ -81,13 +81,13 @@ class Dataset:
 
     def masters(self, module: str) -> list[Record]:
         """Copies of every row of a master module, inactive price-matrix rows included."""
-        mod = registry.get(module)
+        mod = skybiz.get(module)
         rows = sorted(self._masters[module].values(), key=lambda r: _sort_key(mod, r))
         return [dict(r) for r in rows]
 
     def documents(self, module: str, date_from: DateLike, date_to: DateLike) -> list[Document]:
         """Copies of the documents (collection: header-only) dated within the range."""
-        mod = registry.get(module)
+        mod = skybiz.get(module)
         low, high = _as_date(date_from), _as_date(date_to)
         overrides = self._overrides[module]
         found = [d for day in self._days(low, high) for d in self._day(module, day)
@@ -101,7 +101,7 @@ class Dataset:
     def records_between(self, module: str, date_from: DateLike, date_to: DateLike,
                         *, nested: bool | None = None) -> list[Row]:
         """Exactly the rows a read of ``module`` over the range answers, before fields/filters."""
-        mod = registry.get(module)
+        mod = skybiz.get(module)
         if mod.kind is Kind.MASTER:
             return list(self._master_rows(mod, _as_date(date_from), _as_date(date_to)))
         docs = self.documents(module, date_from, date_to)
@@ -177,7 +177,7 @@ class Dataset:
         day = self._home_day(module, key)
         if day is None or not self.start <= day <= self.today:
             return None
-        mod = registry.get(module)
+        mod = skybiz.get(module)
         return next((d for d in self._day(module, day) if _key(mod, d.header) == key), None)
 
     def has_master(self, module: str, code: str) -> bool:
@@ -193,7 +193,7 @@ class Dataset:
     def edit_master(self, module: str, key_value: Value, changes: Mapping[str, Value],
                     modified_at: datetime.datetime | str) -> None:
         """Change (or, for an unknown key, add) a master row and stamp its modified time."""
-        mod = registry.get(module)
+        mod = skybiz.get(module)
         if mod.kind is not Kind.MASTER or mod.modified_field is None:
             raise ValueError(f"{module} is not a master module")
         key = (key_value,)
@@ -254,7 +254,7 @@ class Dataset:
 
     def delete(self, module: str, key: Key) -> None:
         """Delete any record by its key tuple (in registry key order)."""
-        mod = registry.get(module)
+        mod = skybiz.get(module)
         if mod.kind is Kind.MASTER:
             del self._masters[module][tuple(key)]
         elif self._find(module, tuple(key)) is None:
@@ -264,7 +264,7 @@ class Dataset:
 
     def _document_module(self, module: str) -> Module:
         """The registry entry of a document module, or ValueError."""
-        mod = registry.get(module)
+        mod = skybiz.get(module)
         if mod.kind is not Kind.DOCUMENT:
             raise ValueError(f"{module} is not a document module")
         return mod

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from syncd import registry
 from syncd.simulator import values as v
 from syncd.simulator.values import Record
+from syncd.skybiz import modules as skybiz
 
 # Mean documents per day at scale 1, before the weekday factor.
 DAILY = {"sales": 25.0, "purchase": 4.0, "sales_order": 6.0, "collection": 15.0}
@@ -125,7 +125,7 @@ def _line_values(rng: random.Random, refs: Refs, index: int, purchase: bool) -> 
 
 def _lines(rng: random.Random, module: str, refs: Refs, day: datetime.date) -> list[Record]:
     """1-8 lines in the module's field layout, with module-specific extras."""
-    base = v.template(registry.get(module).lines)
+    base = v.template(skybiz.get(module).lines)
     count = rng.randint(1, 8)
     special = rng.random() < 0.03
     out = []
@@ -232,7 +232,7 @@ def generate_day(seed: int, module: str, day: datetime.date, scale: float, refs:
     """Every document ``module`` has on ``day``, in issue order."""
     rng = day_rng(seed, module, day)
     numbers = _numbers(rng, module, day, day_count(rng, module, day, scale))
-    base = v.template(registry.get(module).header)
+    base = v.template(skybiz.get(module).header)
     docs = []
     for doctype, doc1no in numbers:
         lines = _lines(rng, module, refs, day)

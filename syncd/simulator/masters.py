@@ -6,9 +6,9 @@ import datetime
 import random
 from decimal import Decimal
 
-from syncd import registry
 from syncd.simulator import values as v
 from syncd.simulator.values import Record
+from syncd.skybiz import modules as skybiz
 
 COUNTS = {"customer": 300, "supplier": 60, "item": 400, "price_matrix": 150}
 
@@ -70,7 +70,7 @@ def _credit_limit(rng: random.Random, index: int) -> v.Value:
 def parties(module: str, seed: int, span: tuple[datetime.date, datetime.date]) -> list[Record]:
     """All customers (codes 300-…) or suppliers (400-…)."""
     rng = random.Random(f"{seed}:{module}")
-    base = v.template(registry.get(module).header)
+    base = v.template(skybiz.get(module).header)
     prefix = "300" if module == "customer" else "400"
     out = []
     for i in range(1, COUNTS[module] + 1):
@@ -116,7 +116,7 @@ def items(seed: int, span: tuple[datetime.date, datetime.date], suppliers: list[
           ) -> list[Record]:
     """All item master rows."""
     rng = random.Random(f"{seed}:item")
-    base = v.template(registry.get("item").header)
+    base = v.template(skybiz.get("item").header)
     out = []
     for i in range(1, COUNTS["item"] + 1):
         rec = dict(base)
@@ -153,7 +153,7 @@ def price_matrix(seed: int, span: tuple[datetime.date, datetime.date], item_rows
                  customers: list[str]) -> list[Record]:
     """All price-matrix rows, inactive ones (Status "0") included."""
     rng = random.Random(f"{seed}:price_matrix")
-    base = v.template(registry.get("price_matrix").header)
+    base = v.template(skybiz.get("price_matrix").header)
     out = []
     for run_no in range(1001, 1001 + COUNTS["price_matrix"]):
         rec = dict(base)

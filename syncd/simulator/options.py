@@ -6,8 +6,8 @@ import datetime
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from syncd import registry
 from syncd.simulator.faults import HeavyDays
+from syncd.skybiz import modules as skybiz
 
 FAR_FUTURE = datetime.date(2099, 12, 31)
 
@@ -47,7 +47,7 @@ class SimulatorOptions:
             raise ValueError("api_key and api_secret must not be empty")
         unknown = (self.denied_modules | self.missing_modules
                    | self.create_denied_modules
-                   | (self.heavy.modules if self.heavy else frozenset())) - set(registry.BY_NAME)
+                   | (self.heavy.modules if self.heavy else frozenset())) - set(skybiz.BY_NAME)
         if unknown:
             raise ValueError(f"unknown modules: {sorted(unknown)}")
 

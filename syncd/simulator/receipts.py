@@ -6,10 +6,10 @@ import datetime
 import random
 from decimal import Decimal
 
-from syncd import registry
 from syncd.simulator import values as v
 from syncd.simulator.documents import Refs, day_count, day_rng
 from syncd.simulator.values import Record
+from syncd.skybiz import modules as skybiz
 
 FIRST_RUNNO = 100001
 _ZERO = Decimal("0.00")
@@ -72,7 +72,7 @@ def generate_day(seed: int, day: datetime.date, scale: float, refs: Refs, first_
     """Every receipt of ``day``, numbered from ``first_run_no``."""
     rng = day_rng(seed, "collection", day)
     count = day_count(rng, "collection", day, scale)
-    base = v.template(registry.get("collection").header)
+    base = v.template(skybiz.get("collection").header)
     out = []
     for n in range(count):
         rec = dict(base)

@@ -13,7 +13,6 @@ from typing import Any
 
 from aiohttp import web
 
-from syncd import registry
 from syncd.registry import Module
 from syncd.simulator import create, encoding, rules
 from syncd.simulator.data import KUALA_LUMPUR, Dataset
@@ -30,9 +29,10 @@ from syncd.simulator.options import RequestLog, SimulatorOptions
 from syncd.simulator.ratelimit import SlidingWindow
 from syncd.simulator.registration import REGISTER_PATH, Registrar
 from syncd.simulator.rules import Body, ReadQuery, Rejected
+from syncd.skybiz import modules as skybiz
 
 PREFIX = "/01/clientportal/apiv2/modules"
-ENDPOINTS: dict[str, Module] = {f"{PREFIX}/{m.endpoint}": m for m in registry.MODULES}
+ENDPOINTS: dict[str, Module] = {f"{PREFIX}/{m.endpoint}": m for m in skybiz.MODULES}
 _NOT_FOUND = (
     '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n'
     "<title>404 Not Found</title>\n</head><body>\n<h1>Not Found</h1>\n"

@@ -14,26 +14,26 @@ import contextlib
 import dataclasses
 import datetime as dt
 from collections import deque
-from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
 import structlog
 
-from syncd import body, registry
+from syncd import body
 from syncd.backoff import Backoff
-from syncd.client import Answer, ClientObserver, SkybizClient, open_session
 from syncd.config import SourceConfig
 from syncd.errors import ApiError, SourceUnauthorized, SyncdError
+from syncd.hosts import limiters_for
+from syncd.http import ClientObserver, open_session
 from syncd.limiter import Priority, RateLimiter
 from syncd.pieces import PieceReader
 from syncd.progress import Progress
 from syncd.registry import Kind, Module
-from syncd.responses import classify, judge
 from syncd.results import Cycle, LoadResult, ModuleRun, ResyncRange
+from syncd.skybiz import modules as skybiz
+from syncd.skybiz.answers import classify, judge
+from syncd.skybiz.client import Answer, SkybizClient
 from syncd.splits import Span
-
-__all__ = ["Cycle", "ModuleRun", "ResyncRange", "SourceSync", "limiters_for"]
 from syncd.warehouse import sizes, state
 from syncd.warehouse.loader import Batch, Loader
 from syncd.windows import Purpose, Window, cycle_windows, plan
@@ -45,23 +45,6 @@ PRIORITY = {Purpose.FRESH: Priority.FRESH, Purpose.BACKFILL: Priority.BACKFILL,
             Purpose.RESYNC: Priority.FRESH, Purpose.REREAD: Priority.REREAD,
             Purpose.RECONCILE: Priority.REREAD}
 DEEP = frozenset({Purpose.REREAD, Purpose.RECONCILE})
-
-
-def limiters_for(sources: list[SourceConfig]) -> dict[str, RateLimiter]:
-    """One limiter per API host, shared by every source on it: the server limits per key
-    *and per IP*, so two stores synced from one box through one host share its budget.
-    Where their settings differ, the strictest rate and the widest margin apply."""
-    by_host: dict[str, list[SourceConfig]] = {}
-    for s in sources:
-        by_host.setdefault(urlsplit(s.base_url).netloc.lower(), []).append(s)
-    shared: dict[str, RateLimiter] = {}
-    for group in by_host.values():
-        strictest = min(group, key=lambda s: s.rate_limit.requests / s.rate_limit.per_seconds)
-        margin = max(s.rate_limit.margin_seconds for s in group)
-        rl = strictest.rate_limit
-        limiter = RateLimiter(rl.requests, rl.per_seconds, margin=margin)
-        shared.update((s.name, limiter) for s in group)
-    return shared
 
 
 class SourceSync:
@@ -152,7 +135,7 @@ class _Pass:
         return runs
 
     async def _module(self, client: SkybizClient, run: ModuleRun) -> None:
-        module = registry.get(run.module)
+        module = skybiz.get(run.module)
         windows = await self._plan(module)
         self.readers[module.name] = await self._reader(module)
         run.planned = len(windows)

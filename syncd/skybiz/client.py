@@ -9,34 +9,33 @@ whole source through the shared limiter, not just the request that got it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import random
-import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import structlog
 
-from syncd import __version__, registry
+from syncd import registry
 from syncd.backoff import Backoff, parse_retry_after
 from syncd.config import SourceConfig
 from syncd.credentials import Credentials, env_prefix
 from syncd.errors import (
     ApiError,
-    EndpointMisconfigured,
     RateLimited,
     RetriableError,
     RetriesExhausted,
     Unreachable,
     WindowTooLarge,
 )
+from syncd.http import ClientObserver, NoObserver, read_body, transport_errors
 from syncd.limiter import Priority, RateLimiter
-from syncd.responses import Context, Page, classify, judge_create
+from syncd.skybiz import modules as skybiz
+from syncd.skybiz.answers import Context, Page, classify, judge_create
 
 log = structlog.get_logger("syncd.client")
 T = TypeVar("T")
@@ -79,55 +78,6 @@ def create_payload(module: registry.Module, creds: Credentials, documents: list[
                        "action": "create"})
     docs = ",".join(documents)
     return f'{head[:-1]}, "{module.name}_data": {{"documents": [{docs}]}}}}'.encode()
-
-
-def ssl_context(source: SourceConfig) -> ssl.SSLContext:
-    """System trust store plus the optional ``ca_file``; verification is never turned off."""
-    ctx = ssl.create_default_context()
-    if source.ca_file is not None:
-        ctx.load_verify_locations(cafile=str(source.ca_file))
-    return ctx
-
-
-@contextlib.asynccontextmanager
-async def open_session(source: SourceConfig) -> AsyncIterator[aiohttp.ClientSession]:
-    """The one HTTP session of a source, with TLS verification and timeouts."""
-    timeout = aiohttp.ClientTimeout(
-        total=None, connect=source.connect_timeout, sock_read=source.read_timeout)
-    connector = aiohttp.TCPConnector(ssl=ssl_context(source), limit=16)
-    headers = {"User-Agent": f"syncd/{__version__}", "Accept": "application/json"}
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=timeout, headers=headers, raise_for_status=False,
-    ) as session:
-        yield session
-
-
-class Asker(Protocol):
-    """Who asked (any kind's request context): named in the error sentences."""
-
-    @property
-    def source(self) -> str: ...
-    @property
-    def module(self) -> str: ...
-
-
-class ClientObserver(Protocol):
-    """Who wants to know about each answer (metrics); the default ignores everything."""
-
-    def response(self, module: str, status: int) -> None: ...
-    def retry(self, module: str) -> None: ...
-    def waited(self, seconds: float) -> None: ...
-
-
-class NoObserver:
-    def response(self, module: str, status: int) -> None:
-        pass
-
-    def retry(self, module: str) -> None:
-        pass
-
-    def waited(self, seconds: float) -> None:
-        pass
 
 
 class SkybizClient:
@@ -180,7 +130,7 @@ class SkybizClient:
         ``split_after``, that many failures the window's size may cause (not 429s, not an
         unreachable server) raise WindowTooLarge instead of spending the whole budget.
         """
-        module = registry.get(module_name)
+        module = skybiz.get(module_name)
         payload = read_payload(module, self.credentials, date_from, date_to, fields)
         ctx = Context(self.source.name, module.name, module.label,
                       f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
@@ -217,7 +167,7 @@ class SkybizClient:
         the caller records that the documents are being sent. ``lost`` says an earlier try
         got no answer, so the server may already hold some of them.
         """
-        module = registry.get(module_name)
+        module = skybiz.get(module_name)
         body = create_payload(module, self.credentials, documents)
         ctx = Context(self.source.name, module.name, module.label,
                       f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
@@ -275,52 +225,6 @@ class SkybizClient:
                     return resp.status, body, retry_after
         finally:
             self.observer.response(ctx.module, status)
-
-
-async def read_body(resp: aiohttp.ClientResponse) -> bytearray:
-    """The whole body in one buffer, sized from Content-Length when the body is sent as
-    is: a big answer is never held twice (aiohttp's ``read()`` joins its chunks into a
-    second copy, and a growing buffer is copied as it grows)."""
-    size = resp.content_length if "Content-Encoding" not in resp.headers else None
-    body = bytearray(size or 0)
-    at = 0
-    async for chunk in resp.content.iter_any():
-        end = at + len(chunk)
-        if end <= len(body):
-            body[at:end] = chunk
-        else:
-            body[at:] = chunk  # more than announced: grow
-        at = end
-    del body[at:]  # less than announced (a broken answer, judged later)
-    return body
-
-
-@contextlib.contextmanager
-def transport_errors(ctx: Asker) -> Iterator[None]:
-    """Translate aiohttp/socket failures into syncd errors — the only place that does."""
-    try:
-        yield
-    except aiohttp.ClientConnectorCertificateError as exc:
-        raise EndpointMisconfigured(
-            f"{ctx.module}: the TLS certificate of {exc.host} could not be verified; if the "
-            f"server uses a private CA, set ca_file for source {ctx.source!r}.",
-            module=ctx.module) from None
-    except aiohttp.ClientConnectorError as exc:
-        raise Unreachable(
-            f"Cannot connect to {exc.host}:{exc.port} "
-            f"({exc.os_error.strerror or exc.os_error}); check base_url of source "
-            f"{ctx.source!r} and the network.",
-            module=ctx.module) from None
-    except aiohttp.ConnectionTimeoutError:
-        raise Unreachable(
-            f"{ctx.module}: connecting to the server timed out; syncd retries (check the "
-            f"network and connect_timeout of source {ctx.source!r} if it persists).",
-            module=ctx.module) from None
-    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-        kind = type(exc).__name__
-        raise RetriableError(
-            f"{ctx.module}: the connection failed mid-request ({kind}); syncd retries.",
-            module=ctx.module) from None
 
 
 def _log_failure(

@@ -1,0 +1,1 @@
+"""The SKYBIZ ERP API: its modules, client, answers, windowed sync and check."""
