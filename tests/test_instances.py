@@ -102,9 +102,19 @@ async def test_three_instances_share_take_over_and_rejoin(
 
     ds = list(await asyncio.gather(start(), start(), start()))
     began = loop.time()
-    held = await until(lambda: leading(ds), "one leader per source", deadline_s=30)
+    most_seen = 0
+
+    async def joined() -> dict[str, list[str]] | None:
+        """Every source led once, and every instance leading (all three have joined)."""
+        nonlocal most_seen
+        got = await leading(ds)
+        most_seen = max([most_seen, *(len(v) for v in (got or {}).values())])
+        return got if got and all(got.values()) else None
+
+    held = await until(joined, "one leader per source, every instance leading", deadline_s=30)
     print(f"\nbalance: {sorted(len(v) for v in held.values())} sources per instance "
-          f"({loop.time() - began:.1f} s after start)")
+          f"({loop.time() - began:.1f} s after start; at most {most_seen} on one instance "
+          "before all had joined)")
     assert max(len(v) for v in held.values()) <= MOST, held
 
     cli = await run_cli("status", "--json", "--config", str(tmp_path / f"syncd-{ds[0].port}"
@@ -138,6 +148,7 @@ async def test_three_instances_share_take_over_and_rejoin(
     finally:
         await conn.close()
 
+    print(f"data exact: {loop.time() - began:.1f} s")
     rejoined = await start()
     rejoined_at = loop.time()
     ds = [*survivors, rejoined]
@@ -151,6 +162,7 @@ async def test_three_instances_share_take_over_and_rejoin(
           f"balance: {sorted(len(v) for v in held.values())}")
     assert max(len(v) for v in held.values()) <= MOST, held
 
+    print(f"before stop: {loop.time() - began:.1f} s")
     for d in ds:
         d.terminate()
     for d in ds:
