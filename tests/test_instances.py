@@ -10,7 +10,6 @@ import signal
 import socket
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -83,7 +82,8 @@ async def data_exact(conn: asyncpg.Connection, truth: Counter[tuple[str, str]]) 
 
 
 async def test_three_instances_share_take_over_and_rejoin(
-    simulator: StartSim, tmp_path: Path, pg_dsn: str, daemons: Daemons
+    simulator: StartSim, tmp_path: Path, pg_dsn: str,
+    daemons: Daemons,  # noqa: F811 - the fixture imported above, requested by name
 ) -> None:
     """Three daemons on six sources each lead at most three (every source exactly once,
     named as HOST:PID by every status); after kill -9 of one, its sources are led again
