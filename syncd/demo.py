@@ -87,11 +87,8 @@ async def _demo(out: TextIO, workdir: Path, keep: bool) -> int:
 
 
 async def _bi_answer(dsn: str, today: dt.date, out: TextIO) -> None:
-    conn = await db.connect(dsn)
-    try:
+    async with db.connection(dsn) as conn:
         rows = await conn.fetch(TOP_CUSTOMERS, today)
-    finally:
-        await conn.close()
     out.write("\nTop 5 customers last month, net of credit notes (MYR):\n")
     report.table([("CUSTOMER", "NET SALES")] +
                  [(str(r["customer"]).replace("\n", " ")[:40], f"{r['net_sales']:,.2f}")

@@ -64,7 +64,8 @@ async def connection(dsn: str, server_settings: dict[str, str] | None = None,
     try:
         yield conn
     finally:
-        with contextlib.suppress(OSError, asyncpg.InterfaceError, TimeoutError):
+        with contextlib.suppress(OSError, asyncpg.InterfaceError, asyncpg.PostgresError,
+                                 TimeoutError):
             await conn.close(timeout=5)
 
 
