@@ -28,6 +28,9 @@ log = structlog.get_logger("syncd.membership")
 
 HEARTBEAT_SECONDS = 2.0
 DEAD_AFTER = 10.0
+# A new instance heartbeats once and looks again this much later before it takes anything:
+# instances started together see each other first instead of one grabbing every source.
+JOIN_SECONDS = 1.5
 
 _BEAT = ("INSERT INTO syncd.instance (id, host, pid, listen, heartbeat_at) "
          "VALUES ($1, $2, $3, $4, clock_timestamp()) "
@@ -59,6 +62,7 @@ class Membership:
         self.members = 0
         self._changed = asyncio.Event()
         self._beat_at: float | None = None
+        self._joined = False
 
     async def until(self, test: Callable[[frozenset[str]], bool]) -> None:
         """Return once ``test(share)`` holds."""
@@ -74,7 +78,8 @@ class Membership:
                                          timeout=HEARTBEAT_SECONDS * 2) as conn:
                     while True:
                         await asyncio.wait_for(self._beat(conn), DEAD_AFTER / 2)
-                        await asyncio.sleep(HEARTBEAT_SECONDS)
+                        await asyncio.sleep(HEARTBEAT_SECONDS if self._joined
+                                            else JOIN_SECONDS)
             except (WarehouseError, TimeoutError) as exc:
                 log.warning("membership.heartbeat_failed", error=str(exc) or "timed out")
             except Exception as exc:  # top of a job: counted and logged
@@ -101,6 +106,9 @@ class Membership:
             if self._beat_at is None:
                 await conn.execute(_FORGET)
         self._beat_at = asyncio.get_running_loop().time()
+        if not self._joined:
+            self._joined = True
+            return
         current = {r["source"]: r["instance"] for r in rows}
         mine = shares.assign(self.sources, live, current)
         self.leader_names = {r["source"]: r["name"] for r in rows}
