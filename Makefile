@@ -25,6 +25,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/limiter.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/cloudonex.py
 
 simulate: $(STAMP)
 	$(BIN)/syncd simulate --port 8765

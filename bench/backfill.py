@@ -23,10 +23,9 @@ from pathlib import Path
 from syncd import commands, logs, registry
 from syncd.config import Config, RateLimit, SourceConfig, WarehouseConfig
 from syncd.credentials import Credentials, Secret
+from syncd.results import LoadResult, ModuleRun
 from syncd.simulator import Simulator, SimulatorOptions
-from syncd.sync import ModuleRun
 from syncd.warehouse import db
-from syncd.warehouse.loader import LoadResult
 
 RATE, PER, MARGIN = 5, 1.0, 0.05
 HISTORY_DAYS = 730  # 24 windows x 8 modules: ~40 s of rate limit

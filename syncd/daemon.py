@@ -20,15 +20,17 @@ import asyncpg
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from syncd import commands, httpd, leader, registry, schedule
+from syncd import commands, httpd, leader, schedule
 from syncd.config import Config, SourceConfig
 from syncd.errors import SyncdError, WarehouseError
+from syncd.kinds import Syncer
 from syncd.membership import Membership, joined
 from syncd.metrics import Metrics
 from syncd.notify import Notifier
 from syncd.push.sender import ModulePush
 from syncd.push.service import OutboxService
-from syncd.sync import Cycle, SourceSync, limiters_for
+from syncd.results import Cycle
+from syncd.sync import limiters_for
 from syncd.warehouse import db
 from syncd.windows import Purpose
 
@@ -43,7 +45,7 @@ class SourceWorker:
         self.leadership = leader.Leadership(daemon.dsn, source.name, daemon.membership,
                                             daemon.stopping)
         self.conn: asyncpg.Connection | None = None
-        self.sync: SourceSync | None = None
+        self.sync: Syncer | None = None
         self.passes: set[asyncio.Task[Any]] = set()
         self.status: dict[str, Any] | None = None
         self.lost = asyncio.Event()
@@ -69,10 +71,11 @@ class SourceWorker:
                 self._crashed("leader", exc)
                 await self._pause(leader.POLL_SECONDS)
 
-    def _syncer(self, conn: asyncpg.Connection) -> SourceSync:
+    def _syncer(self, conn: asyncpg.Connection) -> Syncer:
         """The source's syncer over the leader's connection (the one place it is built)."""
-        return SourceSync(self.source, conn, observer=self.observer,
-                          limiter=self.daemon.limiters[self.source.name])
+        syncer = self.source.source_kind.syncer()
+        return syncer(self.source, conn, observer=self.observer,
+                      limiter=self.daemon.limiters[self.source.name])
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
         """Schedule the passes until the daemon stops, the share moves or the connection
@@ -82,7 +85,9 @@ class SourceWorker:
         try:
             async with self._syncer(conn) as self.sync:
                 self._schedule()
-                pusher = asyncio.create_task(self._push_service().run())
+                pusher = asyncio.create_task(self._push_service().run()
+                                             if self.source.source_kind.pushes
+                                             else self.daemon.stopping.wait())
                 await _first(self.daemon.stopping.wait(), self.lost.wait(),
                              self.leadership.moved())
                 self._unschedule()
@@ -176,7 +181,7 @@ class SourceWorker:
         sched = self.daemon.cfg.schedule
         local = dt.datetime.now(dt.UTC).astimezone(self.source.zone)
         complete = {m["module"] for m in self.status["modules"] if m["backfill_complete"]}
-        kinds = {m: registry.get(m).kind for m in self.source.modules}
+        kinds = {m: self.source.module(m).kind for m in self.source.modules}
         for deep in schedule.deep_passes(sched, kinds, complete, local):
             await self._pass(deep.modules, frozenset({deep.purpose}),
                              Cycle(deep.start, sched.reread_days))
@@ -187,7 +192,8 @@ class SourceWorker:
         assert self.sync is not None
         now = dt.datetime.now(dt.UTC)
         async with self.sync.loader.turn():
-            self.status = await commands.source_status(self.conn, self.source, now)
+            self.status = await commands.source_status(self.conn, self.source, now,
+                                                        self.daemon.cfg)
         for m in self.status["modules"]:
             high = dt.date.fromisoformat(m["high_watermark"]) if m["high_watermark"] else None
             self.daemon.metrics.set_state(self.source.name, m["module"], high=high,
@@ -200,8 +206,9 @@ class SourceWorker:
         doc = dict(self.status or {"name": self.source.name, "kind": self.source.kind,
                                    "modules": []})
         now = dt.datetime.now(dt.UTC)
+        since = self.source.backfill_from
         doc.update(role=self.role, leader=self.daemon.membership.leader_names.get(
-                       self.source.name), backfill_from=self.source.backfill_from.isoformat(),
+                       self.source.name), backfill_from=since.isoformat() if since else None,
                    today=self.source.today(now).isoformat(),
                    renewal_date=(self.source.renewal_date.isoformat()
                                  if self.source.renewal_date else None))
