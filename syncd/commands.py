@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 
-from syncd import capacity, leader
+from syncd import capacity, leader, membership
 from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
@@ -30,21 +30,14 @@ async def warehouse(cfg: Config, *, migrate: bool = True) -> AsyncIterator[str]:
     """The warehouse DSN (embedded PostgreSQL started if none is configured), migrated."""
     async with db.warehouse_dsn(cfg.warehouse) as dsn:
         if migrate:
-            conn = await db.connect(dsn)
-            try:
+            async with db.connection(dsn) as conn:
                 await db.migrate(conn)
-            finally:
-                await conn.close()
         yield dsn
 
 
 async def migrate(cfg: Config) -> list[str]:
-    async with db.warehouse_dsn(cfg.warehouse) as dsn:
-        conn = await db.connect(dsn)
-        try:
-            return await db.migrate(conn)
-        finally:
-            await conn.close()
+    async with db.warehouse_dsn(cfg.warehouse) as dsn, db.connection(dsn) as conn:
+        return await db.migrate(conn)
 
 
 def select(cfg: Config, source: str | None, modules: list[str]) -> list[SourceConfig]:
@@ -81,8 +74,7 @@ async def sync(
     async with warehouse(cfg) as dsn:
 
         async def one(source: SourceConfig) -> list[ModuleRun]:
-            conn = await db.connect(dsn)
-            try:
+            async with db.connection(dsn) as conn:
                 if not await leader.try_lead(conn, source.name):
                     raise SourceBusy(f"source {source.name!r} is being synced by another syncd "
                                      "(a running `syncd run`?); let it work or stop it first.")
@@ -91,32 +83,22 @@ async def sync(
                                   limiter=limiters[source.name]) as worker:
                     return await worker.run(source.modules, progress(source), now=now,
                                             resync=resync)
-            finally:
-                await conn.close()
 
         results = await asyncio.gather(*(one(s) for s in sources))
     return [run for runs in results for run in runs]
 
 
 async def reset(cfg: Config, source: SourceConfig, module: str) -> bool:
-    async with warehouse(cfg) as dsn:
-        conn = await db.connect(dsn)
-        try:
-            if source.source_kind.windowed:
-                return await state.reset(conn, source.name, module)
-            return await state.forget_full_read(conn, source.name, module)
-        finally:
-            await conn.close()
+    async with warehouse(cfg) as dsn, db.connection(dsn) as conn:
+        if source.source_kind.windowed:
+            return await state.reset(conn, source.name, module)
+        return await state.forget_full_read(conn, source.name, module)
 
 
 async def status(cfg: Config, now: dt.datetime) -> dict[str, Any]:
     """The ``status --json`` document (CONTRACT §5) plus new fields and unparsed values."""
-    async with warehouse(cfg) as dsn:
-        conn = await db.connect(dsn)
-        try:
-            return {"sources": [await source_status(conn, s, now, cfg) for s in cfg.sources]}
-        finally:
-            await conn.close()
+    async with warehouse(cfg) as dsn, db.connection(dsn) as conn:
+        return {"sources": [await source_status(conn, s, now, cfg) for s in cfg.sources]}
 
 
 async def source_status(
@@ -156,6 +138,7 @@ async def source_status(
     doc: dict[str, Any] = {
         "name": source.name, "kind": source.kind, "modules": modules,
         "renewal_date": _iso(source.renewal_date),
+        "leader": (await membership.leaders(conn)).get(source.name),
         "outbox": await outbox.counts(conn, source.name),
         "capacity": capacity.from_config(cfg)[source.name].to_json() if cfg else None}
     if not windowed:

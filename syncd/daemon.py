@@ -20,16 +20,16 @@ import asyncpg
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from syncd import commands, httpd, leader
+from syncd import commands, httpd, leader, schedule
 from syncd.config import Config, SourceConfig
 from syncd.errors import SyncdError, WarehouseError
 from syncd.hosts import limiters_for
 from syncd.kinds import Syncer
+from syncd.membership import Membership, joined
 from syncd.metrics import Metrics
 from syncd.notify import Notifier
 from syncd.push.sender import ModulePush
 from syncd.push.service import OutboxService
-from syncd.registry import Kind
 from syncd.results import Cycle
 from syncd.warehouse import db
 from syncd.windows import Purpose
@@ -38,50 +38,65 @@ log = structlog.get_logger("syncd.daemon")
 
 
 class SourceWorker:
-    """Leads one source (once it holds the lock) and runs its scheduled passes."""
+    """Runs the scheduled passes of one source while its ``Leadership`` holds the lock."""
 
     def __init__(self, daemon: Daemon, source: SourceConfig) -> None:
         self.daemon, self.source = daemon, source
+        self.leadership = leader.Leadership(daemon.dsn, source.name, daemon.membership,
+                                            daemon.stopping)
         self.conn: asyncpg.Connection | None = None
         self.sync: Syncer | None = None
         self.passes: set[asyncio.Task[Any]] = set()
         self.status: dict[str, Any] | None = None
         self.lost = asyncio.Event()
-        self.role = "starting"
         self.observer = daemon.metrics.client_observer(source.name)
         self.last_pass: dt.datetime | None = None
 
+    @property
+    def role(self) -> str:
+        return self.leadership.role
+
     async def serve(self) -> None:
-        """Lead the source until the daemon stops; after a lost warehouse, lead again."""
+        """Lead the source whenever it is ours, until the daemon stops; after a lost
+        warehouse (or an unexpected error: counted and logged), lead again."""
         while not self.daemon.stopping.is_set():
             try:
-                await self._lead_once()
+                async with self.leadership.held() as conn:
+                    if conn is not None:
+                        await self._lead(conn)
             except WarehouseError as exc:
                 log.error("leader.lost", source=self.source.name, error=str(exc))
                 await self._pause(leader.POLL_SECONDS)
+            except Exception as exc:  # top of a job: counted and logged
+                self._crashed("leader", exc)
+                await self._pause(leader.POLL_SECONDS)
 
-    async def _lead_once(self) -> None:
-        self.conn = await db.connect(self.daemon.dsn, server_settings=leader.KEEPALIVES)
-        self.lost = asyncio.Event()
+    def _syncer(self, conn: asyncpg.Connection) -> Syncer:
+        """The source's syncer over the leader's connection (the one place it is built)."""
+        syncer = self.source.source_kind.syncer()
+        return syncer(self.source, conn, observer=self.observer,
+                      limiter=self.daemon.limiters[self.source.name])
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        """Schedule the passes until the daemon stops, the share moves or the connection
+        is lost; then stop them — a window being loaded commits or rolls back first."""
+        self.conn, self.lost = conn, asyncio.Event()
+        self.daemon.metrics.leader.labels(self.source.name).set(1)
         try:
-            await leader.refuse_transaction_pooling(self.conn)
-            if not await self._become_leader():
-                return
-            syncer = self.source.source_kind.syncer()
-            async with syncer(self.source, self.conn, observer=self.observer,
-                              limiter=self.daemon.limiters[self.source.name]) as self.sync:
+            async with self._syncer(conn) as self.sync:
                 self._schedule()
                 pusher = asyncio.create_task(self._push_service().run()
                                              if self.source.source_kind.pushes
                                              else self.daemon.stopping.wait())
-                await _first(self.daemon.stopping.wait(), self.lost.wait())
+                await _first(self.daemon.stopping.wait(), self.lost.wait(),
+                             self.leadership.moved())
                 self._unschedule()
                 pusher.cancel()  # a request in flight leaves its documents `sending`: safe
                 await asyncio.gather(pusher, return_exceptions=True)
                 await self._cancel_passes()
         finally:
             self.daemon.metrics.leader.labels(self.source.name).set(0)
-            await self.conn.close(timeout=5)
+            self.conn = None
         if self.lost.is_set():
             raise WarehouseError("the warehouse connection was lost; reconnecting")
 
@@ -91,40 +106,23 @@ class SourceWorker:
             await asyncio.wait_for(self.daemon.stopping.wait(), seconds)
         return self.daemon.stopping.is_set()
 
-    async def _become_leader(self) -> bool:
-        assert self.conn is not None
-        standby_logged = False
-        while not await leader.try_lead(self.conn, self.source.name):
-            self.role = "standby"
-            if not standby_logged:
-                log.info("leader.standby", source=self.source.name)
-                standby_logged = True
-            if await self._pause(leader.POLL_SECONDS):
-                return False
-        log.info("leader.acquired", source=self.source.name)
-        self.role = "leader"
-        self.daemon.metrics.leader.labels(self.source.name).set(1)
-        return True
+    def _crashed(self, job: str, exc: BaseException) -> None:
+        """An exception nobody expected: count it and log it with its traceback."""
+        self.daemon.metrics.job_errors.labels(self.source.name, job).inc()
+        log.error("daemon.job_crashed", source=self.source.name, job=job,
+                  error=f"{type(exc).__name__}: {exc}", exc_info=exc)
 
     def _schedule(self) -> None:
-        """Fresh passes per interval group, the backfill, and the deep re-reads."""
-        sched, name = self.daemon.cfg.schedule, self.source.name
-        groups: dict[float, list[str]] = {}
-        for m in self.source.modules:
-            groups.setdefault(sched.interval(m), []).append(m)
-        jobs: list[tuple[str, float, float, Any, list[Any]]] = [
-            (f"fresh:{every:g}", every, 0.0, self._pass,
-             [tuple(modules), frozenset({Purpose.FRESH})]) for every, modules in groups.items()]
-        jobs.append(("backfill", sched.interval_seconds, 0.5, self._pass,
-                     [self.source.modules, frozenset({Purpose.BACKFILL})]))
-        if sched.reread or sched.reconcile:
-            jobs.append(("deep", sched.interval_seconds, 1.0, self._deep, []))
+        """Hand the source's jobs (``schedule.jobs``) to the scheduler."""
         now = dt.datetime.now(dt.UTC)
-        for job, every, delay, func, args in jobs:
+        for job in schedule.jobs(self.daemon.cfg.schedule, self.source.modules):
+            func, args = ((self._deep, []) if not job.purposes else
+                          (self._pass, [job.modules, job.purposes]))
             self.daemon.scheduler.add_job(
-                func, "interval", seconds=every, args=args, id=f"{name}:{job}",
-                max_instances=1, coalesce=True, misfire_grace_time=int(every) + 1,
-                next_run_time=now + dt.timedelta(seconds=delay))
+                func, "interval", seconds=job.every, args=args,
+                id=f"{self.source.name}:{job.name}", max_instances=1, coalesce=True,
+                misfire_grace_time=int(job.every) + 1,
+                next_run_time=now + dt.timedelta(seconds=job.delay))
 
     def _push_service(self) -> OutboxService:
         """The source's outbox, pushed on every insert and every [schedule] push."""
@@ -163,6 +161,10 @@ class SourceWorker:
                       purposes=sorted(p.value for p in purposes), error=str(exc))
             if self.conn is None or self.conn.is_closed():
                 self.lost.set()  # reconnect and take the lock again
+        except Exception as exc:  # top of a job: counted and logged
+            self._crashed("pass", exc)
+            if self.conn is None or self.conn.is_closed():
+                self.lost.set()
         except asyncio.CancelledError:
             # Only our own stop cancels a pass (_cancel_passes): its in-flight load was
             # shielded and committed or rolled back; nothing to report to the scheduler.
@@ -172,23 +174,17 @@ class SourceWorker:
             self.passes.discard(task)
 
     async def _deep(self) -> None:
-        """Nightly reread of documents, weekly reconcile of masters: what is due of them.
-
-        Only modules whose backfill is complete take part; both run at the limiter's
-        lowest priority and resume after an interruption (the ledger says what is done).
-        """
+        """Nightly reread of documents, weekly reconcile of masters: what is due of them
+        (``schedule.deep_passes``), at the limiter's lowest priority."""
         if self.status is None:
             return
         sched = self.daemon.cfg.schedule
         local = dt.datetime.now(dt.UTC).astimezone(self.source.zone)
         complete = {m["module"] for m in self.status["modules"] if m["backfill_complete"]}
-        for boundary, kind, purpose in ((sched.reread, Kind.DOCUMENT, Purpose.REREAD),
-                                        (sched.reconcile, Kind.MASTER, Purpose.RECONCILE)):
-            modules = tuple(m for m in self.source.modules
-                            if m in complete and self.source.module(m).kind is kind)
-            if boundary is not None and modules:
-                await self._pass(modules, frozenset({purpose}),
-                                 Cycle(boundary.last(local), sched.reread_days))
+        kinds = {m: self.source.module(m).kind for m in self.source.modules}
+        for deep in schedule.deep_passes(sched, kinds, complete, local):
+            await self._pass(deep.modules, frozenset({deep.purpose}),
+                             Cycle(deep.start, sched.reread_days))
 
     async def refresh(self) -> None:
         """Re-read this source's status: gauges, the STATUS= line, /status.json."""
@@ -211,7 +207,8 @@ class SourceWorker:
                                    "modules": []})
         now = dt.datetime.now(dt.UTC)
         since = self.source.backfill_from
-        doc.update(role=self.role, backfill_from=since.isoformat() if since else None,
+        doc.update(role=self.role, leader=self.daemon.membership.leader_names.get(
+                       self.source.name), backfill_from=since.isoformat() if since else None,
                    today=self.source.today(now).isoformat(),
                    renewal_date=(self.source.renewal_date.isoformat()
                                  if self.source.renewal_date else None))
@@ -248,10 +245,16 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self.stopping = asyncio.Event()
         self.limiters = limiters_for(list(cfg.sources))
+        obs = cfg.observability
+        self.membership = Membership(dsn, [s.name for s in cfg.sources],
+                                     f"{obs.host}:{obs.port}", self._membership_error)
         self.workers = [SourceWorker(self, s) for s in cfg.sources]
         for s in cfg.sources:
             if s.renewal_date is not None:
                 self.metrics.set_credential_expiry(s.name, s.renewal_date, s.zone)
+
+    def _membership_error(self, exc: BaseException) -> None:
+        self.metrics.job_errors.labels("", "membership").inc()
 
     def summary(self) -> str:
         """One line for systemd: e.g. "8 modules current, backfill 64%, last pass 12:05"."""
@@ -269,15 +272,12 @@ class Daemon:
 
     async def health(self) -> str | None:
         try:
-            conn = await db.connect(self.dsn, timeout=3)
+            async with db.connection(self.dsn, timeout=3) as conn:
+                await asyncio.wait_for(conn.fetchval("SELECT 1"), 3)
         except WarehouseError as exc:
             return str(exc)
-        try:
-            await asyncio.wait_for(conn.fetchval("SELECT 1"), 3)
         except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
             return f"the warehouse does not answer ({type(exc).__name__})"
-        finally:
-            await conn.close(timeout=2)
         return None
 
     async def status(self) -> dict[str, Any]:
@@ -294,7 +294,8 @@ class Daemon:
         log.info("daemon.ready", sources=[s.name for s in self.cfg.sources],
                  listen=f"{self.cfg.observability.host}:{self.cfg.observability.port}")
         try:
-            await asyncio.gather(*(w.serve() for w in self.workers))
+            async with joined(self.membership):
+                await asyncio.gather(*(w.serve() for w in self.workers))
         finally:
             self.scheduler.shutdown(wait=False)
             watchdog.cancel()

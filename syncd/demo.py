@@ -111,12 +111,9 @@ async def _demo(out: TextIO, workdir: Path, keep: bool) -> int:
 
 
 async def _bi_answers(dsn: str, today: dt.date, out: TextIO) -> None:
-    conn = await db.connect(dsn)
-    try:
+    async with db.connection(dsn) as conn:
         rows = await conn.fetch(TOP_CUSTOMERS, today)
         invoices = await conn.fetch(INVOICES, today)
-    finally:
-        await conn.close()
     out.write("\nSKYBIZ — top 5 customers last month, net of credit notes (MYR):\n")
     report.table([("CUSTOMER", "NET SALES")] +
                  [(str(r["customer"]).replace("\n", " ")[:40], f"{r['net_sales']:,.2f}")

@@ -1,23 +1,34 @@
 """One leader per source, with PostgreSQL as the only coordinator.
 
-A session-level advisory lock per source, taken on the very connection that performs
-the source's commits: a leader that lost its session has lost the lock *and* cannot
-commit. Server-side TCP keepalives make PostgreSQL notice a dead leader quickly, so a
-hot standby polling for the lock takes over within seconds.
+Membership (``syncd.membership``) says which sources this instance *should* lead; a
+session-level advisory lock per source says which it *does*. The lock is taken on the very
+connection that performs the source's commits: a leader that lost its session has lost the
+lock *and* cannot commit. Server-side TCP keepalives make PostgreSQL notice a dead leader's
+machine quickly, so the lock is free by the time its heartbeat has expired.
+
+``Leadership.held`` hands the worker that connection; when the share moves elsewhere the
+worker stops its passes (the window being loaded commits or rolls back), and only then is
+the leader row deleted and the connection — with the lock — closed.
 """
 
 from __future__ import annotations
 
-import asyncpg
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
-from syncd.errors import ConfigError
+import asyncpg
+import structlog
+
+from syncd.errors import ConfigError, WarehouseError
+from syncd.membership import Membership
+from syncd.warehouse import db
 from syncd.warehouse.db import db_errors
 
-# The PostgreSQL server probes an idle client after 10 s, every 5 s, 3 times: a leader
-# whose machine died frees its lock after ~25 s.
-KEEPALIVES = {"tcp_keepalives_idle": "10", "tcp_keepalives_interval": "5",
-              "tcp_keepalives_count": "3"}
-POLL_SECONDS = 5.0
+log = structlog.get_logger("syncd.leader")
+
+KEEPALIVES = db.KEEPALIVES
+POLL_SECONDS = 1.0  # how often a new owner tries a lock its previous holder still has
 
 
 def lock_key(source: str) -> str:
@@ -43,3 +54,84 @@ async def try_lead(conn: asyncpg.Connection, source: str) -> bool:
             "SELECT pg_try_advisory_lock(hashtextextended($1, 0))", lock_key(source))
     return taken
 
+
+async def claim(conn: asyncpg.Connection, source: str, instance: str) -> None:
+    """Record (for ``status`` and for sticky shares) that ``instance`` leads ``source``."""
+    with db_errors("recording the source's leader"):
+        await conn.execute(
+            "INSERT INTO syncd.source_leader (source, instance) VALUES ($1, $2) "
+            "ON CONFLICT (source) DO UPDATE SET instance = $2, since = now()", source, instance)
+
+
+async def disclaim(conn: asyncpg.Connection, source: str, instance: str) -> None:
+    with db_errors("clearing the source's leader"):
+        await conn.execute("DELETE FROM syncd.source_leader WHERE source = $1 "
+                           "AND instance = $2", source, instance)
+
+
+class Leadership:
+    """Leads one source whenever this instance's share holds it."""
+
+    def __init__(self, dsn: str, source: str, membership: Membership,
+                 stopping: asyncio.Event) -> None:
+        self.dsn, self.source, self.membership, self.stopping = dsn, source, membership, stopping
+        self.role = "starting"
+        self._standby_logged = False
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[asyncpg.Connection | None]:
+        """The connection holding the source's lock; None when the daemon stops or the share
+        moves first. On exit the leader row goes, then the connection and the lock."""
+        if not await self._in_share():
+            yield None
+            return
+        async with db.connection(self.dsn, server_settings=KEEPALIVES) as conn:
+            await refuse_transaction_pooling(conn)
+            if not await self._take(conn):
+                yield None
+                return
+            await claim(conn, self.source, self.membership.id)
+            log.info("leader.acquired", source=self.source)
+            self.role, self._standby_logged = "leader", False
+            try:
+                yield conn
+            finally:
+                self.role = "standby"
+                with contextlib.suppress(WarehouseError):
+                    await disclaim(conn, self.source, self.membership.id)
+                log.info("leader.released", source=self.source)
+
+    async def moved(self) -> None:
+        """Return once this instance's share no longer holds the source."""
+        await self.membership.until(lambda share: self.source not in share)
+
+    async def _in_share(self) -> bool:
+        """Wait (as a standby) until the share holds the source; False if stopping first."""
+        if self.source not in self.membership.share:
+            self._standby()
+        waiting = asyncio.ensure_future(
+            self.membership.until(lambda share: self.source in share))
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            stop.cancel()
+        return not self.stopping.is_set()
+
+    async def _take(self, conn: asyncpg.Connection) -> bool:
+        """Poll the lock while the share holds the source (its previous leader finishes
+        its window first); False when stopping or the share moved on."""
+        while not await try_lead(conn, self.source):
+            self._standby()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), POLL_SECONDS)
+            if self.stopping.is_set() or self.source not in self.membership.share:
+                return False
+        return True
+
+    def _standby(self) -> None:
+        self.role = "standby"
+        if not self._standby_logged:
+            log.info("leader.standby", source=self.source)
+            self._standby_logged = True

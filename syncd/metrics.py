@@ -40,6 +40,9 @@ class Metrics:
                               "loaded", sm, registry=r)
         self.leader = Gauge("syncd_leader", "1 while this instance syncs the source",
                             ["source"], registry=r)
+        self.job_errors = Counter("syncd_job_errors", "Unexpected exceptions at the top of a "
+                                  "job (a bug: see the log's traceback)", ["source", "job"],
+                                  registry=r)
         self.credential_expiry = Gauge(
             "syncd_credential_expiry_timestamp_seconds", "When the source's API key stops "
             "working: the end of its renewal date, source time", ["source"], registry=r)

@@ -52,7 +52,7 @@ def _source(s: dict[str, Any], now: dt.datetime) -> str:
     box = "".join(f"<div class=meta data-outbox='{escape(m)}'>outbox {escape(m)}: "
                   f"{escape(outbox_counts(c))}</div>" for m, c in s.get("outbox", {}).items())
     return (f"<h2>{escape(s.get('name', '?'))} <span class=meta>({escape(s.get('kind', ''))}"
-            f"{', ' + escape(role) if role else ''})</span></h2>"
+            f"{', ' + escape(role) if role else ''}){_led_by(s.get('leader'))}</span></h2>"
             f"{renewal_warning(s.get('renewal_date'), today)}{capacity_note(s.get('capacity'))}"
             f"{budget_note(s.get('budget'))}<table>{head}{rows}</table>{box}")
 
@@ -74,6 +74,11 @@ def capacity_note(figures: dict[str, Any] | None) -> str:
     warning = figures.get("warning")
     banner = f"<div class=warn role=alert>{escape(warning)}</div>" if warning else ""
     return f"{banner}<div class=meta data-capacity>capacity {escape(figures['summary'])}</div>"
+
+
+def _led_by(leader: str | None) -> str:
+    """Which instance leads the source (HOST:PID), or that none does right now."""
+    return f" led by {escape(leader)}" if leader else " no leader"
 
 
 def renewal_warning(renewal: str | None, today: dt.date) -> str:

@@ -47,6 +47,9 @@ def test_render_shows_every_module_and_escapes_text() -> None:
     assert "&lt;b&gt;Item&lt;/b&gt;" in page
     assert "<b>Item</b>" not in page
     assert "nothing loaded yet" in page
+    assert "no leader" in page
+    assert "led by db1:4242" in statuspage.render(
+        {"sources": [DOC["sources"][0] | {"leader": "db1:4242"}]}, NOW)
     assert "http://" not in page.replace('http-equiv', '')  # self-contained: no CDN
 
 

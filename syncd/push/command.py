@@ -76,23 +76,19 @@ async def push(cfg: Config, sources: list[SourceConfig], wanted: tuple[str, ...]
 
     limiters = limiters_for(sources)
     results: list[ModulePush] = []
-    async with warehouse(cfg) as dsn:
-        conn = await db.connect(dsn)
-        try:
-            if entries:
-                await outbox.add(conn, entries)
-            for source in sources:
-                if not await outbox.lock(conn, source.name):
-                    raise SourceBusy(f"the outbox of source {source.name!r} is being pushed by "
-                                     "another syncd (a running `syncd run`?); it will send the "
-                                     "documents, or stop it first.")
-                try:
-                    results += await _one(conn, source, limiters[source.name], wanted,
-                                          dry_run=dry_run, backoff=backoff)
-                finally:
-                    await outbox.unlock(conn, source.name)
-        finally:
-            await conn.close()
+    async with warehouse(cfg) as dsn, db.connection(dsn) as conn:
+        if entries:
+            await outbox.add(conn, entries)
+        for source in sources:
+            if not await outbox.lock(conn, source.name):
+                raise SourceBusy(f"the outbox of source {source.name!r} is being pushed by "
+                                 "another syncd (a running `syncd run`?); it will send the "
+                                 "documents, or stop it first.")
+            try:
+                results += await _one(conn, source, limiters[source.name], wanted,
+                                      dry_run=dry_run, backoff=backoff)
+            finally:
+                await outbox.unlock(conn, source.name)
     return results
 
 

@@ -41,17 +41,13 @@ class OutboxService:
             await self._nap()
 
     async def _serve(self) -> None:
-        conn = await db.connect(self.dsn)
-        try:
+        async with db.connection(self.dsn) as conn:
             with db.db_errors("listening for outbox inserts"):
                 await conn.add_listener(CHANNEL, self._heard)
             while not conn.is_closed():
                 self.wake.clear()
                 await self.once(conn)
                 await self._nap()
-        finally:
-            with contextlib.suppress(Exception):  # closing a broken connection may fail too
-                await conn.close(timeout=5)
 
     async def once(self, conn: asyncpg.Connection) -> list[ModulePush]:
         """One push of every module, unless another syncd (a CLI push) holds the outbox."""

@@ -18,6 +18,11 @@ from syncd.errors import RetriableError, WarehouseError
 
 # pg_advisory_lock key for migrations: two `syncd migrate` at once take turns.
 MIGRATION_LOCK = 0x73796E63  # "sync"
+# Server-side keepalives of the daemon's connections: PostgreSQL probes an idle client
+# after 5 s, every 2 s, 3 times, so a leader whose machine died frees its advisory locks
+# after ~11 s — before its heartbeat has expired (syncd.membership.DEAD_AFTER).
+KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2",
+              "tcp_keepalives_count": "3"}
 _MIGRATION_NAME = re.compile(r"^\d{3}_[a-z0-9_]+\.sql$")
 
 
@@ -48,6 +53,20 @@ async def connect(dsn: str, server_settings: dict[str, str] | None = None,
     """One connection with syncd's codecs."""
     with db_errors("connecting to the warehouse"):
         return await asyncpg.connect(dsn, timeout=timeout, server_settings=server_settings)
+
+
+@contextlib.asynccontextmanager
+async def connection(dsn: str, server_settings: dict[str, str] | None = None,
+                     timeout: float = 30) -> AsyncIterator[asyncpg.Connection]:
+    """One connection for a block (every command and the daemon open theirs here); closed
+    on the way out even when the block failed — a lost connection closes without waiting."""
+    conn = await connect(dsn, server_settings, timeout)
+    try:
+        yield conn
+    finally:
+        with contextlib.suppress(OSError, asyncpg.InterfaceError, asyncpg.PostgresError,
+                                 TimeoutError):
+            await conn.close(timeout=5)
 
 
 def migrations() -> list[tuple[str, str]]:
