@@ -127,6 +127,9 @@ async def finish_full_read(conn: asyncpg.Connection, source: str, module: Module
         async with conn.transaction():
             deleted = 0
             if keys is not None:
+                # Pages just loaded leave the table's statistics stale; a nested loop over
+                # every row and every key would then be chosen (10,000 × 10,000: seconds).
+                await conn.execute("SET LOCAL enable_nestloop = off")
                 deleted = await conn.fetchval(sql.mark_absent(module), source, keys)
                 await conn.execute(
                     "INSERT INTO syncd.module_state AS s (source, module, last_full_read_at) "
