@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from syncd.config import Config, RateLimit
 from syncd.fairqueue import SHARE, Priority
 from syncd.hosts import host_of
+from syncd.statusdoc import CapacityDoc
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ class Capacity:
     def rate_text(self) -> str:
         return f"{self.rate.requests} / {self.rate.per_seconds:g} s"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CapacityDoc:
         """The ``capacity`` key of a source in ``status --json`` (the host's figures)."""
         return {"host": self.host, "sources_on_host": self.sources,
                 "requests_per_round": self.requests_per_round, "rate": self.rate_text(),

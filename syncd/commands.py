@@ -10,7 +10,6 @@ import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any
 
 import asyncpg
 
@@ -22,6 +21,7 @@ from syncd.hosts import limiters_for
 from syncd.progress import Progress
 from syncd.push import outbox
 from syncd.results import ModuleRun, ResyncRange
+from syncd.statusdoc import BudgetDoc, ModuleDoc, SourceDoc, StatusDoc
 from syncd.warehouse import db, state
 
 
@@ -95,7 +95,7 @@ async def reset(cfg: Config, source: SourceConfig, module: str) -> bool:
         return await state.forget_full_read(conn, source.name, module)
 
 
-async def status(cfg: Config, now: dt.datetime) -> dict[str, Any]:
+async def status(cfg: Config, now: dt.datetime) -> StatusDoc:
     """The ``status --json`` document (CONTRACT §5) plus new fields and unparsed values."""
     async with warehouse(cfg) as dsn, db.connection(dsn) as conn:
         return {"sources": [await source_status(conn, s, now, cfg) for s in cfg.sources]}
@@ -103,9 +103,9 @@ async def status(cfg: Config, now: dt.datetime) -> dict[str, Any]:
 
 async def source_status(
     conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime, cfg: Config | None = None,
-) -> dict[str, Any]:
+) -> SourceDoc:
     """One source's part of the status document; with ``cfg``, its host's capacity too."""
-    modules = []
+    modules: list[ModuleDoc] = []
     windowed = source.backfill_from is not None
     for name in source.modules:
         st = await state.module_status(conn, source.name, source.module(name))
@@ -118,7 +118,7 @@ async def source_status(
                 else None
             complete = st.last_full_read_at is not None
             progress = 1.0 if complete else 0.0
-        entry: dict[str, Any] = {
+        entry: ModuleDoc = {
             "module": name,
             "high_watermark": _iso(high),
             "low_watermark": _iso(st.low_watermark),
@@ -135,7 +135,7 @@ async def source_status(
         if not windowed:
             entry["last_full_read_at"] = _iso(_local(st.last_full_read_at, source))
         modules.append(entry)
-    doc: dict[str, Any] = {
+    doc: SourceDoc = {
         "name": source.name, "kind": source.kind, "modules": modules,
         "renewal_date": _iso(source.renewal_date),
         "leader": (await membership.leaders(conn)).get(source.name),
@@ -150,7 +150,7 @@ def _local(at: dt.datetime | None, source: SourceConfig) -> dt.datetime | None:
     return at.astimezone(source.zone).replace(microsecond=0) if at else None
 
 
-def _budget(seen: state.Budget | None, source: SourceConfig, now: dt.datetime) -> dict[str, Any]:
+def _budget(seen: state.Budget | None, source: SourceConfig, now: dt.datetime) -> BudgetDoc:
     """The API budget as its server announced it last (``remaining`` is back to the limit
     once ``reset_at`` has passed)."""
     rate = source.rate_limit

@@ -31,6 +31,7 @@ from syncd.notify import Notifier
 from syncd.push.sender import ModulePush
 from syncd.push.service import OutboxService
 from syncd.results import Cycle
+from syncd.statusdoc import ModuleDoc, SourceDoc, StatusDoc
 from syncd.warehouse import db
 from syncd.windows import Purpose
 
@@ -47,7 +48,7 @@ class SourceWorker:
         self.conn: asyncpg.Connection | None = None
         self.sync: Syncer | None = None
         self.passes: set[asyncio.Task[Any]] = set()
-        self.status: dict[str, Any] | None = None
+        self.status: SourceDoc | None = None
         self.lost = asyncio.Event()
         self.observer = daemon.metrics.client_observer(source.name)
         self.last_pass: dt.datetime | None = None
@@ -201,22 +202,23 @@ class SourceWorker:
                                           zone=self.source.zone)
         self.daemon.notifier.status(self.daemon.summary())
 
-    def page_status(self) -> dict[str, Any]:
+    def page_status(self) -> SourceDoc:
         """This source's status with its role, span and last-hour request counts."""
-        doc = dict(self.status or {"name": self.source.name, "kind": self.source.kind,
-                                   "modules": []})
         now = dt.datetime.now(dt.UTC)
-        since = self.source.backfill_from
-        doc.update(role=self.role, leader=self.daemon.membership.leader_names.get(
-                       self.source.name), backfill_from=since.isoformat() if since else None,
-                   today=self.source.today(now).isoformat(),
-                   renewal_date=(self.source.renewal_date.isoformat()
-                                 if self.source.renewal_date else None))
-        modules = []
+        since, renewal = self.source.backfill_from, self.source.renewal_date
+        doc: SourceDoc = SourceDoc(**(self.status or SourceDoc(
+            name=self.source.name, kind=self.source.kind, modules=[], renewal_date=None,
+            leader=None, outbox={}, capacity=None)))
+        doc["role"] = self.role
+        doc["leader"] = self.daemon.membership.leader_names.get(self.source.name)
+        doc["backfill_from"] = since.isoformat() if since else None
+        doc["today"] = self.source.today(now).isoformat()
+        doc["renewal_date"] = renewal.isoformat() if renewal else None
+        modules: list[ModuleDoc] = []
         for m in doc["modules"]:
             requests, limited = self.observer.last_hour(m["module"])
-            modules.append({**m, "requests_last_hour": requests,
-                            "rate_limited_last_hour": limited})
+            modules.append(ModuleDoc(**m, requests_last_hour=requests,
+                                     rate_limited_last_hour=limited))
         doc["modules"] = modules
         return doc
 
@@ -280,7 +282,7 @@ class Daemon:
             return f"the warehouse does not answer ({type(exc).__name__})"
         return None
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> StatusDoc:
         """/status.json: the ``status --json`` document plus what the status page shows."""
         return {"sources": [w.page_status() for w in self.workers]}
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -14,9 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from syncd import statuspage
 from syncd.errors import ConfigError
 from syncd.metrics import Metrics
+from syncd.statusdoc import StatusDoc
 
 HealthCheck = Callable[[], Awaitable[str | None]]  # None when healthy, else the reason
-StatusSource = Callable[[], Awaitable[dict[str, Any]]]
+StatusSource = Callable[[], Awaitable[StatusDoc]]
 
 
 def make_app(metrics: Metrics, health: HealthCheck, status: StatusSource) -> web.Application:

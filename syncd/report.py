@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 from syncd.results import ModuleRun
+from syncd.statusdoc import StatusDoc
 from syncd.statuspage import outbox_counts
 
 
@@ -32,15 +33,15 @@ def sentences(items: list[ModuleRun]) -> list[str]:
     return list(dict.fromkeys(str(r.error) for r in items if r.error is not None))
 
 
-def status(doc: dict[str, Any], out: TextIO) -> None:
+def status(doc: StatusDoc, out: TextIO) -> None:
     """The human form of ``status --json``."""
     rows = [("SOURCE", "MODULE", "LOADED", "BACKFILL", "ROWS", "DELETED", "LAST SUCCESS",
              "LAST ERROR")]
     notes: list[str] = []
     for s in doc["sources"]:
-        if s.get("capacity"):
-            warning = s["capacity"]["warning"]
-            notes += [f"capacity {s['capacity']['summary']}", f"warning: {warning}" if warning
+        if figures := s.get("capacity"):
+            warning = figures["warning"]
+            notes += [f"capacity {figures['summary']}", f"warning: {warning}" if warning
                       else ""]
         if s.get("renewal_date"):
             notes.append(f"{s['name']}: the API key must be renewed by {s['renewal_date']} "

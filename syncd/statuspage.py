@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 from html import escape
-from typing import Any
+
+from syncd.statusdoc import BudgetDoc, CapacityDoc, ModuleDoc, SourceDoc, StatusDoc
 
 REFRESH_SECONDS = 10
 RENEWAL_WARNING_DAYS = 14
@@ -28,7 +29,7 @@ th{font-size:12px;text-transform:uppercase;color:#667}
 """
 
 
-def render(doc: dict[str, Any], now: dt.datetime) -> str:
+def render(doc: StatusDoc, now: dt.datetime) -> str:
     """The whole page for a ``/status.json`` document."""
     sections = "".join(_source(s, now) for s in doc.get("sources", []))
     return (
@@ -41,7 +42,7 @@ def render(doc: dict[str, Any], now: dt.datetime) -> str:
         f"refreshes every {REFRESH_SECONDS} s</div>{sections}</body></html>")
 
 
-def _source(s: dict[str, Any], now: dt.datetime) -> str:
+def _source(s: SourceDoc, now: dt.datetime) -> str:
     span = (s.get("backfill_from"), s.get("today"))
     rows = "".join(_module(m, span, now) for m in s.get("modules", []))
     role = s.get("role", "")
@@ -57,17 +58,18 @@ def _source(s: dict[str, Any], now: dt.datetime) -> str:
             f"{budget_note(s.get('budget'))}<table>{head}{rows}</table>{box}")
 
 
-def budget_note(budget: dict[str, Any] | None) -> str:
+def budget_note(budget: BudgetDoc | None) -> str:
     """A paged kind's API budget as its server announced it last."""
     if not budget:
         return ""
     left = "?" if budget.get("remaining") is None else f"{budget['remaining']:,}"
-    resets = f", resets {budget['reset_at'][11:19]}" if budget.get("reset_at") else ""
+    reset_at = budget.get("reset_at")
+    resets = f", resets {reset_at[11:19]}" if reset_at else ""
     return (f"<div class=meta data-budget>API budget {escape(left)} of "
             f"{budget['limit']:,} requests left{escape(resets)}</div>")
 
 
-def capacity_note(figures: dict[str, Any] | None) -> str:
+def capacity_note(figures: CapacityDoc | None) -> str:
     """The host's capacity line, and a banner when the configured interval cannot be met."""
     if not figures:
         return ""
@@ -94,7 +96,7 @@ def renewal_warning(renewal: str | None, today: dt.date) -> str:
             "<code>syncd register</code> for a new key set.</div>")
 
 
-def _module(m: dict[str, Any], span: tuple[str | None, str | None], now: dt.datetime) -> str:
+def _module(m: ModuleDoc, span: tuple[str | None, str | None], now: dt.datetime) -> str:
     error = m.get("last_error")
     if "last_full_read_at" in m:  # a paged kind: when its last complete read finished
         full = m["last_full_read_at"]

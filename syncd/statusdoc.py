@@ -1,0 +1,69 @@
+"""The status document (CONTRACT §5) as types: what `status --json`, `/status.json`, the
+status page, the text report and the gauges all read. Keys in ``NotRequired`` are present
+only where they apply (paged kinds, the daemon's view)."""
+
+from __future__ import annotations
+
+from typing import NotRequired, TypedDict
+
+
+class ModuleDoc(TypedDict):
+    module: str
+    high_watermark: str | None
+    low_watermark: str | None
+    backfill_complete: bool
+    backfill_progress: float
+    rows: int
+    deleted_rows: int
+    last_success_at: str | None
+    last_error: str | None
+    new_fields: list[str]
+    unparsed_values: int
+    last_full_read_at: NotRequired[str | None]  # paged kinds: the last complete read
+    requests_last_hour: NotRequired[int]  # the daemon's view
+    rate_limited_last_hour: NotRequired[int]
+
+
+class BudgetDoc(TypedDict):
+    """A paged kind's API budget as its server announced it last."""
+
+    limit: int
+    per_seconds: float
+    remaining: int | None
+    reset_at: str | None
+    observed_at: str | None
+
+
+class CapacityDoc(TypedDict):
+    """How often the host's rate lets each module be read (``syncd.capacity``)."""
+
+    host: str
+    sources_on_host: int
+    requests_per_round: int
+    rate: str
+    margin_seconds: float
+    min_interval_seconds: int
+    min_interval_while_backfilling_seconds: int
+    interval_seconds: float
+    load: float
+    meets_interval: bool
+    summary: str
+    warning: str | None
+
+
+class SourceDoc(TypedDict):
+    name: str
+    kind: str
+    modules: list[ModuleDoc]
+    renewal_date: str | None
+    leader: str | None  # "HOST:PID" of the leading instance
+    outbox: dict[str, dict[str, int]]
+    capacity: CapacityDoc | None
+    budget: NotRequired[BudgetDoc]  # paged kinds
+    role: NotRequired[str]  # the daemon's view: leader / standby
+    backfill_from: NotRequired[str | None]
+    today: NotRequired[str]
+
+
+class StatusDoc(TypedDict):
+    sources: list[SourceDoc]
