@@ -183,7 +183,11 @@ def cmd_push(args: argparse.Namespace) -> int:
     from syncd.push import command
 
     cfg = _load(args, need_credentials=not args.dry_run)
-    sources = [cfg.source(args.source)] if args.source else list(cfg.sources)
+    sources = [s for s in ([cfg.source(args.source)] if args.source else cfg.sources)
+               if s.source_kind.pushes]
+    if not sources:
+        raise ConfigError(f"{cfg.path}: no source to push to; syncd push writes SKYBIZ "
+                          "documents (kind = \"skybiz\").")
     wanted = command.modules(args.module)
     entries = command.load_file(args.file, cfg) if args.file else None
     if args.dry_run and entries is not None:

@@ -59,6 +59,7 @@ class SourceKind:
     checker_path: str  # "module:function" of its `syncd check` of one source
     url_hint: str  # an example base_url
     pushes: bool = False  # has an outbox (`syncd push`)
+    registers: bool = False  # credentials can be obtained by `syncd register`
 
     def module(self, name: str) -> Module:
         """The module called ``name``; KeyError lists the known names."""
@@ -91,7 +92,8 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
         config_keys=("backfill_from", "endpoints", "lookback_days", "register_url"),
         windowed=True, syncer_path="syncd.skybiz.sync:SourceSync",
         checker_path="syncd.skybiz.check:check_source",
-        url_hint="https://example.com/01/clientportal/apiv2/modules", pushes=True),
+        url_hint="https://example.com/01/clientportal/apiv2/modules", pushes=True,
+        registers=True),
     SourceKind(
         name="cloudonex", label="CloudOnex", modules=resources.RESOURCES,
         default_rate=(1000, 3600.0), credentials=("api_key",),

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from syncd import register
 from syncd.config import Config
+from syncd.credentials import env_prefix
 from syncd.errors import ConfigError, RegistrationFailed
 
 
@@ -36,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def plan_from(args: argparse.Namespace, cfg: Config) -> register.Plan:
     """Validate the flags against the config; ConfigError names the flag to fix."""
     source = cfg.source(args.source)
+    if not source.source_kind.registers:
+        raise ConfigError(f"source {source.name!r} is a {source.source_kind.label} source, "
+                          "whose keys are not obtained by syncd register: create an API key "
+                          f"in {source.source_kind.label} and set "
+                          f"{env_prefix(source.name)}API_KEY.")
     url = args.url or source.register_url
     if not url:
         raise ConfigError(f"no registration URL: pass --url or set register_url in "
