@@ -94,6 +94,7 @@ class Running:
         self.out: list[str] = []
         self.err: list[str] = []
         self.lines = waiting.Changes()  # notified at every line, and at the exit
+        self._open = 2  # output streams not yet at their end
         assert proc.stdout is not None
         assert proc.stderr is not None
         self._pumps = [asyncio.create_task(self._pump(proc.stdout, self.out)),
@@ -103,6 +104,7 @@ class Running:
         async for line in stream:
             into.append(line.decode())
             self.lines.notify()
+        self._open -= 1
         self.lines.notify()  # end of output: the child is exiting
 
     def exited(self) -> str | None:
@@ -115,7 +117,7 @@ class Running:
         """Wait (on each line it writes, not by polling) until ``predicate`` holds; fail if
         the daemon's output ends first."""
         def settled() -> bool:
-            return predicate() or all(p.done() for p in self._pumps)
+            return predicate() or self._open == 0
 
         await self.lines.wait_for(settled, what, deadline_s)
         assert predicate(), f"daemon output ended before {what}:\n{self.stderr[-3000:]}"
