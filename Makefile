@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/limiter.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/cloudonex.py
 
 # Long: `syncd run` for SOAK_MINUTES against a changing, faulty simulator (bench/soak.py).
 soak: $(STAMP)

@@ -45,6 +45,7 @@ from syncd.client import Answer, SkybizClient, open_session
 from syncd.config import RateLimit, SourceConfig
 from syncd.credentials import Credentials, Secret
 from syncd.limiter import RateLimiter
+from syncd.sync import judged
 from syncd.warehouse import db
 from syncd.warehouse.loader import Loader
 from syncd.windows import Purpose, Window
@@ -103,7 +104,7 @@ def source(url: str) -> SourceConfig:
 async def syncd_load(url: str, loader: Loader) -> None:
     """The real client fetches the window; the real loader commits it."""
     async def accept(answer: Answer) -> None:
-        await loader.load(SALES, WINDOW, answer)
+        await loader.load(SALES, WINDOW, judged(answer))
 
     async with open_session(source(url)) as session:
         client = SkybizClient(source(url), session, RateLimiter(1000, 1, margin=0))

@@ -117,7 +117,7 @@ def _parse_any_shape(body: bytes | bytearray | memoryview) -> Body:
         records = _LIST.decode(outer.data)
     elif first == b"{":
         inner = _INNER.decode(outer.data)
-        records = _records(inner.data)
+        records = records_of(inner.data)
     return _body(outer, inner, records)
 
 
@@ -130,7 +130,7 @@ def _valid_but_not_object(body: bytes | bytearray | memoryview) -> Body:
     return Body(Envelope(parsed=True), [])
 
 
-def _records(data: msgspec.Raw) -> list[msgspec.Raw] | None:
+def records_of(data: msgspec.Raw) -> list[msgspec.Raw] | None:
     """The records array; PHP encodes a list whose keys are not 0..n-1 as an object, whose
     values are then taken in key order (numeric keys first, by value)."""
     first = first_byte(data)
@@ -173,15 +173,15 @@ _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 _SURROGATES = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?")
 
 
-def prepare(body: bytes | bytearray) -> memoryview | bytes:
+def prepare(body: bytes | bytearray, start: int | None = None) -> memoryview | bytes:
     """The JSON part of a body, ready for PostgreSQL: PHP warnings before it skipped (as a
     view, not a copy), and ``\\u0000`` and unpaired surrogate escapes (text PostgreSQL
-    cannot store) made U+FFFD.
+    cannot store) made U+FFFD. ``start``: where the JSON begins, when the caller knows.
 
     The scan looks only at ``\\u0000`` / ``\\uD8..`` escapes (a literal-prefixed search),
     and the body is copied only when one of them has to change.
     """
-    view = memoryview(body)[json_start(body):]
+    view = memoryview(body)[json_start(body) if start is None else start:]
     if b"\\u0000" not in body and _surrogates_paired(body):
         return view
     data = bytes(view)

@@ -7,7 +7,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TextIO
 
-from syncd import registry, report
+from syncd import capacity, registry, report
 from syncd.backoff import Backoff
 from syncd.client import SkybizClient, open_session
 from syncd.config import Config, SourceConfig
@@ -93,7 +93,8 @@ async def run_check(config: Config, now: dt.datetime) -> list[ModuleCheck]:
     limiters = limiters_for(list(config.sources))
     results: list[ModuleCheck] = []
     for source in config.sources:
-        results.extend(await check_source(source, now, limiters[source.name]))
+        checker = source.source_kind.checker()
+        results.extend(await checker(source, now, limiters[source.name]))
     return results
 
 
@@ -101,6 +102,15 @@ def render(results: list[ModuleCheck], out: TextIO) -> None:
     """The answer table on stdout."""
     report.table([("SOURCE", "MODULE", "RESULT", "DETAIL")]
                  + [(r.source, r.module, r.result, r.detail) for r in results], out)
+
+
+def capacity_report(config: Config, out: TextIO) -> list[str]:
+    """Write each host's capacity line under the table; return its warnings (one sentence
+    per host whose configured intervals cannot be met)."""
+    figures = capacity.from_config(config)
+    for line in dict.fromkeys(c.sentence() for c in figures.values()):
+        out.write(f"capacity {line}\n")
+    return capacity.warnings(figures)
 
 
 def sentences(results: list[ModuleCheck]) -> list[str]:

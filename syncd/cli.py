@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_cli.add_arguments(register)
     simulate = sub.add_parser("simulate", parents=[common],
-                              help="run the bundled SKYBIZ API simulator")
+                              help="run the bundled SKYBIZ (or CloudOnex) API simulator")
     from syncd.simulator import cli as simulator_cli
 
     simulator_cli.add_arguments(simulate)
@@ -127,7 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resync(args: argparse.Namespace) -> int:
-    from syncd.sync import ResyncRange
+    from syncd.results import ResyncRange
 
     if args.date_from > args.date_to:
         raise ConfigError("--from is after --to; swap them.")
@@ -141,7 +141,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
     for source in commands.select(cfg, args.source, [args.module]):
         had = asyncio.run(commands.reset(cfg, source, args.module))
         state = "forgotten" if had else "had none"
-        print(f"{source.name}/{args.module}: watermarks {state}; the next sync backfills it")
+        if source.source_kind.windowed:
+            print(f"{source.name}/{args.module}: watermarks {state}; the next sync backfills it")
+        else:
+            print(f"{source.name}/{args.module}: last complete read {state}; the next sync "
+                  "reads it completely")
     return EXIT_OK
 
 
@@ -163,7 +167,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg = _load(args, need_credentials=True)
     results = asyncio.run(check.run_check(cfg, dt.datetime.now(dt.UTC)))
     check.render(results, sys.stdout)
-    for sentence in check.sentences(results):
+    # Capacity is advice, not a failed check: it warns but leaves the exit status alone.
+    for sentence in [*check.sentences(results), *check.capacity_report(cfg, sys.stdout)]:
         print(f"syncd: {sentence}", file=sys.stderr)
     return EXIT_OK if all(r.result == "ok" for r in results) else EXIT_FAILED
 

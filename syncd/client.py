@@ -1,7 +1,7 @@
 """The SKYBIZ HTTP client: one aiohttp session and one rate limiter per source.
 
 This is the only module that knows aiohttp's exceptions; it translates them into the
-syncd exception tree (``_transport_errors``). Retries live here too: 429, 5xx, transport
+syncd exception tree (``transport_errors``). Retries live here too: 429, 5xx, transport
 failures and broken bodies are retried with backoff inside a budget; a 429 pauses the
 whole source through the shared limiter, not just the request that got it.
 """
@@ -32,6 +32,8 @@ from syncd.errors import (
     RateLimited,
     RetriableError,
     RetriesExhausted,
+    Unreachable,
+    WindowTooLarge,
 )
 from syncd.limiter import Priority, RateLimiter
 from syncd.responses import Context, Page, classify, judge_create
@@ -59,7 +61,7 @@ def read_payload(
     """The JSON body of a read request: only what the docs define for this module."""
     payload: dict[str, Any] = {
         "api_key": creds.api_key.reveal(),
-        "api_secret": creds.api_secret.reveal(),
+        "api_secret": creds.secret().reveal(),
         "action": "read",
         "date_from": date_from.isoformat(),
         "date_to": date_to.isoformat(),
@@ -73,7 +75,7 @@ def read_payload(
 def create_payload(module: registry.Module, creds: Credentials, documents: list[str]) -> bytes:
     """The JSON body of a create request around documents given as JSON text (the digits
     stored in the outbox go out unchanged: no float ever touches them)."""
-    head = json.dumps({"api_key": creds.api_key.reveal(), "api_secret": creds.api_secret.reveal(),
+    head = json.dumps({"api_key": creds.api_key.reveal(), "api_secret": creds.secret().reveal(),
                        "action": "create"})
     docs = ",".join(documents)
     return f'{head[:-1]}, "{module.name}_data": {{"documents": [{docs}]}}}}'.encode()
@@ -100,6 +102,15 @@ async def open_session(source: SourceConfig) -> AsyncIterator[aiohttp.ClientSess
         yield session
 
 
+class Asker(Protocol):
+    """Who asked (any kind's request context): named in the error sentences."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def module(self) -> str: ...
+
+
 class ClientObserver(Protocol):
     """Who wants to know about each answer (metrics); the default ignores everything."""
 
@@ -108,7 +119,7 @@ class ClientObserver(Protocol):
     def waited(self, seconds: float) -> None: ...
 
 
-class _Nobody:
+class NoObserver:
     def response(self, module: str, status: int) -> None:
         pass
 
@@ -139,7 +150,7 @@ class SkybizClient:
         self.credentials: Credentials = source.credentials
         self.backoff = backoff or Backoff()
         self._rand, self._sleep = rand, sleep
-        self.observer: ClientObserver = observer or _Nobody()
+        self.observer: ClientObserver = observer or NoObserver()
         self.requests = 0
         self.retries = 0
 
@@ -159,12 +170,15 @@ class SkybizClient:
         self, module_name: str, date_from: dt.date, date_to: dt.date,
         accept: Callable[[Answer], Awaitable[T]], *,
         priority: Priority = Priority.FRESH, fields: tuple[str, ...] = (),
+        split_after: int | None = None,
     ) -> T:
         """Post the read until ``accept`` takes an answer, retrying within the budget.
 
         ``accept`` judges each answer and raises a RetriableError for one that must be
         fetched again (e.g. a body PostgreSQL found to be broken JSON), so every retry,
-        whoever detects the fault, goes through this one loop and its backoff.
+        whoever detects the fault, goes through this one loop and its backoff. With
+        ``split_after``, that many failures the window's size may cause (not 429s, not an
+        unreachable server) raise WindowTooLarge instead of spending the whole budget.
         """
         module = registry.get(module_name)
         payload = read_payload(module, self.credentials, date_from, date_to, fields)
@@ -172,13 +186,20 @@ class SkybizClient:
                       f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
         url = self.source.endpoint_url(module.name)
         first_sent: float | None = None
+        failures = 0
         for attempt in range(1, self.backoff.attempts + 1):
-            self.observer.waited(await self.limiter.acquire(priority))
+            self.observer.waited(await self.limiter.acquire(priority, source=self.source.name))
             first_sent = first_sent or time.monotonic()
             try:
                 status, body, retry_after = await self._post(url, payload, ctx)
                 return await accept(Answer(status, body, retry_after, ctx, attempt, first_sent))
             except RetriableError as exc:
+                failures += not isinstance(exc, RateLimited | Unreachable)
+                if split_after is not None and failures >= split_after:
+                    _log_failure(exc, attempt, date_from, date_to, final=True)
+                    raise WindowTooLarge(str(exc), requests=attempt, status=exc.status,
+                                         message=exc.message, request_id=exc.request_id,
+                                         module=exc.module) from exc
                 await self._before_retry(exc, attempt, date_from, date_to)
                 self.observer.retry(module.name)
             except ApiError as exc:
@@ -202,7 +223,8 @@ class SkybizClient:
                       f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
         url, lost = self.source.endpoint_url(module.name), False
         for attempt in range(1, self.backoff.attempts + 1):
-            self.observer.waited(await self.limiter.acquire(Priority.PUSH))
+            self.observer.waited(await self.limiter.acquire(Priority.PUSH,
+                                                              source=self.source.name))
             await on_attempt(attempt, lost)
             try:
                 status, raw, retry_after = await self._post(url, body, ctx)
@@ -244,10 +266,10 @@ class SkybizClient:
         sent = ({"data": payload, "headers": {"Content-Type": "application/json"}}
                 if isinstance(payload, bytes) else {"json": payload})
         try:
-            with _transport_errors(ctx):
+            with transport_errors(ctx):
                 async with self.session.post(url, **sent) as resp:
                     status = resp.status
-                    body = await _read(resp)
+                    body = await read_body(resp)
                     retry_after = parse_retry_after(
                         resp.headers.get("Retry-After"), dt.datetime.now(dt.UTC))
                     return resp.status, body, retry_after
@@ -255,7 +277,7 @@ class SkybizClient:
             self.observer.response(ctx.module, status)
 
 
-async def _read(resp: aiohttp.ClientResponse) -> bytearray:
+async def read_body(resp: aiohttp.ClientResponse) -> bytearray:
     """The whole body in one buffer, sized from Content-Length when the body is sent as
     is: a big answer is never held twice (aiohttp's ``read()`` joins its chunks into a
     second copy, and a growing buffer is copied as it grows)."""
@@ -274,7 +296,7 @@ async def _read(resp: aiohttp.ClientResponse) -> bytearray:
 
 
 @contextlib.contextmanager
-def _transport_errors(ctx: Context) -> Iterator[None]:
+def transport_errors(ctx: Asker) -> Iterator[None]:
     """Translate aiohttp/socket failures into syncd errors — the only place that does."""
     try:
         yield
@@ -284,10 +306,15 @@ def _transport_errors(ctx: Context) -> Iterator[None]:
             f"server uses a private CA, set ca_file for source {ctx.source!r}.",
             module=ctx.module) from None
     except aiohttp.ClientConnectorError as exc:
-        raise RetriableError(
+        raise Unreachable(
             f"Cannot connect to {exc.host}:{exc.port} "
             f"({exc.os_error.strerror or exc.os_error}); check base_url of source "
             f"{ctx.source!r} and the network.",
+            module=ctx.module) from None
+    except aiohttp.ConnectionTimeoutError:
+        raise Unreachable(
+            f"{ctx.module}: connecting to the server timed out; syncd retries (check the "
+            f"network and connect_timeout of source {ctx.source!r} if it persists).",
             module=ctx.module) from None
     except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
         kind = type(exc).__name__

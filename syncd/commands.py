@@ -14,13 +14,14 @@ from typing import Any
 
 import asyncpg
 
-from syncd import leader, registry
+from syncd import capacity, leader
 from syncd.backoff import Backoff
 from syncd.config import Config, SourceConfig
 from syncd.errors import ConfigError, SourceBusy
 from syncd.progress import Progress
 from syncd.push import outbox
-from syncd.sync import ModuleRun, ResyncRange, SourceSync, limiters_for
+from syncd.results import ModuleRun, ResyncRange
+from syncd.sync import limiters_for
 from syncd.warehouse import db, state
 
 
@@ -49,9 +50,10 @@ async def migrate(cfg: Config) -> list[str]:
 def select(cfg: Config, source: str | None, modules: list[str]) -> list[SourceConfig]:
     """The sources of a command, each narrowed to the requested modules."""
     sources = [cfg.source(source)] if source else list(cfg.sources)
+    known = {m for s in sources for m in s.source_kind.names}
     for m in modules:
-        if m not in registry.BY_NAME:
-            raise ConfigError(f"unknown module {m!r}; known: {', '.join(registry.BY_NAME)}.")
+        if m not in known:
+            raise ConfigError(f"unknown module {m!r}; known: {', '.join(sorted(known))}.")
     out = []
     for s in sources:
         chosen = tuple(m for m in s.modules if not modules or m in modules)
@@ -84,8 +86,9 @@ async def sync(
                 if not await leader.try_lead(conn, source.name):
                     raise SourceBusy(f"source {source.name!r} is being synced by another syncd "
                                      "(a running `syncd run`?); let it work or stop it first.")
-                async with SourceSync(source, conn, backoff=backoff,
-                                      limiter=limiters[source.name]) as worker:
+                syncer = source.source_kind.syncer()
+                async with syncer(source, conn, backoff=backoff,
+                                  limiter=limiters[source.name]) as worker:
                     return await worker.run(source.modules, progress(source), now=now,
                                             resync=resync)
             finally:
@@ -99,7 +102,9 @@ async def reset(cfg: Config, source: SourceConfig, module: str) -> bool:
     async with warehouse(cfg) as dsn:
         conn = await db.connect(dsn)
         try:
-            return await state.reset(conn, source.name, module)
+            if source.source_kind.windowed:
+                return await state.reset(conn, source.name, module)
+            return await state.forget_full_read(conn, source.name, module)
         finally:
             await conn.close()
 
@@ -109,25 +114,34 @@ async def status(cfg: Config, now: dt.datetime) -> dict[str, Any]:
     async with warehouse(cfg) as dsn:
         conn = await db.connect(dsn)
         try:
-            return {"sources": [await source_status(conn, s, now) for s in cfg.sources]}
+            return {"sources": [await source_status(conn, s, now, cfg) for s in cfg.sources]}
         finally:
             await conn.close()
 
 
 async def source_status(
-    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime
+    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime, cfg: Config | None = None,
 ) -> dict[str, Any]:
-    """One source's part of the status document."""
+    """One source's part of the status document; with ``cfg``, its host's capacity too."""
     modules = []
+    windowed = source.backfill_from is not None
     for name in source.modules:
-        st = await state.module_status(conn, source.name, name)
-        complete = st.low_watermark is not None and st.low_watermark <= source.backfill_from
-        modules.append({
+        st = await state.module_status(conn, source.name, source.module(name))
+        if source.backfill_from is not None:
+            high = st.high_watermark
+            complete = st.low_watermark is not None and st.low_watermark <= source.backfill_from
+            progress = _progress(st, source.backfill_from, source.today(now))
+        else:  # a paged kind: current as of its last read, complete after a complete read
+            high = st.last_success_at.astimezone(source.zone).date() if st.last_success_at \
+                else None
+            complete = st.last_full_read_at is not None
+            progress = 1.0 if complete else 0.0
+        entry: dict[str, Any] = {
             "module": name,
-            "high_watermark": _iso(st.high_watermark),
+            "high_watermark": _iso(high),
             "low_watermark": _iso(st.low_watermark),
             "backfill_complete": complete,
-            "backfill_progress": _progress(st, source, now),
+            "backfill_progress": progress,
             "rows": st.rows,
             "deleted_rows": st.deleted_rows,
             "last_success_at": _iso(st.last_success_at.astimezone(source.zone)
@@ -135,19 +149,43 @@ async def source_status(
             "last_error": st.last_error,
             "new_fields": list(st.new_fields),
             "unparsed_values": st.unparsed_values,
-        })
-    return {"name": source.name, "kind": source.kind, "modules": modules,
-            "renewal_date": _iso(source.renewal_date),
-            "outbox": await outbox.counts(conn, source.name)}
+        }
+        if not windowed:
+            entry["last_full_read_at"] = _iso(_local(st.last_full_read_at, source))
+        modules.append(entry)
+    doc: dict[str, Any] = {
+        "name": source.name, "kind": source.kind, "modules": modules,
+        "renewal_date": _iso(source.renewal_date),
+        "outbox": await outbox.counts(conn, source.name),
+        "capacity": capacity.from_config(cfg)[source.name].to_json() if cfg else None}
+    if not windowed:
+        doc["budget"] = _budget(await state.budget(conn, source.name), source, now)
+    return doc
 
 
-def _progress(st: state.ModuleStatus, source: SourceConfig, now: dt.datetime) -> float:
+def _local(at: dt.datetime | None, source: SourceConfig) -> dt.datetime | None:
+    return at.astimezone(source.zone).replace(microsecond=0) if at else None
+
+
+def _budget(seen: state.Budget | None, source: SourceConfig, now: dt.datetime) -> dict[str, Any]:
+    """The API budget as its server announced it last (``remaining`` is back to the limit
+    once ``reset_at`` has passed)."""
+    rate = source.rate_limit
+    limit = seen.limit if seen and seen.limit is not None else rate.requests
+    remaining = seen.remaining if seen else None
+    if seen and seen.reset_at is not None and seen.reset_at <= now:
+        remaining = limit
+    return {"limit": limit, "per_seconds": rate.per_seconds, "remaining": remaining,
+            "reset_at": _iso(_local(seen.reset_at, source) if seen else None),
+            "observed_at": _iso(_local(seen.observed_at, source) if seen else None)}
+
+
+def _progress(st: state.ModuleStatus, backfill_from: dt.date, today: dt.date) -> float:
     """Share of the days from backfill_from to today that are loaded."""
     if st.low_watermark is None or st.high_watermark is None:
         return 0.0
-    today = source.today(now)
-    span = (today - min(source.backfill_from, today)).days + 1
-    low = max(st.low_watermark, source.backfill_from)
+    span = (today - min(backfill_from, today)).days + 1
+    low = max(st.low_watermark, backfill_from)
     loaded = (min(st.high_watermark, today) - low).days + 1
     return round(max(0.0, min(1.0, loaded / span)), 4)
 

@@ -12,19 +12,18 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syncd import registry
+from syncd import kinds, registry
 from syncd.credentials import Credentials, Secret, load_credentials, load_renewal
 from syncd.cycles import Boundary
 from syncd.errors import ConfigError
 
 DEFAULT_CONFIG = "syncd.toml"
-KINDS = ("skybiz",)
 NIGHTLY = Boundary(3, 0)  # reread of recent documents, every day at 03:00 (source time)
 WEEKLY = Boundary(4, 0, weekday=6)  # reconcile of masters, Sundays at 04:00
 
@@ -46,7 +45,7 @@ class SourceConfig:
     kind: str
     base_url: str
     timezone: str
-    backfill_from: dt.date
+    backfill_from: dt.date | None  # windowed kinds only (SKYBIZ)
     modules: tuple[str, ...]
     rate_limit: RateLimit = RateLimit()
     ca_file: Path | None = None
@@ -57,6 +56,16 @@ class SourceConfig:
     credentials: Credentials | None = None
     register_url: str | None = None  # where `syncd register` posts (the docs name none)
     renewal_date: dt.date | None = None  # stored by `syncd register`, when the API gave one
+    page_size: int = 100  # paged kinds (CloudOnex): records asked per page
+    full_read_seconds: float = 6 * 3600.0  # paged kinds: [schedule] full_read
+
+    @property
+    def source_kind(self) -> kinds.SourceKind:
+        return kinds.get(self.kind)
+
+    def module(self, name: str) -> registry.Module:
+        """One of this source's kind's modules."""
+        return self.source_kind.module(name)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -67,11 +76,14 @@ class SourceConfig:
         return now.astimezone(self.zone).date()
 
     def endpoint_url(self, module: str) -> str:
-        path = self.endpoints.get(module) or registry.get(module).endpoint
-        return f"{self.base_url}/{path.lstrip('/')}"
+        return f"{self.base_url}/{self.endpoint_url_path(module)}"
+
+    def endpoint_url_path(self, module: str) -> str:
+        """The module's path under base_url (configured, else the kind's default)."""
+        return (self.endpoints.get(module) or self.module(module).endpoint).lstrip("/")
 
     def lookback(self, module: str) -> int:
-        return self.lookback_days.get(module, registry.get(module).lookback_days)
+        return self.lookback_days.get(module, self.module(module).lookback_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +104,7 @@ class ScheduleConfig:
     reread_days: int = 62
     reconcile: Boundary | None = WEEKLY
     push_seconds: float = 60.0  # `syncd run` sends the outbox this often (and on every insert)
+    full_read_seconds: float = 6 * 3600.0  # paged kinds: a complete read at least this often
 
     def interval(self, module: str) -> float:
         return self.module_intervals.get(module, self.interval_seconds)
@@ -169,11 +182,13 @@ class _Parser:
             raise self.fail("[sources]", "no source configured; add a [sources.<name>] table.")
         warehouse = self.warehouse(top.get("warehouse", {}))
         self.data_dir = warehouse.data_dir  # the last place credentials are looked up
+        schedule = self.schedule(top.get("schedule", {}))
         return Config(
             path=self.path,
             warehouse=warehouse,
-            sources=tuple(self.source(n, v) for n, v in sources_raw.items()),
-            schedule=self.schedule(top.get("schedule", {})),
+            sources=tuple(replace(self.source(n, v), full_read_seconds=schedule.full_read_seconds)
+                          for n, v in sources_raw.items()),
+            schedule=schedule,
             observability=self.observability(top.get("observability", {})),
         )
 
@@ -198,42 +213,57 @@ class _Parser:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
             raise self.fail(where, "a source name must be letters, digits and _, "
                             "starting with a letter.")
+        kind_name = raw.get("kind", "skybiz") if isinstance(raw, dict) else "skybiz"
+        try:
+            kind = kinds.get(str(kind_name))
+        except KeyError as exc:
+            raise self.fail(f"{where} kind", f"{exc.args[0]}.") from None
+        others = {k for other in kinds.KINDS.values() for k in other.config_keys}
+        for key in sorted(others - set(kind.config_keys)):
+            if key in raw:
+                raise self.fail(f"{where} {key}", f"does not apply to kind = \"{kind.name}\"; "
+                                "remove it.")
         t = self.table(raw, where, (
-            "kind", "base_url", "timezone", "backfill_from", "modules", "ca_file",
-            "rate_limit", "endpoints", "lookback_days", "connect_timeout", "read_timeout",
-            "register_url"))
-        kind = t.get("kind", "skybiz")
-        if kind not in KINDS:
-            raise self.fail(f"{where} kind", f"{kind!r} is not supported; use one of {KINDS}.")
-        modules = self.modules(t.get("modules"), f"{where} modules")
+            "kind", "base_url", "timezone", "modules", "ca_file", "rate_limit",
+            "connect_timeout", "read_timeout", *kind.config_keys))
+        modules = self.modules(t.get("modules"), f"{where} modules", kind)
         return SourceConfig(
             name=name,
-            kind=kind,
-            base_url=self.base_url(t.get("base_url"), f"{where} base_url"),
+            kind=kind.name,
+            base_url=self.base_url(t.get("base_url"), f"{where} base_url", kind.url_hint),
             timezone=self.timezone(t.get("timezone", "Asia/Kuala_Lumpur"), f"{where} timezone"),
-            backfill_from=self.date(t.get("backfill_from"), f"{where} backfill_from"),
+            backfill_from=(self.date(t.get("backfill_from"), f"{where} backfill_from")
+                           if kind.windowed else None),
             modules=modules,
-            rate_limit=self.rate_limit(t.get("rate_limit", {}), f"[sources.{name}.rate_limit]"),
+            rate_limit=self.rate_limit(t.get("rate_limit", {}), f"[sources.{name}.rate_limit]",
+                                       kind.default_rate),
             ca_file=self.ca_file(t.get("ca_file"), f"{where} ca_file"),
-            endpoints=self.per_module(t.get("endpoints", {}), f"[sources.{name}.endpoints]", str),
+            endpoints=self.per_module(t.get("endpoints", {}), f"[sources.{name}.endpoints]", str,
+                                      kind.names),
             lookback_days=self.per_module(
-                t.get("lookback_days", {}), f"[sources.{name}.lookback_days]", int),
+                t.get("lookback_days", {}), f"[sources.{name}.lookback_days]", int, kind.names),
             connect_timeout=self.positive(t.get("connect_timeout", 10.0),
                                           f"{where} connect_timeout"),
             read_timeout=self.positive(t.get("read_timeout", 300.0), f"{where} read_timeout"),
-            credentials=(load_credentials(name, self.env, self.data_dir)
+            credentials=(load_credentials(name, self.env, self.data_dir, kind.credentials)
                          if self.need_credentials else None),
-            register_url=self.register_url(t.get("register_url"), f"{where} register_url"),
+            register_url=self.register_url(t.get("register_url"), f"{where} register_url",
+                                           kind.url_hint),
             renewal_date=load_renewal(name, self.env, self.data_dir),
+            page_size=self.page_size(t.get("page_size", 100), f"{where} page_size"),
         )
 
-    def register_url(self, value: Any, where: str) -> str | None:
-        return None if value is None else self.base_url(value, where)
+    def page_size(self, value: Any, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+            raise self.fail(where, "must be a whole number from 1 to 1000.")
+        return value
 
-    def base_url(self, value: Any, where: str) -> str:
+    def register_url(self, value: Any, where: str, hint: str) -> str | None:
+        return None if value is None else self.base_url(value, where, hint)
+
+    def base_url(self, value: Any, where: str, hint: str) -> str:
         if not isinstance(value, str) or not value:
-            raise self.fail(where, "is required, e.g. "
-                            "\"https://example.com/01/clientportal/apiv2/modules\".")
+            raise self.fail(where, f"is required, e.g. \"{hint}\".")
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise self.fail(where, f"{value!r} is not an http(s) URL.")
@@ -264,28 +294,29 @@ class _Parser:
             raise self.fail(where, "is required, a date such as \"2020-01-01\".")
         raise self.fail(where, f"{value!r} is not a date; write it as \"YYYY-MM-DD\".")
 
-    def modules(self, value: Any, where: str) -> tuple[str, ...]:
+    def modules(self, value: Any, where: str, kind: kinds.SourceKind) -> tuple[str, ...]:
         if value is None:
-            return tuple(m.name for m in registry.MODULES)
+            return kind.names
         if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
             raise self.fail(where, "must be a non-empty list of module names.")
         for v in value:
-            if v not in registry.BY_NAME:
+            if v not in kind.names:
                 raise self.fail(where, f"unknown module {v!r}; known: "
-                                f"{', '.join(registry.BY_NAME)}.")
+                                f"{', '.join(kind.names)}.")
         if len(set(value)) != len(value):
             raise self.fail(where, "lists a module twice.")
         return tuple(value)
 
-    def rate_limit(self, raw: Any, where: str) -> RateLimit:
+    def rate_limit(self, raw: Any, where: str, default: tuple[int, float]) -> RateLimit:
         t = self.table(raw, where, ("requests", "per_seconds", "margin_seconds"))
-        requests = t.get("requests", 5)
+        requests = t.get("requests", default[0])
         if isinstance(requests, bool) or not isinstance(requests, int) or requests <= 0:
             raise self.fail(f"{where} requests", "must be a whole number greater than 0.")
         margin = t.get("margin_seconds", 0.2)
         if isinstance(margin, bool) or not isinstance(margin, int | float) or margin < 0:
             raise self.fail(f"{where} margin_seconds", "must be a number of seconds >= 0.")
-        return RateLimit(requests, self.positive(t.get("per_seconds", 10), f"{where} per_seconds"),
+        return RateLimit(requests, self.positive(t.get("per_seconds", default[1]),
+                                                 f"{where} per_seconds"),
                          float(margin))
 
     def ca_file(self, value: Any, where: str) -> Path | None:
@@ -296,8 +327,9 @@ class _Parser:
             raise self.fail(where, f"{path} does not exist or is not a file.")
         return path
 
-    def per_module(self, raw: Any, where: str, type_: type) -> dict[str, Any]:
-        t = self.table(raw, where, tuple(registry.BY_NAME))
+    def per_module(self, raw: Any, where: str, type_: type,
+                   names: tuple[str, ...]) -> dict[str, Any]:
+        t = self.table(raw, where, names)
         for k, v in t.items():
             ok = isinstance(v, type_) and not isinstance(v, bool)
             if type_ is int and (not ok or v < 1):
@@ -313,9 +345,9 @@ class _Parser:
 
     def schedule(self, raw: Any) -> ScheduleConfig:
         t = self.table(raw, "[schedule]", ("interval", "intervals", "reread", "reread_days",
-                                           "reconcile", "push"))
+                                           "reconcile", "push", "full_read"))
         per_module = self.table(t.get("intervals", {}), "[schedule.intervals]",
-                                tuple(registry.BY_NAME))
+                                kinds.all_module_names())
         days = t.get("reread_days", 62)
         if isinstance(days, bool) or not isinstance(days, int) or days < 1:
             raise self.fail("[schedule] reread_days", "must be a whole number of days >= 1.")
@@ -327,6 +359,8 @@ class _Parser:
             reread_days=days,
             reconcile=self.boundary(t.get("reconcile", "sun 04:00"), "[schedule] reconcile"),
             push_seconds=parse_duration(t.get("push", "1m"), self, "[schedule] push"),
+            full_read_seconds=parse_duration(t.get("full_read", "6h"), self,
+                                             "[schedule] full_read", zero=True),
         )
 
     def boundary(self, value: Any, where: str) -> Boundary | None:
@@ -349,14 +383,15 @@ class _Parser:
         return ObservabilityConfig(host=m[1] or "127.0.0.1", port=int(m[2]), log_format=fmt)
 
 
-def parse_duration(value: Any, parser: _Parser, where: str) -> float:
-    """``"5m"``, ``"90s"``, ``"1h30m"`` or a number of seconds, as seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+def parse_duration(value: Any, parser: _Parser, where: str, *, zero: bool = False) -> float:
+    """``"5m"``, ``"90s"``, ``"1h30m"`` or a number of seconds, as seconds (``zero``: 0 too)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and (
+            value > 0 or (zero and value == 0)):
         return float(value)
     m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", str(value).strip())
     if m and any(m.groups()):
         h, mi, s = (int(g or 0) for g in m.groups())
-        if h * 3600 + mi * 60 + s > 0:
+        if h * 3600 + mi * 60 + s > 0 or zero:
             return float(h * 3600 + mi * 60 + s)
     raise parser.fail(where, f"{value!r} is not a duration; write e.g. \"5m\", \"90s\", \"1h\".")
 

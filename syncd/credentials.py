@@ -48,10 +48,16 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """One source's API key and secret, both treated as secrets."""
+    """One source's API key and (for kinds that sign with one) secret, both secrets."""
 
     api_key: Secret
-    api_secret: Secret
+    api_secret: Secret | None = None
+
+    def secret(self) -> Secret:
+        """The secret of a kind that needs one (loaded with it, so always there)."""
+        if self.api_secret is None:
+            raise ValueError("these credentials have no API secret")
+        return self.api_secret
 
 
 def env_prefix(source: str) -> str:
@@ -60,12 +66,15 @@ def env_prefix(source: str) -> str:
 
 
 def load_credentials(
-    source: str, env: Mapping[str, str], data_dir: Path | None = None
+    source: str, env: Mapping[str, str], data_dir: Path | None = None,
+    names: tuple[str, ...] = ("api_key", "api_secret"),
 ) -> Credentials:
-    """Read key and secret from env, ``$CREDENTIALS_DIRECTORY`` or ``data_dir``, trimmed."""
+    """Read the key (and the secret, when ``names`` has it) from env,
+    ``$CREDENTIALS_DIRECTORY`` or ``data_dir``, trimmed."""
     return Credentials(
         api_key=Secret(_lookup(source, "api_key", env, data_dir)),
-        api_secret=Secret(_lookup(source, "api_secret", env, data_dir)),
+        api_secret=(Secret(_lookup(source, "api_secret", env, data_dir))
+                    if "api_secret" in names else None),
     )
 
 

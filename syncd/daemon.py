@@ -20,15 +20,17 @@ import asyncpg
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from syncd import commands, httpd, leader, registry
+from syncd import commands, httpd, leader
 from syncd.config import Config, SourceConfig
 from syncd.errors import SyncdError, WarehouseError
+from syncd.kinds import Syncer
 from syncd.metrics import Metrics
 from syncd.notify import Notifier
 from syncd.push.sender import ModulePush
 from syncd.push.service import OutboxService
 from syncd.registry import Kind
-from syncd.sync import Cycle, SourceSync, limiters_for
+from syncd.results import Cycle
+from syncd.sync import limiters_for
 from syncd.warehouse import db
 from syncd.windows import Purpose
 
@@ -41,7 +43,7 @@ class SourceWorker:
     def __init__(self, daemon: Daemon, source: SourceConfig) -> None:
         self.daemon, self.source = daemon, source
         self.conn: asyncpg.Connection | None = None
-        self.sync: SourceSync | None = None
+        self.sync: Syncer | None = None
         self.passes: set[asyncio.Task[Any]] = set()
         self.status: dict[str, Any] | None = None
         self.lost = asyncio.Event()
@@ -65,10 +67,13 @@ class SourceWorker:
             await leader.refuse_transaction_pooling(self.conn)
             if not await self._become_leader():
                 return
-            async with SourceSync(self.source, self.conn, observer=self.observer,
-                                  limiter=self.daemon.limiters[self.source.name]) as self.sync:
+            syncer = self.source.source_kind.syncer()
+            async with syncer(self.source, self.conn, observer=self.observer,
+                              limiter=self.daemon.limiters[self.source.name]) as self.sync:
                 self._schedule()
-                pusher = asyncio.create_task(self._push_service().run())
+                pusher = asyncio.create_task(self._push_service().run()
+                                             if self.source.source_kind.pushes
+                                             else self.daemon.stopping.wait())
                 await _first(self.daemon.stopping.wait(), self.lost.wait())
                 self._unschedule()
                 pusher.cancel()  # a request in flight leaves its documents `sending`: safe
@@ -180,7 +185,7 @@ class SourceWorker:
         for boundary, kind, purpose in ((sched.reread, Kind.DOCUMENT, Purpose.REREAD),
                                         (sched.reconcile, Kind.MASTER, Purpose.RECONCILE)):
             modules = tuple(m for m in self.source.modules
-                            if m in complete and registry.get(m).kind is kind)
+                            if m in complete and self.source.module(m).kind is kind)
             if boundary is not None and modules:
                 await self._pass(modules, frozenset({purpose}),
                                  Cycle(boundary.last(local), sched.reread_days))
@@ -191,7 +196,8 @@ class SourceWorker:
         assert self.sync is not None
         now = dt.datetime.now(dt.UTC)
         async with self.sync.loader.turn():
-            self.status = await commands.source_status(self.conn, self.source, now)
+            self.status = await commands.source_status(self.conn, self.source, now,
+                                                        self.daemon.cfg)
         for m in self.status["modules"]:
             high = dt.date.fromisoformat(m["high_watermark"]) if m["high_watermark"] else None
             self.daemon.metrics.set_state(self.source.name, m["module"], high=high,
@@ -204,7 +210,8 @@ class SourceWorker:
         doc = dict(self.status or {"name": self.source.name, "kind": self.source.kind,
                                    "modules": []})
         now = dt.datetime.now(dt.UTC)
-        doc.update(role=self.role, backfill_from=self.source.backfill_from.isoformat(),
+        since = self.source.backfill_from
+        doc.update(role=self.role, backfill_from=since.isoformat() if since else None,
                    today=self.source.today(now).isoformat(),
                    renewal_date=(self.source.renewal_date.isoformat()
                                  if self.source.renewal_date else None))

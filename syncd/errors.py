@@ -7,8 +7,10 @@
     ├── RegistrationFailed       `syncd register` stored nothing (exit 1)
     └── ApiError                 the API answered (or failed to); carries request_id
         ├── RetriableError       try again after a backoff: 5xx, transport, broken body
-        │   └── RateLimited      429: pause the whole source, then try again
+        │   ├── RateLimited      429: pause the whole source, then try again
+        │   └── Unreachable      no connection at all: the window's size is not the cause
         ├── RetriesExhausted     a retriable error that outlived the retry budget
+        ├── WindowTooLarge       a window failed twice: read it in smaller pieces
         ├── RequestRejected      400: our request is wrong; retrying cannot help
         ├── ModuleForbidden      403: stop this module (permission, mode, HTTPS)
         ├── SourceUnauthorized   401: stop every module of the source (credentials)
@@ -20,6 +22,8 @@ Every ``str()`` is one plain sentence that says what to fix; none contains a sec
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class SyncdError(Exception):
@@ -47,7 +51,7 @@ class RegistrationFailed(SyncdError):
 
 
 class ApiError(SyncdError):
-    """The SKYBIZ API did not give us data; ``message`` is the server's own words."""
+    """The API did not give us data; ``message`` is the server's own words."""
 
     def __init__(
         self,
@@ -73,6 +77,19 @@ class RetriableError(ApiError):
 
 class RateLimited(RetriableError):
     """429 Rate limit exceeded: another client may share our key or IP."""
+
+
+class Unreachable(RetriableError):
+    """The server could not be reached (connection refused, DNS): retried, never split."""
+
+
+class WindowTooLarge(ApiError):
+    """A window of more than one day failed twice (500s, timeouts, broken bodies): read it
+    in smaller pieces (``splits.py``). ``requests`` is what the failed tries cost."""
+
+    def __init__(self, sentence: str, *, requests: int, **kw: Any) -> None:
+        super().__init__(sentence, **kw)
+        self.requests = requests
 
 
 class RetriesExhausted(ApiError):

@@ -1,4 +1,4 @@
-"""Per-source request limiter: a sliding window of arrivals, served in priority order.
+"""Per-host request limiter: a sliding window of arrivals, served fairly (see fairqueue).
 
 The SKYBIZ server counts request ARRIVALS in a sliding window (5 per 10 s per key and
 per IP). A token bucket is the wrong model: after a burst it refills while the burst is
@@ -14,20 +14,12 @@ waiting only from the injected ``sleep``, so tests drive virtual time instead of
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable
-from enum import IntEnum
 
+from syncd.fairqueue import FairQueue, Priority
 
-class Priority(IntEnum):
-    """Who goes first when several requests of one source wait: lowest value wins."""
-
-    FRESH = 0  # incremental passes: the dashboards are waiting for them
-    PUSH = 1  # write-back: a shop waits for its invoice, but reads of today come first
-    BACKFILL = 2  # history
-    REREAD = 3  # nightly deep re-reads / reconciles
+__all__ = ["Priority", "RateLimiter", "SlidingWindow"]
 
 
 class SlidingWindow:
@@ -76,7 +68,8 @@ class SlidingWindow:
 
 
 class RateLimiter:
-    """One per source, shared by all its modules: ``await acquire()`` before each request."""
+    """One per API host, shared by its sources' modules: ``await acquire()`` before each
+    request. Who gets a free slot is FairQueue's decision; this class only waits for it."""
 
     def __init__(
         self,
@@ -86,38 +79,39 @@ class RateLimiter:
         margin: float = 0.2,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        share: dict[Priority, int] | None = None,
     ) -> None:
         self._window = SlidingWindow(requests, per_seconds, margin)
         self._clock = clock if clock is not None else _loop_time
         self._sleep = sleep if sleep is not None else asyncio.sleep
-        # Waiters ordered by (priority, arrival): the sequence number keeps FIFO within a
-        # priority and stops heapq from ever comparing two futures.
-        self._queue: list[tuple[Priority, int, asyncio.Future[float]]] = []
-        self._seq = itertools.count()
+        # Each waiter is a future whose result is the time the dispatcher granted its start.
+        self._queue: FairQueue[asyncio.Future[float]] = FairQueue(share)
         self._dispatcher: asyncio.Task[None] | None = None
         self.started = 0
         self.total_wait = 0.0
         self.waiting: dict[Priority, int] = dict.fromkeys(Priority, 0)
 
-    async def acquire(self, priority: Priority = Priority.FRESH) -> float:
-        """Wait until this request may start, count it as started, return seconds waited."""
+    async def acquire(self, priority: Priority = Priority.FRESH, source: str = "") -> float:
+        """Wait until this request of ``source`` may start, count it as started, return
+        seconds waited. Sources take turns within a priority (unnamed callers are one)."""
         entered = self._clock()
         # Fast path only when nobody queues: a free slot must not jump the queue.
         if not self._queue and self._window.next_start(entered) <= entered:
-            self._grant(entered)
+            self._grant(entered, priority)
             return 0.0
-        # The future's result is the time the dispatcher granted (and recorded) the start.
         granted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._queue, (priority, next(self._seq), granted))
+        self._queue.push(priority, source, granted)
         self._ensure_dispatcher()
         self.waiting[priority] += 1
         try:
-            # A cancel while queued cancels `granted` too and the dispatcher skips it, so
-            # no slot is spent. A cancel landing after the grant keeps the start counted:
-            # over-counting delays one later start, under-counting could earn a 429.
+            # A cancel while queued takes the waiter out of the queue, so no slot is spent.
+            # A cancel landing after the grant keeps the start counted: over-counting
+            # delays one later start, under-counting could earn a 429.
             granted_at = await granted
         finally:
             self.waiting[priority] -= 1
+            if granted.cancelled():
+                self._queue.discard(priority, source, granted)
         resumed = self._clock()
         if resumed > granted_at:
             # The loop was busy between the grant and this resume, so the request goes
@@ -128,14 +122,15 @@ class RateLimiter:
         return waited
 
     def pause(self, seconds: float) -> None:
-        """The server said 429: no request of this source starts for ``seconds`` from now."""
+        """The server said 429: no request on this host starts for ``seconds`` from now."""
         # No wake-up needed: a sleeping dispatcher re-plans when it wakes, and a pause only
         # ever moves the next start later.
         self._window.pause_until(self._clock() + seconds)
 
-    def _grant(self, at: float) -> None:
+    def _grant(self, at: float, priority: Priority) -> None:
         """Record a start at ``at``; the caller sends in this same loop iteration."""
         self._window.record(at)
+        self._queue.granted(priority)
         self.started += 1
 
     def _ensure_dispatcher(self) -> None:
@@ -145,25 +140,23 @@ class RateLimiter:
 
     async def _dispatch(self) -> None:
         """Hand out starts to the queue head, sleeping until the window allows the next."""
-        while self._drop_cancelled():
+        while self._queue:
             now = self._clock()
             at = self._window.next_start(now)
             if at > now:
-                # Re-plan after every sleep: a pause may have pushed `at` back and a
-                # higher-priority waiter may have become the head meanwhile.
+                # Re-plan after every sleep: a pause may have pushed `at` back, and whose
+                # turn it is gets decided only when the slot is free.
                 await self._sleep(at - now)
                 continue
-            _, _, granted = heapq.heappop(self._queue)
-            # Record before waking the waiter, so the next turn of this loop already
-            # sees the slot as taken.
-            self._grant(now)
+            # pop() counts the grant for fairness; record the start before waking the
+            # waiter, so the next turn of this loop already sees the slot as taken.
+            # A waiter cancelled since (its future is done) is dropped without a start.
+            granted = self._queue.pop(skip=asyncio.Future.done)
+            if granted is None:
+                return
+            self._window.record(now)
+            self.started += 1
             granted.set_result(now)
-
-    def _drop_cancelled(self) -> bool:
-        """Discard cancelled waiters at the head of the queue; tell whether any remain."""
-        while self._queue and self._queue[0][2].done():
-            heapq.heappop(self._queue)
-        return bool(self._queue)
 
 
 def _loop_time() -> float:

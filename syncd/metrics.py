@@ -9,8 +9,7 @@ from collections import deque
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from syncd.progress import LogProgress
-from syncd.sync import ModuleRun
-from syncd.warehouse.loader import LoadResult
+from syncd.results import LoadResult, ModuleRun
 
 _WINDOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 

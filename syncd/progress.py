@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import Protocol, TextIO
 
 import structlog
 
 from syncd.config import RateLimit
-
-if TYPE_CHECKING:
-    from syncd.sync import ModuleRun
-    from syncd.warehouse.loader import LoadResult
+from syncd.results import LoadResult, ModuleRun
 
 log = structlog.get_logger("syncd.sync")
 
@@ -36,7 +33,7 @@ class LogProgress:
 
     def window_done(self, run: ModuleRun, result: LoadResult) -> None:
         log.info("sync.window_committed", source=run.source, module=run.module,
-                 window=str(result.window), purpose=result.window.purpose.value,
+                 window=result.what, purpose=result.purpose,
                  records=result.records, upserted=result.upserted, lines=result.lines,
                  deleted=result.deleted, requests=result.requests,
                  retries=result.requests - 1, done=run.done, planned=run.planned)

@@ -30,21 +30,26 @@ class Kind(StrEnum):
     DOCUMENT = "document"
 
 
+# syncd's own columns: an API field of the same name gets a trailing underscore.
+OWN_COLUMNS = frozenset({"source", "line_seq", "_synced_at", "_deleted_at", "_raw", "_hash"})
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One API field; its column is the API name in lower case."""
+    """One API field; its column is the API name in lower case (``source`` → ``source_``)."""
 
     name: str
     type: FieldType
 
     @property
     def column(self) -> str:
-        return self.name.lower()
+        column = self.name.lower()
+        return column + "_" if column in OWN_COLUMNS else column
 
 
 @dataclass(frozen=True, slots=True)
 class Module:
-    """One SKYBIZ module: everything syncd needs to read and store it."""
+    """One module (resource) of a source kind: everything syncd needs to read and store it."""
 
     name: str  # config / CLI name, also the warehouse table name
     endpoint: str  # default file under base_url
@@ -59,6 +64,9 @@ class Module:
     lookback_days: int = 2
     modified_field: str | None = None  # newer-wins comparison for master rows
     schema: str = "skybiz"  # the warehouse schema of the module's tables
+    line_name: str | None = None  # the lines table (default ``<name>_line``)
+    line_key: tuple[str, ...] = ()  # the lines table's parent-key columns (default: the key's)
+    flat_lines: bool = True  # a record without ``items`` may itself carry a line (flat rows)
 
     @property
     def table(self) -> str:
@@ -66,9 +74,18 @@ class Module:
         return f"{self.schema}.{self.name}"
 
     def __post_init__(self) -> None:
-        names = [f.name for f in self.header + self.lines]
-        if len({n.lower() for n in names}) != len(names):
-            raise ValueError(f"module {self.name}: duplicate field names")
+        header = {f.name.lower(): f for f in self.header}
+        if len(header) != len(self.header):
+            raise ValueError(f"module {self.name}: duplicate header field names")
+        names = [f.name.lower() for f in self.lines]
+        if len(set(names)) != len(names):
+            raise ValueError(f"module {self.name}: duplicate line field names")
+        for f in self.lines:  # a line field may share a header field's name and type only
+            if f.name.lower() in header and header[f.name.lower()] != f:
+                raise ValueError(f"module {self.name}: line field {f.name} clashes with the "
+                                 "header field of that name")
+        if self.line_key and len(self.line_key) != len(self.key):
+            raise ValueError(f"module {self.name}: line_key must name one column per key field")
         for k in self.key:
             if k not in {f.name for f in self.header}:
                 raise ValueError(f"module {self.name}: key field {k} is not a header field")
@@ -85,7 +102,14 @@ class Module:
 
     @property
     def fields(self) -> tuple[Field, ...]:
-        return self.header + self.lines
+        """Header then line fields, each name once (a line field may repeat a header's)."""
+        names = {f.name for f in self.header}
+        return self.header + tuple(f for f in self.lines if f.name not in names)
+
+    @property
+    def line_key_columns(self) -> tuple[str, ...]:
+        """The lines table's columns holding the parent's key."""
+        return self.line_key or tuple(f.column for f in self.key_fields)
 
     @property
     def has_lines(self) -> bool:
@@ -94,7 +118,9 @@ class Module:
     @property
     def line_table(self) -> str | None:
         """The lines table, schema-qualified (document modules only)."""
-        return f"{self.schema}.{self.name}_line" if self.lines else None
+        if not self.lines:
+            return None
+        return f"{self.schema}.{self.line_name or self.name + '_line'}"
 
 
 T, N, BIG, D, TS, TM = (

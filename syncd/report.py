@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from syncd.results import ModuleRun
 from syncd.statuspage import outbox_counts
-from syncd.sync import ModuleRun
 
 
 def table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
@@ -38,14 +38,28 @@ def status(doc: dict[str, Any], out: TextIO) -> None:
              "LAST ERROR")]
     notes: list[str] = []
     for s in doc["sources"]:
+        if s.get("capacity"):
+            warning = s["capacity"]["warning"]
+            notes += [f"capacity {s['capacity']['summary']}", f"warning: {warning}" if warning
+                      else ""]
         if s.get("renewal_date"):
             notes.append(f"{s['name']}: the API key must be renewed by {s['renewal_date']} "
                          "(syncd register)")
+        if budget := s.get("budget"):
+            left = "?" if budget["remaining"] is None else budget["remaining"]
+            resets = f", resets {budget['reset_at'][11:19]}" if budget["reset_at"] else ""
+            notes.append(f"{s['name']}: API budget {left} of {budget['limit']} requests left"
+                         f"{resets}")
         for m in s["modules"]:
-            loaded = (f"{m['low_watermark']}..{m['high_watermark']}"
-                      if m["low_watermark"] else "-")
-            backfill = "complete" if m["backfill_complete"] else (
-                f"{m['backfill_progress']:.0%}")
+            if "last_full_read_at" in m:  # a paged kind: complete reads, no date range
+                full = m["last_full_read_at"]
+                loaded = f"read {full[:16].replace('T', ' ')}" if full else "-"
+                backfill = "complete" if m["backfill_complete"] else "first read"
+            else:
+                loaded = (f"{m['low_watermark']}..{m['high_watermark']}"
+                          if m["low_watermark"] else "-")
+                backfill = "complete" if m["backfill_complete"] else (
+                    f"{m['backfill_progress']:.0%}")
             rows.append((s["name"], m["module"], loaded, backfill, str(m["rows"]),
                          str(m["deleted_rows"]), (m["last_success_at"] or "never")[:19],
                          (m["last_error"] or "-")[:80]))
@@ -59,6 +73,7 @@ def status(doc: dict[str, Any], out: TextIO) -> None:
         notes += [f"{s['name']}/{module} outbox: {outbox_counts(counts)}"
                   for module, counts in s.get("outbox", {}).items()]
     table(rows, out)
-    for note in notes:
+    # Sources sharing a host repeat its capacity lines: each distinct line once.
+    for note in dict.fromkeys(n for n in notes if n):
         out.write(note + "\n")
 

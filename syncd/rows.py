@@ -135,14 +135,15 @@ def _row_text(attrs: list[tuple[str, Field]]) -> RowText:
 @functools.cache
 def shape(module: Module) -> Shape:
     """The compiled row builders of ``module``."""
-    fields = module.header + module.lines
+    fields = module.fields
     attrs = [(f"f{i}", f) for i, f in enumerate(fields)]
     by_name = {f.name: (a, f) for a, f in attrs}
-    lines = attrs[len(module.header):]
+    lines = [by_name[f.name] for f in module.lines]
     key = [by_name[f.name] for f in module.key_fields]
     wanted = [*module.key_fields, *([module.modified] if module.modified else [])]
     unit = [(f"f{i}", f) for i, f in enumerate(wanted)]
-    has_line = " or ".join(f"r.{a} is not None" for a, _ in lines) or "False"
+    has_line = (" or ".join(f"r.{a} is not None" for a, _ in lines) if module.flat_lines
+                else "") or "False"
     salt = int.from_bytes(hashlib.blake2b(
         LOAD_FORMAT + repr(fields).encode() + repr(module.key).encode(), digest_size=8).digest())
     return Shape(

@@ -1,8 +1,9 @@
 """The status page at ``GET /`` (pure rendering): one self-contained HTML document.
 
-No CDN, no script: it works offline and refreshes itself with a meta refresh. Per source
-and module: the loaded range as a bar over the backfill span, lag, last success, last
-error, rows, and requests / 429s over the last hour.
+No CDN, no script: it works offline and refreshes itself with a meta refresh. Per source:
+how fresh its host's capacity can keep it, with a banner when the configured interval cannot
+be met; per module: the loaded range as a bar over the backfill span, lag, last success,
+last error, rows, and requests / 429s over the last hour.
 """
 
 from __future__ import annotations
@@ -52,7 +53,27 @@ def _source(s: dict[str, Any], now: dt.datetime) -> str:
                   f"{escape(outbox_counts(c))}</div>" for m, c in s.get("outbox", {}).items())
     return (f"<h2>{escape(s.get('name', '?'))} <span class=meta>({escape(s.get('kind', ''))}"
             f"{', ' + escape(role) if role else ''})</span></h2>"
-            f"{renewal_warning(s.get('renewal_date'), today)}<table>{head}{rows}</table>{box}")
+            f"{renewal_warning(s.get('renewal_date'), today)}{capacity_note(s.get('capacity'))}"
+            f"{budget_note(s.get('budget'))}<table>{head}{rows}</table>{box}")
+
+
+def budget_note(budget: dict[str, Any] | None) -> str:
+    """A paged kind's API budget as its server announced it last."""
+    if not budget:
+        return ""
+    left = "?" if budget.get("remaining") is None else f"{budget['remaining']:,}"
+    resets = f", resets {budget['reset_at'][11:19]}" if budget.get("reset_at") else ""
+    return (f"<div class=meta data-budget>API budget {escape(left)} of "
+            f"{budget['limit']:,} requests left{escape(resets)}</div>")
+
+
+def capacity_note(figures: dict[str, Any] | None) -> str:
+    """The host's capacity line, and a banner when the configured interval cannot be met."""
+    if not figures:
+        return ""
+    warning = figures.get("warning")
+    banner = f"<div class=warn role=alert>{escape(warning)}</div>" if warning else ""
+    return f"{banner}<div class=meta data-capacity>capacity {escape(figures['summary'])}</div>"
 
 
 def renewal_warning(renewal: str | None, today: dt.date) -> str:
@@ -70,9 +91,15 @@ def renewal_warning(renewal: str | None, today: dt.date) -> str:
 
 def _module(m: dict[str, Any], span: tuple[str | None, str | None], now: dt.datetime) -> str:
     error = m.get("last_error")
+    if "last_full_read_at" in m:  # a paged kind: when its last complete read finished
+        full = m["last_full_read_at"]
+        loaded = (f"<div class=meta>complete read {escape(full[:16].replace('T', ' '))}</div>"
+                  if full else "<div class=meta>first complete read pending</div>")
+    else:
+        loaded = _bar(m.get("low_watermark"), m.get("high_watermark"), span)
     cells = [
         escape(m["module"]),
-        _bar(m.get("low_watermark"), m.get("high_watermark"), span),
+        loaded,
         escape(_lag(m.get("high_watermark"), span[1] or now.date().isoformat())),
         escape((m.get("last_success_at") or "never")[:19].replace("T", " ")),
         f"<span class=num>{m.get('rows', 0):,}</span>",

@@ -3,32 +3,39 @@ the source's one limiter, one HTTP session and one warehouse connection.
 
 Per module, the next window's request is already in flight while the previous window
 loads (``PIPELINE_DEPTH``), but windows commit strictly in plan order, so the watermarks
-only ever move over contiguous ranges. A 403 stops its module; a 401 stops the source.
+only ever move over contiguous ranges. A window the server cannot answer is read in
+pieces (``pieces.py``), committed in order. A 403 stops its module; a 401 stops the source.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 from collections import deque
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
 import structlog
 
-from syncd import registry
+from syncd import body, registry
 from syncd.backoff import Backoff
 from syncd.client import Answer, ClientObserver, SkybizClient, open_session
 from syncd.config import SourceConfig
 from syncd.errors import ApiError, SourceUnauthorized, SyncdError
 from syncd.limiter import Priority, RateLimiter
+from syncd.pieces import PieceReader
 from syncd.progress import Progress
 from syncd.registry import Kind, Module
-from syncd.warehouse import state
-from syncd.warehouse.loader import Loader, LoadResult
+from syncd.responses import classify, judge
+from syncd.results import Cycle, LoadResult, ModuleRun, ResyncRange
+from syncd.splits import Span
+
+__all__ = ["Cycle", "ModuleRun", "ResyncRange", "SourceSync", "limiters_for"]
+from syncd.warehouse import sizes, state
+from syncd.warehouse.loader import Batch, Loader
 from syncd.windows import Purpose, Window, cycle_windows, plan
 from syncd.windows import resync as resync_windows
 
@@ -38,43 +45,6 @@ PRIORITY = {Purpose.FRESH: Priority.FRESH, Purpose.BACKFILL: Priority.BACKFILL,
             Purpose.RESYNC: Priority.FRESH, Purpose.REREAD: Priority.REREAD,
             Purpose.RECONCILE: Priority.REREAD}
 DEEP = frozenset({Purpose.REREAD, Purpose.RECONCILE})
-
-
-@dataclass(slots=True)
-class ModuleRun:
-    """How one module's part of a pass went."""
-
-    source: str
-    module: str
-    planned: int = 0
-    done: int = 0
-    records: int = 0
-    deleted: int = 0
-    requests: int = 0
-    error: ApiError | None = None
-    finished: bool = False  # every planned window committed
-    results: list[LoadResult] = field(default_factory=list)
-
-    def absorb(self, result: LoadResult) -> None:
-        self.done += 1
-        self.records += result.records
-        self.deleted += result.deleted
-        self.requests += result.requests
-        self.results.append(result)
-
-
-@dataclass(frozen=True, slots=True)
-class ResyncRange:
-    date_from: dt.date
-    date_to: dt.date
-
-
-@dataclass(frozen=True, slots=True)
-class Cycle:
-    """A reread/reconcile cycle: when it began, and how far back a reread reaches."""
-
-    start: dt.datetime
-    reread_days: int = 62
 
 
 def limiters_for(sources: list[SourceConfig]) -> dict[str, RateLimiter]:
@@ -103,7 +73,10 @@ class SourceSync:
         backoff: Backoff | None = None, observer: ClientObserver | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
+        if source.backfill_from is None:
+            raise ValueError(f"source {source.name}: a windowed kind needs backfill_from")
         self.source, self.conn = source, conn
+        self.backfill_from: dt.date = source.backfill_from
         self.backoff, self.observer = backoff, observer
         self.limiter = limiter or limiters_for([source])[source.name]
         self.loader = Loader(conn, source.name, source.timezone)
@@ -149,9 +122,11 @@ class _Pass:
                  purposes: frozenset[Purpose], resync: ResyncRange | None,
                  cycle: Cycle | None) -> None:
         self.source, self.conn, self.loader = owner.source, owner.conn, owner.loader
+        self.backfill_from = owner.backfill_from
         self.progress, self.purposes, self.resync = progress, purposes, resync
         self.today = today  # the signpost: no window reaches past it
         self.cycle = cycle
+        self.readers: dict[str, PieceReader] = {}  # per module: window sizes (pieces.py)
 
     async def run(self, modules: tuple[str, ...], client: SkybizClient) -> list[ModuleRun]:
         runs = [ModuleRun(self.source.name, m) for m in modules]
@@ -179,6 +154,7 @@ class _Pass:
     async def _module(self, client: SkybizClient, run: ModuleRun) -> None:
         module = registry.get(run.module)
         windows = await self._plan(module)
+        self.readers[module.name] = await self._reader(module)
         run.planned = len(windows)
         self.progress.planned(run)
         try:
@@ -200,9 +176,19 @@ class _Pass:
             return resync_windows(self.resync.date_from, self.resync.date_to, self.today)
         async with self.loader.turn():
             marks = await state.watermarks(self.conn, self.source.name, module.name)
-        windows = plan(marks, self.today, self.source.backfill_from,
+        windows = plan(marks, self.today, self.backfill_from,
                        self.source.lookback(module.name))
         return [w for w in windows if w.purpose in self.purposes]
+
+    async def _reader(self, module: Module) -> PieceReader:
+        """The module's piece reader, knowing the ranges earlier passes had to split."""
+        async def remember(span: Span) -> None:
+            async with self.loader.turn():
+                await sizes.remember(self.conn, self.source.name, module.name, span)
+
+        async with self.loader.turn():
+            spans = await sizes.spans(self.conn, self.source.name, module.name)
+        return PieceReader(self.source.name, module.name, spans, remember)
 
     async def _plan_cycle(self, module: Module) -> list[Window]:
         """Reread (documents) or reconcile (masters): the cycle's windows not yet done."""
@@ -213,7 +199,7 @@ class _Pass:
             done = await state.done_windows(self.conn, self.source.name, module.name,
                                             purpose.value, self.cycle.start)
         start = (self.today - dt.timedelta(days=self.cycle.reread_days - 1)
-                 if purpose is Purpose.REREAD else self.source.backfill_from)
+                 if purpose is Purpose.REREAD else self.backfill_from)
         return cycle_windows(purpose, self.today, start, done)
 
     async def _finish_cycle(self, module: Module) -> None:
@@ -231,7 +217,7 @@ class _Pass:
     async def _windows(
         self, client: SkybizClient, module: Module, windows: list[Window], run: ModuleRun
     ) -> None:
-        pending: deque[asyncio.Task[LoadResult]] = deque()
+        pending: deque[asyncio.Task[list[LoadResult]]] = deque()
         previous: asyncio.Event | None = None
         try:
             for window in windows:
@@ -248,26 +234,33 @@ class _Pass:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
-    def _absorb(self, run: ModuleRun, result: LoadResult) -> None:
-        run.absorb(result)
-        self.progress.window_done(run, result)
+    def _absorb(self, run: ModuleRun, results: list[LoadResult]) -> None:
+        run.planned += len(results) - 1  # a window read in pieces commits each piece
+        for result in results:
+            run.absorb(result)
+            self.progress.window_done(run, result)
 
     async def _window(
         self, client: SkybizClient, module: Module, window: Window,
         after: asyncio.Event | None, committed: asyncio.Event,
-    ) -> LoadResult:
-        async def accept(answer: Answer) -> LoadResult:
-            if after is not None:
-                await after.wait()  # commit in plan order: watermarks stay contiguous
-            # Shielded: once a load has begun it finishes (commit or rollback) even if the
-            # pass is being cancelled, so the connection is never left mid-statement.
-            cycle = self.cycle.start if self.cycle else None
-            return await asyncio.shield(self.loader.load(module, window, answer, cycle))
+    ) -> list[LoadResult]:
+        async def fetch(piece: Window, split_after: int | None, spent: int) -> LoadResult:
+            async def accept(answer: Answer) -> LoadResult:
+                # The failed tries at a larger size are counted on the piece that loads.
+                batch = judged(dataclasses.replace(answer, attempt=answer.attempt + spent))
+                if after is not None:
+                    await after.wait()  # commit in plan order: watermarks stay contiguous
+                # Shielded: once a load has begun it finishes (commit or rollback) even if
+                # the pass is being cancelled, so the connection is never left mid-statement.
+                cycle = self.cycle.start if self.cycle else None
+                return await asyncio.shield(self.loader.load(module, piece, batch, cycle))
 
-        result = await client.fetch(module.name, window.date_from, window.date_to, accept,
-                                    priority=PRIORITY[window.purpose])
+            return await client.fetch(module.name, piece.date_from, piece.date_to, accept,
+                                      priority=PRIORITY[piece.purpose], split_after=split_after)
+
+        results = await self.readers[module.name].read(window, fetch)
         committed.set()
-        return result
+        return results
 
     async def _record(self, runs: list[ModuleRun]) -> None:
         async with self.loader.turn():
@@ -276,3 +269,15 @@ class _Pass:
                     await state.record_error(self.conn, run.source, run.module, str(run.error))
                 else:
                     await state.clear_error(self.conn, run.source, run.module)
+
+
+def judged(answer: Answer) -> Batch:
+    """The records of a complete, successful SKYBIZ read, or raise the error it means."""
+    if not 200 <= answer.status < 300:
+        classify(answer.status, answer.body, answer.ctx, answer.retry_after)  # raises
+    try:
+        parsed = body.parse(body.prepare(answer.body))
+    except ValueError:  # no JSON object at all
+        parsed = body.parse(b"")
+    judge(answer.status, parsed.envelope, answer.ctx)
+    return Batch(parsed.records, parsed.envelope.request_id, answer.attempt, answer.first_sent)

@@ -8,7 +8,8 @@ the loaded range ``low..high`` (every day in it was read by a committed window).
   only ever grows contiguously; then the unfinished backfill below ``low``, newest first.
 
 "Today" is the source's calendar date captured once when the pass starts (the signpost):
-no window ever reaches past it, however long the pass runs.
+no window ever reaches past it, however long the pass runs. A window the server cannot
+answer whole is read in smaller pieces (``splits.py``).
 """
 
 from __future__ import annotations
@@ -114,10 +115,17 @@ def resync(date_from: dt.date, date_to: dt.date, today: dt.date) -> list[Window]
 def cycle_windows(
     purpose: Purpose, today: dt.date, start: dt.date, done: set[tuple[dt.date, dt.date]]
 ) -> list[Window]:
-    """The windows of a reread/reconcile cycle over ``start..today`` not yet ``done``."""
-    return [Window(w.date_from, w.date_to, purpose)
-            for w in backward(min(start, today), today, purpose)
-            if (w.date_from, w.date_to) not in done]
+    """The windows of a reread/reconcile cycle over ``start..today`` not yet ``done``.
+
+    ``done`` holds committed ranges; a window read in pieces (``splits.py``) is done once
+    its pieces cover every one of its days."""
+    return [w for w in backward(min(start, today), today, purpose) if not _covered(w, done)]
+
+
+def _covered(window: Window, ranges: set[tuple[dt.date, dt.date]]) -> bool:
+    """Whether every day of ``window`` lies in one of ``ranges``."""
+    days = (window.date_from + dt.timedelta(days=n) for n in range(window.days))
+    return all(any(lo <= day <= hi for lo, hi in ranges) for day in days)
 
 
 def advance(marks: Watermarks, window: Window) -> Watermarks:

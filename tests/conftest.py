@@ -185,3 +185,26 @@ def e2e_config_text(base_url: str, dsn: str, backfill_from: dt.date, *,
             f'backfill_from = "{backfill_from.isoformat()}"\n{listed}\n'
             f"[sources.main.rate_limit]\nrequests = {requests}\n"
             f"per_seconds = {per_seconds}\nmargin_seconds = {margin}\n")
+
+
+# --- the CloudOnex simulator on a real socket ---------------------------------------------
+
+from syncd.simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator  # noqa: E402
+
+CLOUDONEX_KEY = "cx-key-canary-3e8a1f6b2c9d4e7a"
+
+
+@pytest.fixture
+async def cloudonex_simulator() -> AsyncIterator[
+        Callable[..., Awaitable[tuple[CloudOnexSimulator, str]]]]:
+    """Start CloudOnex simulators (canary key, the given options) and stop them after."""
+    started: list[CloudOnexSimulator] = []
+
+    async def start(**options: Any) -> tuple[CloudOnexSimulator, str]:
+        sim = CloudOnexSimulator(CloudOnexOptions(**({"api_key": CLOUDONEX_KEY} | options)))
+        started.append(sim)
+        return sim, await sim.start()
+
+    yield start
+    for sim in started:
+        await sim.stop()

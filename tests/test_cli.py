@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -61,6 +62,8 @@ def check_rows(stdout: str) -> dict[str, tuple[str, str]]:
     starts = [lines[0].index(h) for h in ("MODULE", "RESULT", "DETAIL")]
     rows = {}
     for line in lines[1:]:
+        if line.startswith("capacity "):  # the host's capacity line follows the table
+            continue
         module = line[starts[0]:starts[1]].strip()
         rows[module] = (line[starts[1]:starts[2]].strip(), line[starts[2]:].strip())
     return rows
@@ -154,6 +157,8 @@ async def test_check_reports_every_module_ok(simulator: StartSim, tmp_path: Path
     assert {r for r, _ in rows.values()} == {"ok"}
     assert result.sentences == []
     assert_no_secrets(result)
+    # 8 modules at 1000 / 1 s: a round costs 8 ms, far inside the default 5-minute interval
+    assert f"capacity {urlsplit(url).netloc}: 8 requests per round at 1000 / 1 s" in result.stdout
 
 
 async def test_check_wrong_secret_is_one_sentence_without_secrets(
@@ -334,8 +339,13 @@ async def test_sync_then_status_json(simulator: StartSim, tmp_path: Path, pg_dsn
     assert modules["customer"]["rows"] == len(
         sim.dataset.records_between("customer", sim.dataset.start, sim.dataset.today))
 
+    assert source["capacity"]["requests_per_round"] == 8
+    assert source["capacity"]["meets_interval"] is True
+    assert source["capacity"]["warning"] is None
+
     table = await run_cli("status", "--config", str(path))
     assert table.code == 0, table.stderr
+    assert "capacity " + source["capacity"]["summary"] in table.stdout
     assert table.stdout.splitlines()[0].split()[:2] == ["SOURCE", "MODULE"]
     rows = [ln.split() for ln in table.stdout.splitlines()[1:]]
     assert {r[1] for r in rows if r[0] == "main"} == set(MODULES)  # notes may follow

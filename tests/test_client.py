@@ -17,6 +17,7 @@ from syncd.client import SkybizClient
 from syncd.config import RateLimit, SourceConfig
 from syncd.credentials import Credentials, Secret
 from syncd.limiter import RateLimiter
+from syncd.responses import classify
 
 BASE = "https://erp.example.com/01/clientportal/apiv2/modules"
 KEY, SECRET = "K" * 25, "S" * 64
@@ -165,6 +166,58 @@ async def test_retry_budget_runs_out(session: aiohttp.ClientSession) -> None:
     assert info.value.request_id == "req_2"
     assert client.requests == 3
     assert len(rec.sleeps) == 2
+
+
+async def fetch_split(client: SkybizClient) -> list[dict[str, Any]]:
+    """A read that asks to split after two failures the window's size may cause."""
+
+    async def accept(answer: Any) -> list[dict[str, Any]]:
+        return classify(answer.status, answer.body, answer.ctx, answer.retry_after).records
+
+    return await client.fetch("sales", D1, D2, accept, split_after=2)
+
+
+@pytest.mark.parametrize("fault", [
+    {"status": 500, "payload": err("Internal server error", "req_oom")},
+    {"exception": aiohttp.ServerTimeoutError()},
+    {"body": '{"status":"success","data":{"total_ret'},
+])
+async def test_two_failures_of_a_window_ask_for_smaller_pieces(
+    session: aiohttp.ClientSession, fault: dict[str, Any],
+) -> None:
+    """With split_after=2, a second 500, timeout or truncated body raises WindowTooLarge
+    carrying the requests spent, instead of spending the whole retry budget."""
+    rec = Recorder()
+    client, _ = make_client(session, rec, Backoff(attempts=6))
+    with aioresponses() as m:
+        for _ in range(2):
+            m.post(url("sales"), **fault)
+        with pytest.raises(errors.WindowTooLarge) as info:
+            await fetch_split(client)
+    assert info.value.requests == 2
+    assert client.requests == 2
+    assert len(rec.sleeps) == 1
+
+
+async def test_429_and_unreachable_are_no_reason_to_split(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Rate limits and a refused connection say nothing about the window's size: only
+    failures the server gave to the read itself count towards a split."""
+    rec = Recorder()
+    client, limiter = make_client(session, rec, Backoff(attempts=6))
+    limiter.pause = lambda seconds: None  # type: ignore[method-assign]  # no real wait
+    refused = aiohttp.ClientConnectorError(
+        aiohttp.client_reqrep.ConnectionKey("erp.example.com", 443, True, True, None, None,
+                                            None), OSError(111, "Connection refused"))
+    with aioresponses() as m:
+        m.post(url("sales"), status=429, payload=err("Rate limit exceeded"))
+        m.post(url("sales"), exception=refused)
+        m.post(url("sales"), status=500, payload=err("Internal server error"))
+        m.post(url("sales"), status=429, payload=err("Rate limit exceeded"))
+        m.post(url("sales"), payload=ok([{"Doc1No": "A"}]))
+        assert await fetch_split(client) == [{"Doc1No": "A"}]
+    assert client.requests == 5
 
 
 async def test_429_honours_retry_after_and_pauses_the_whole_source(

@@ -50,7 +50,7 @@ def test_minimal_config_gets_sane_defaults(write_config: Callable[[str], Path]) 
         ('modules = ["customer", "invoices"]', "unknown module 'invoices'"),
         ('modules = ["customer", "customer"]', "lists a module twice"),
         ("modules = []", "non-empty list"),
-        ('kind = "cloudonex"', "not supported"),
+        ('kind = "odoo"', "not supported"),
         ('ca_file = "/nonexistent/ca.pem"', "does not exist"),
         ("connect_timeout = 0", "greater than 0"),
         ("[sources.main.rate_limit]\nrequests = 0", "requests: must be a whole number"),

@@ -12,6 +12,7 @@ import asyncpg
 from syncd import registry
 from syncd.client import Answer
 from syncd.responses import Context
+from syncd.sync import judged
 from syncd.warehouse import db
 from syncd.warehouse.loader import Loader
 from syncd.windows import Purpose, Window
@@ -32,7 +33,7 @@ async def load(dsn: str, records: list[dict[str, Any]]) -> asyncpg.Connection:
     conn = await db.connect(dsn)
     await db.migrate(conn)
     answer = Answer(200, body, None, Context("main", "sales", "Sales", "x"), 1, 0.0)
-    await Loader(conn, "main", "Asia/Kuala_Lumpur").load(SALES, WINDOW, answer)
+    await Loader(conn, "main", "Asia/Kuala_Lumpur").load(SALES, WINDOW, judged(answer))
     return conn
 
 

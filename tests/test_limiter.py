@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import heapq
 import itertools
 import math
 from collections.abc import Sequence
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.limiter import Priority, RateLimiter, SlidingWindow
@@ -372,3 +373,101 @@ def test_restamp_counts_a_late_send_at_its_real_time() -> None:
     assert window.next_start(4.0) == pytest.approx(10.2)
     window.restamp(0.0, 4.5)
     assert window.next_start(4.5) == pytest.approx(11.2)
+
+
+# --- fair sharing between the sources of one host (CONTRACT §9) ----------------------------
+
+
+class Recorder:
+    """Requests through one limiter, each logged as (source, priority, queued at, started at)."""
+
+    def __init__(self, limiter: RateLimiter, clock: VirtualTime, until: float) -> None:
+        self.limiter, self.clock, self.until = limiter, clock, until
+        self.log: list[tuple[str, Priority, float, float]] = []
+
+    async def request(self, source: str, priority: Priority, seconds: float) -> None:
+        """One request: queue, start, then stay in flight for ``seconds``."""
+        queued = self.clock.time()
+        await self.limiter.acquire(priority, source=source)
+        self.log.append((source, priority, queued, self.clock.time()))
+        await self.clock.sleep(seconds)
+
+    async def fresh_store(self, source: str, modules: int, interval: float) -> None:
+        """Passes of every module's today window; the next pass `interval` after one ends."""
+        while self.clock.time() < self.until:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(modules):
+                    group.create_task(self.request(source, Priority.FRESH, 0.5))
+            await self.clock.sleep(interval)
+
+    async def backfill_store(self, source: str, modules: int) -> None:
+        """Every module walks its history, one window after another."""
+
+        async def module() -> None:
+            while self.clock.time() < self.until:
+                await self.request(source, Priority.BACKFILL, 1.0)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(modules):
+                group.create_task(module())
+
+
+async def test_four_busy_stores_share_fairly_and_backfill_keeps_one_in_five() -> None:
+    """4 stores × 8 modules of fresh work every 5 s plus a new store's backfill on one host:
+    the window stays strict, backfill never waits through more than 4 starts (≥ 1 in 5), and
+    the stores' fresh windows take turns, none served twice while another waits."""
+    clock = VirtualTime()
+    limiter = make_limiter(clock)
+    recorder = Recorder(limiter, clock, until=600)
+    loop = asyncio.get_running_loop()
+    tasks = [loop.create_task(recorder.fresh_store(f"store{i}", 8, 5.0)) for i in range(1, 5)]
+    tasks.append(loop.create_task(recorder.backfill_store("new", 8)))
+    await clock.run(tasks)
+    log = recorder.log
+    starts = [started for *_, started in log]
+    assert max_in_window(starts, 10.2 - 1e-6) == 5
+    backfill = [i for i, (_, priority, *_) in enumerate(log) if priority is Priority.BACKFILL]
+    assert len(backfill) / len(log) >= 1 / 5
+    assert backfill[0] == 5 + 4  # the burst of 5 went out before backfill queued
+    assert max(b - a for a, b in itertools.pairwise([*backfill, len(log)])) <= 5
+    fresh = [(s, q, t) for s, p, q, t in log if p is Priority.FRESH]
+    per_store = collections.Counter(s for s, *_ in fresh)
+    assert max(per_store.values()) - min(per_store.values()) <= 8  # at most one pass apart
+    for source, _, t1 in fresh:
+        later = [t for s, _, t in fresh if s == source and t > t1]
+        if not later:
+            continue
+        t2 = min(later)
+        for other, queued, started in fresh:
+            # Another store whose request waited through both turns got a turn in between.
+            if other != source and queued <= t1 and started > t2:
+                assert any(s == other and t1 < t <= t2 for s, _, t in fresh)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(min_value=0, max_value=30), st.sampled_from(list(Priority)),
+                          st.sampled_from(["a", "b", "c"])), min_size=1, max_size=30))
+def test_fair_limiter_stays_strict_and_serves_everyone(
+    requests: list[tuple[float, Priority, str]]
+) -> None:
+    """Whatever sources and priorities arrive when, every request starts, no window of
+    per_seconds + margin holds more than `requests` starts, and none starts before it came."""
+
+    async def scenario() -> list[tuple[float, float]]:
+        clock = VirtualTime()
+        limiter = make_limiter(clock, requests=3, per=5)
+        log: list[tuple[float, float]] = []
+
+        async def one(at: float, priority: Priority, source: str) -> None:
+            await clock.sleep(at)
+            await limiter.acquire(priority, source=source)
+            log.append((at, clock.time()))
+
+        loop = asyncio.get_running_loop()
+        await clock.run([loop.create_task(one(*r)) for r in requests])
+        return log
+
+    log = asyncio.run(scenario())
+    assert len(log) == len(requests)
+    assert all(started >= arrived for arrived, started in log)
+    assert max_in_window([started for _, started in log], 5.2 - 1e-9) <= 3

@@ -70,3 +70,33 @@ async def test_tables_match_the_registry(pg_dsn: str) -> None:
             assert keys[f"{m.name}_line"] == ["source", "doctype", "doc1no", "line_seq"]
     assert set(actual) == {m.name for m in registry.MODULES} | {
         f"{m.name}_line" for m in registry.MODULES if m.lines}
+
+
+async def test_cloudonex_tables_match_the_resources(pg_dsn: str) -> None:
+    """Every CloudOnex resource is a table of typed columns keyed (source, id); items tables
+    keyed by the parent's id and line_seq (CONTRACT §6)."""
+    from syncd.cloudonex.resources import RESOURCES
+
+    conn = await db.connect(pg_dsn)
+    try:
+        await db.migrate(conn)
+        rows = await conn.fetch(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'cloudonex'")
+    finally:
+        await conn.close()
+    pg_names = {"timestamptz": "timestamp with time zone"}
+    actual: dict[str, dict[str, str]] = {}
+    for r in rows:
+        actual.setdefault(r["table_name"], {})[r["column_name"]] = r["data_type"]
+    extra = {"source": "text", "_synced_at": "timestamp with time zone",
+             "_deleted_at": "timestamp with time zone", "_raw": "json"}
+    for m in RESOURCES:
+        want = {f.column: pg_names.get(f.type.value, f.type.value) for f in m.header}
+        assert actual[m.name] == want | extra | {"_hash": "bytea"}, m.name
+        if m.line_table:
+            lines = {f.column: pg_names.get(f.type.value, f.type.value) for f in m.lines}
+            key = dict.fromkeys(m.line_key_columns, "bigint")
+            assert actual[m.line_table.split(".")[1]] == lines | extra | key | {
+                "line_seq": "integer"}
+    assert actual["leads"]["source_"] == "text"

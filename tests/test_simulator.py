@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from syncd import registry
 from syncd.registry import Kind
-from syncd.simulator import Dataset, Simulator, SimulatorOptions, cli
+from syncd.simulator import Dataset, HeavyDays, Simulator, SimulatorOptions, cli
 from syncd.simulator.documents import day_of_doc1no
 from syncd.simulator.values import money
 
@@ -392,6 +392,29 @@ async def test_every_fault_kind_shows_up_at_fault_rate_one() -> None:
     assert seen.count("ok") == faults.count("slow")
 
 
+@pytest.mark.parametrize(("dates", "module", "hang", "status"), [
+    (("2026-03-31", "2026-04-30"), "sales", False, 500),  # 31 days over the heavy days
+    (("2026-04-08", "2026-04-12"), "sales", False, 500),  # 5 > 4 days
+    (("2026-04-08", "2026-04-12"), "sales", True, 500),  # the same after slow_seconds
+    (("2026-04-09", "2026-04-12"), "sales", False, 200),  # 4 days fit
+    (("2026-04-11", "2026-04-30"), "sales", False, 200),  # long but after the heavy days
+    (("2026-03-31", "2026-04-30"), "customer", False, 200),  # another module
+])
+async def test_heavy_days_answer_out_of_memory_in_long_windows(
+    make_client: MakeClient, dates: tuple[str, str], module: str, hang: bool, status: int,
+) -> None:
+    """A window longer than max_days over a heavy day gets PHP's out-of-memory 500 (as
+    text/html, logged as fault "heavy"); shorter windows and other ranges are answered."""
+    heavy = HeavyDays(datetime.date(2026, 4, 5), datetime.date(2026, 4, 10), 4,
+                      hang=hang, modules=frozenset({"sales"}))
+    sim = sim_with(heavy=heavy, slow_seconds=0.0)
+    got, text = await read(await make_client(sim), module,
+                           body(date_from=dates[0], date_to=dates[1]))
+    assert got == status
+    assert ("Allowed memory size" in text) == (got == 500)
+    assert sim.requests[-1].fault == ("heavy" if got == 500 else None)
+
+
 # ---- dataset -----------------------------------------------------------------------------------
 
 
@@ -539,8 +562,10 @@ def test_cli_parses_rate_and_builds_options() -> None:
     """--rate 3/7.5 becomes 3 requests per 7.5 s; the other flags reach the options."""
     parser = __import__("argparse").ArgumentParser()
     cli.add_arguments(parser)
-    args = parser.parse_args(["--rate", "3/7.5", "--faults", "0.05", "--nested", "--seed", "9"])
+    args = parser.parse_args(["--rate", "3/7.5", "--faults", "0.05", "--nested", "--seed", "9",
+                              "--heavy", "2024-03-01..2024-03-31/7"])
     options = cli.options_from(args)
+    assert options.heavy == HeavyDays(datetime.date(2024, 3, 1), datetime.date(2024, 3, 31), 7)
     assert (options.rate_requests, options.rate_seconds, options.faults) == (3, 7.5, 0.05)
     assert options.nested_documents
     assert options.seed == 9

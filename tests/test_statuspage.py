@@ -57,6 +57,19 @@ def test_bar_covers_the_loaded_share_of_the_backfill_span() -> None:
     assert "left:46.5%;width:53.5%" in page
 
 
+def test_capacity_line_and_banner_when_the_interval_cannot_be_met() -> None:
+    """The host's capacity sentence shows under the source; a warning becomes a banner."""
+    fits = {"summary": "api: 8 requests per round at 5 / 10 s: each module every ≥ 17 s",
+            "warning": None}
+    short = {**fits, "warning": "api: 50 sources need 400 requests per round <soon>"}
+    page = statuspage.render({"sources": [{**DOC["sources"][0], "capacity": fits}]}, NOW)
+    assert "capacity api: 8 requests per round at 5 / 10 s: each module every ≥ 17 s" in page
+    assert "role=alert" not in page
+    page = statuspage.render({"sources": [{**DOC["sources"][0], "capacity": short}]}, NOW)
+    assert "<div class=warn role=alert>api: 50 sources need 400 requests per round &lt;soon&gt;" \
+        in page
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

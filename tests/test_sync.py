@@ -359,6 +359,7 @@ async def test_loader_accepts_php_quirks_and_unstorable_text(pg_dsn: str) -> Non
     """Records as an object, a lone surrogate, a NUL and a PHP notice all load; money exact."""
     from syncd.client import Answer
     from syncd.responses import Context
+    from syncd.sync import judged
     from syncd.warehouse.loader import Loader
     from syncd.windows import Window
 
@@ -373,7 +374,7 @@ async def test_loader_accepts_php_quirks_and_unstorable_text(pg_dsn: str) -> Non
         window = Window(dt.date(2026, 11, 1), dt.date(2026, 11, 21), Purpose.FRESH)
         answer = Answer(200, body, None, Context("main", "customer", "Customer", "x"), 1, 0.0)
         result = await Loader(conn, "main", "Asia/Kuala_Lumpur").load(
-            registry.get("customer"), window, answer)
+            registry.get("customer"), window, judged(answer))
         rows = await conn.fetch("SELECT cuscode, cusname, creditlimit, datetimemodified "
                                 "FROM skybiz.customer ORDER BY cuscode")
     finally:

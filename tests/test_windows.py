@@ -13,6 +13,7 @@ from syncd.windows import (
     Window,
     advance,
     backward,
+    cycle_windows,
     forward,
     plan,
     resync,
@@ -135,3 +136,12 @@ def test_plan_depends_only_on_the_source_today(tz_today: dt.date) -> None:
     b = plan(Watermarks(), tz_today, D("2026-01-01"), 2)
     assert a == b
     assert a[0].date_to == tz_today
+
+
+def test_a_cycle_window_read_in_pieces_is_done_once_its_pieces_cover_it() -> None:
+    """A reread window committed as pieces is not read again; one with a gap still is."""
+    newest, older = backward(D("2026-09-22"), TODAY, Purpose.REREAD)
+    pieces = {(newest.date_from, D("2026-11-05")), (D("2026-11-06"), newest.date_to)}
+    gap = {(older.date_from, D("2026-10-10")), (D("2026-10-12"), older.date_to)}
+    left = cycle_windows(Purpose.REREAD, TODAY, D("2026-09-22"), pieces | gap)
+    assert left == [older]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from syncd import registry
+from syncd.simulator.faults import HeavyDays
 
 FAR_FUTURE = datetime.date(2099, 12, 31)
 
@@ -32,6 +33,7 @@ class SimulatorOptions:
     slow_seconds: float = 2.0
     scale: float = 1.0
     mutations_per_second: float = 0.0  # continuous source changes (soak runs); see churn.py
+    heavy: HeavyDays | None = None  # days the server answers only in short windows
 
     def __post_init__(self) -> None:
         if self.history_days < 0 or self.rate_requests < 1 or self.rate_seconds <= 0:
@@ -45,7 +47,8 @@ class SimulatorOptions:
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
         unknown = (self.denied_modules | self.missing_modules
-                   | self.create_denied_modules) - set(registry.BY_NAME)
+                   | self.create_denied_modules
+                   | (self.heavy.modules if self.heavy else frozenset())) - set(registry.BY_NAME)
         if unknown:
             raise ValueError(f"unknown modules: {sorted(unknown)}")
 

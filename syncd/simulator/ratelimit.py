@@ -30,6 +30,16 @@ class SlidingWindow:
         # but the newest `limit - 1` has left the window.
         return arrivals[-self.limit] + self.seconds - now
 
+    def usage(self, who: str, now: float) -> tuple[int, float]:
+        """Arrivals counted at ``now``, and when the window next has (another) free slot."""
+        arrivals = [t for t in self._arrivals.get(who, ()) if t > now - self.seconds]
+        if not arrivals:
+            return 0, now
+        # Full (refused arrivals included): a slot frees once all but `limit - 1` have left.
+        # Otherwise: when the oldest counted arrival leaves.
+        first = arrivals[-self.limit] if len(arrivals) >= self.limit else arrivals[0]
+        return len(arrivals), first + self.seconds
+
     @staticmethod
     def retry_after(wait: float) -> int:
         """The Retry-After header value: whole seconds, at least 1."""

@@ -18,7 +18,14 @@ from syncd.registry import Module
 from syncd.simulator import create, encoding, rules
 from syncd.simulator.churn import Churn
 from syncd.simulator.data import KUALA_LUMPUR, Dataset
-from syncd.simulator.faults import PHP_WARNING, SERVER_ERRORS, Fault, FaultPlan, truncate
+from syncd.simulator.faults import (
+    PHP_OUT_OF_MEMORY,
+    PHP_WARNING,
+    SERVER_ERRORS,
+    Fault,
+    FaultPlan,
+    truncate,
+)
 from syncd.simulator.faults import reset as reset_connection
 from syncd.simulator.options import RequestLog, SimulatorOptions
 from syncd.simulator.ratelimit import SlidingWindow
@@ -43,6 +50,7 @@ class Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     lost: bool = False  # processed (documents inserted), then the connection drops
+    fault: Fault | None = None  # a fault decided by the request itself (heavy days)
 
 
 class Simulator:
@@ -146,6 +154,7 @@ class Simulator:
             reply = self._error(exc)
         if reply.lost:
             fault = Fault.RESET
+        fault = reply.fault or fault
         return await self._deliver(request, arrived, module, body, reply=reply, fault=fault)
 
     async def _read(self, module: Module, body: Body, request: web.Request, now: float,
@@ -161,6 +170,12 @@ class Simulator:
             return await self._create(module, key, raw)
         dates = rules.check_dates(body)
         query = rules.check_selection(body, module, dates)
+        heavy = self.options.heavy
+        if heavy is not None and heavy.overwhelms(module.name, query.date_from, query.date_to):
+            if heavy.hang:
+                await asyncio.sleep(self.options.slow_seconds)
+            return Reply(500, PHP_OUT_OF_MEMORY.format(endpoint=module.endpoint),
+                         "text/html; charset=UTF-8", fault=Fault.HEAVY)
         head = self._success_head(key, query)
         # Big answers take a while to build: do it off the event loop so that arrivals
         # are still timestamped promptly (one worker also serialises dataset access).

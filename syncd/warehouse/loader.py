@@ -1,4 +1,4 @@
-"""Loading one window: rows, deletions, ledger and watermark move in one transaction.
+"""Loading one window (or page): rows, deletions, ledger and watermark in one transaction.
 
 A crash anywhere leaves either the whole window or none of it; the watermark can never
 be ahead of the data. One Loader per source owns that source's connection; windows of
@@ -8,18 +8,19 @@ all its modules take turns on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import asyncpg
+import msgspec
 import structlog
 
-from syncd import body, copytext, rows
-from syncd.client import Answer
+from syncd import copytext, rows
 from syncd.registry import Kind, Module
-from syncd.responses import classify, judge
+from syncd.results import LoadResult
 from syncd.rows import WindowRows
 from syncd.warehouse import sql, state
 from syncd.warehouse.db import db_errors
@@ -29,22 +30,18 @@ log = structlog.get_logger("syncd.load")
 
 
 @dataclass(frozen=True, slots=True)
-class LoadResult:
-    """What one committed window did."""
+class Batch:
+    """The records of one judged answer (or page), ready to load: the kind's client has
+    already decided that the answer is a complete, successful read."""
 
-    window: Window
-    records: int
-    upserted: int
-    lines: int
-    deleted: int
-    unparsed: int
-    new_fields: tuple[str, ...]
-    requests: int
-    seconds: float  # from the window's first request to its commit
+    records: list[msgspec.Raw]
+    request_id: str | None
+    requests: int  # requests it cost, retries included
+    first_sent: float  # time.monotonic() when its first request went out
 
 
 class Loader:
-    """Commits windows of one source through its one connection."""
+    """Commits windows (and pages) of one source through its one connection."""
 
     def __init__(self, conn: asyncpg.Connection, source_name: str, timezone: str) -> None:
         self.conn, self.source, self.timezone = conn, source_name, timezone
@@ -55,45 +52,77 @@ class Loader:
         """Hold this to use the connection between loads (state reads, error records)."""
         return self._turn
 
-    async def load(self, module: Module, window: Window, answer: Answer,
+    async def load(self, module: Module, window: Window, batch: Batch,
                    cycle: dt.datetime | None = None) -> LoadResult:
-        """Judge the answer and, if it is a complete read, commit it."""
-        if not 200 <= answer.status < 300:
-            classify(answer.status, answer.body, answer.ctx, answer.retry_after)  # raises
-        try:
-            parsed = body.parse(body.prepare(answer.body))
-        except ValueError:  # no JSON object at all
-            parsed = body.parse(b"")
-        judge(answer.status, parsed.envelope, answer.ctx)
+        """Commit a window's complete answer: its rows, deletions, watermark and ledger."""
         fetched_at = dt.datetime.now(dt.UTC)
-        window_rows = WindowRows(rows.shape(module), parsed.records, self.source)
+        window_rows = WindowRows(rows.shape(module), batch.records, self.source)
         # The first pass is client CPU only: done before taking the connection, it overlaps
         # the previous window's statements.
         units = list(window_rows.keys())
         async with self._turn:
             with db_errors(f"loading {module.name} {window}"):
-                if module.name not in self._prepared:
-                    await self.conn.execute(sql.create_keys_table(module))
-                    self._prepared.add(module.name)
-                async with self.conn.transaction():
-                    result = await self._load(
-                        module, window, answer, window_rows=window_rows, units=units,
-                        request_id=parsed.envelope.request_id, fetched_at=fetched_at)
+                async with self._transaction(module):
+                    tally = await self._write(module, window_rows, units)
+                    deleted = 0
+                    if module.kind is Kind.DOCUMENT:
+                        deleted = await self.conn.fetchval(
+                            sql.mark_deleted(module), self.source, window.date_from,
+                            window.date_to)
                     if window.purpose is Purpose.RECONCILE:
                         await self.conn.execute(sql.record_seen(module), self.source,
                                                 module.name, cycle)
-                    return result
+                    marks = advance(await state.lock_watermarks(self.conn, self.source,
+                                                                module.name), window)
+                    seconds = time.monotonic() - batch.first_sent
+                    new_fields = sorted(window_rows.new_fields)
+                    record = state.WindowRecord(
+                        window, len(batch.records), tally.headers + tally.lines, deleted,
+                        window_rows.content_hash, batch.request_id, batch.requests,
+                        fetched_at, int(seconds * 1000))
+                    await state.save_window(self.conn, self.source, module.name, marks=marks,
+                                            rec=record, unparsed=tally.unparsed,
+                                            new_fields=new_fields)
+        return LoadResult(str(window), window.purpose.value, len(batch.records), tally.headers,
+                          tally.lines, deleted, tally.unparsed, tuple(new_fields),
+                          batch.requests, seconds)
 
-    async def _load(
-        self, module: Module, window: Window, answer: Answer, *, window_rows: WindowRows,
-        units: list[bytes], request_id: str | None, fetched_at: dt.datetime,
-    ) -> LoadResult:
+    async def load_page(self, module: Module, batch: Batch, what: str,
+                        purpose: str) -> LoadResult:
+        """Commit one page of a paged read: new and changed records only, no deletions and
+        no watermark (a paged kind marks deletions after a complete read: ``mark_absent``)."""
+        window_rows = WindowRows(rows.shape(module), batch.records, self.source)
+        units = list(window_rows.keys())
+        async with self._turn:
+            with db_errors(f"loading {module.name} {what}"):
+                async with self._transaction(module):
+                    tally = await self._write(module, window_rows, units)
+                    new_fields = sorted(window_rows.new_fields)
+                    await state.save_page(self.conn, self.source, module.name,
+                                          unparsed=tally.unparsed, new_fields=new_fields)
+        return LoadResult(what, purpose, len(batch.records), tally.headers, tally.lines,
+                          0, tally.unparsed, tuple(new_fields), batch.requests,
+                          time.monotonic() - batch.first_sent)
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self, module: Module) -> AsyncIterator[None]:
+        """One transaction in the source's timezone (zone-less date-times are read in it)."""
+        if module.name not in self._prepared:
+            await self.conn.execute(sql.create_keys_table(module))
+            self._prepared.add(module.name)
+        async with self.conn.transaction():
+            # synchronous_commit off is safe here: a crash loses the window's rows and its
+            # watermark move together (one transaction), and the next pass reads it again.
+            await self.conn.execute("SELECT set_config('TimeZone', $1, true), "
+                                    "set_config('work_mem', '256MB', true), "
+                                    "set_config('synchronous_commit', 'off', true)",
+                                    self.timezone)
+            yield
+
+    async def _write(self, module: Module, window_rows: WindowRows,
+                     units: list[bytes]) -> rows.Tally:
+        """COPY the units' keys, find the new and changed ones, COPY their rows."""
         conn = self.conn
-        # synchronous_commit off is safe here: a crash loses the window's rows and its
-        # watermark move together (one transaction), and the next pass reads it again.
-        await conn.execute("SELECT set_config('TimeZone', $1, true), "
-                           "set_config('work_mem', '256MB', true), "
-                           "set_config('synchronous_commit', 'off', true)", self.timezone)
         await _copy(conn, sql.keys_table(module), None, sql.keys_columns(module), units)
         window_rows.changed = {r["ord"] for r in await conn.fetch(sql.changed(module),
                                                                   self.source)}
@@ -102,22 +131,7 @@ class Loader:
                         window_rows.lines())
         await _copy(conn, module.table, module.schema, sql.header_columns(module),
                     window_rows.headers())
-        deleted = 0
-        if module.kind is Kind.DOCUMENT:
-            deleted = await conn.fetchval(sql.mark_deleted(module), self.source,
-                                          window.date_from, window.date_to)
-        tally = window_rows.tally
-        marks = advance(await state.lock_watermarks(conn, self.source, module.name), window)
-        seconds = time.monotonic() - answer.first_sent
-        records = len(window_rows.records)
-        new_fields = sorted(window_rows.new_fields)
-        record = state.WindowRecord(
-            window, records, tally.headers + tally.lines, deleted, window_rows.content_hash,
-            request_id, answer.attempt, fetched_at, int(seconds * 1000))
-        await state.save_window(conn, self.source, module.name, marks=marks, rec=record,
-                                unparsed=tally.unparsed, new_fields=new_fields)
-        return LoadResult(window, records, tally.headers, tally.lines, deleted, tally.unparsed,
-                          tuple(new_fields), answer.attempt, seconds)
+        return window_rows.tally
 
 
 async def _paced(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:

@@ -43,12 +43,18 @@ def header_columns(module: Module) -> list[str]:
 
 def line_columns(module: Module) -> list[str]:
     """The columns of a line row in the order ``WindowRows`` writes them."""
-    return ["source", *(f.column for f in module.key_fields), "line_seq",
+    return ["source", *module.line_key_columns, "line_seq",
             *(f.column for f in module.lines), "_raw"]
 
 
 def _match(module: Module, left: str, right: str) -> str:
     return " AND ".join(f"{left}.{f.column} = {right}.{f.column}" for f in module.key_fields)
+
+
+def _match_lines(module: Module, lines: str, parent: str) -> str:
+    """The lines of ``parent`` (its key columns may be named otherwise in the lines table)."""
+    return " AND ".join(f"{lines}.{col} = {parent}.{f.column}"
+                        for col, f in zip(module.line_key_columns, module.key_fields, strict=True))
 
 
 def changed(module: Module) -> str:
@@ -70,7 +76,7 @@ def changed(module: Module) -> str:
         lines = f""",
 old_lines AS (
     DELETE FROM {module.line_table} l USING c
-    WHERE l.source = $1 AND {_match(module, "l", "c")})"""
+    WHERE l.source = $1 AND {_match_lines(module, "l", "c")})"""
     return f"""
 WITH c AS (
     SELECT k.* FROM {units} k
@@ -93,7 +99,7 @@ def mark_deleted(module: Module) -> str:
         lines = f""",
 lines AS (
     UPDATE {module.line_table} l SET _deleted_at = now() FROM gone g
-    WHERE l.source = $1 AND {_match(module, "l", "g")}
+    WHERE l.source = $1 AND {_match_lines(module, "l", "g")}
     RETURNING 1)"""
     return f"""
 WITH gone AS (
@@ -130,4 +136,26 @@ WITH gone AS (
                       AND s.module = $2 AND s.cycle = $3 AND s.key = {_key_text(module, "t")})
     RETURNING 1)
 SELECT count(*) FROM gone
+"""
+
+
+def mark_absent(module: Module) -> str:
+    """After a complete read of a whole resource: every live row whose key is not among
+    the read's keys ($2, an array) is deleted (single-column keys)."""
+    (key,) = module.key_fields
+    lines = ""
+    if module.line_table:
+        lines = f""",
+lines AS (
+    UPDATE {module.line_table} l SET _deleted_at = now() FROM gone g
+    WHERE l.source = $1 AND {_match_lines(module, "l", "g")} AND l._deleted_at IS NULL
+    RETURNING 1)"""
+    return f"""
+WITH seen AS (SELECT DISTINCT k FROM unnest($2::{key.type.value}[]) AS s(k)),
+gone AS (
+    UPDATE {module.table} t SET _deleted_at = now()
+    WHERE t.source = $1 AND t._deleted_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.k = t.{key.column})
+    RETURNING t.{key.column}){lines}
+SELECT count(*) AS deleted FROM gone
 """

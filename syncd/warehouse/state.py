@@ -8,7 +8,6 @@ from typing import Any
 
 import asyncpg
 
-from syncd import registry
 from syncd.registry import Module
 from syncd.warehouse import sql
 from syncd.warehouse.db import db_errors
@@ -33,6 +32,15 @@ INSERT INTO syncd.module_state AS s
 VALUES ($1, $2, $3, $4, now(), $5, $6)
 ON CONFLICT (source, module) DO UPDATE SET
     low_watermark = EXCLUDED.low_watermark, high_watermark = EXCLUDED.high_watermark,
+    last_success_at = now(), unparsed_values = s.unparsed_values + EXCLUDED.unparsed_values,
+    new_fields = ARRAY(SELECT DISTINCT f FROM unnest(s.new_fields || EXCLUDED.new_fields) f
+                       ORDER BY f)
+"""
+
+_SAVE_PAGE_STATE = """
+INSERT INTO syncd.module_state AS s (source, module, last_success_at, unparsed_values, new_fields)
+VALUES ($1, $2, now(), $3, $4)
+ON CONFLICT (source, module) DO UPDATE SET
     last_success_at = now(), unparsed_values = s.unparsed_values + EXCLUDED.unparsed_values,
     new_fields = ARRAY(SELECT DISTINCT f FROM unnest(s.new_fields || EXCLUDED.new_fields) f
                        ORDER BY f)
@@ -104,6 +112,73 @@ async def save_window(
                        rec.request_id, rec.requests, rec.fetched_at, rec.duration_ms)
 
 
+async def save_page(conn: asyncpg.Connection, source: str, module: str, *, unparsed: int,
+                    new_fields: list[str]) -> None:
+    """Within a page's transaction (paged kinds): the module's success and field notes."""
+    await conn.execute(_SAVE_PAGE_STATE, source, module, unparsed, new_fields)
+
+
+async def finish_full_read(conn: asyncpg.Connection, source: str, module: Module,
+                           keys: list[Any] | None) -> int:
+    """A read of a whole resource finished. Only when it was complete (``keys``: every key
+    it returned) is every other row marked deleted and its time kept as the last complete
+    read. Returns the rows marked deleted."""
+    with db_errors("finishing a complete read"):
+        async with conn.transaction():
+            deleted = 0
+            if keys is not None:
+                deleted = await conn.fetchval(sql.mark_absent(module), source, keys)
+                await conn.execute(
+                    "INSERT INTO syncd.module_state AS s (source, module, last_full_read_at) "
+                    "VALUES ($1, $2, now()) ON CONFLICT (source, module) DO UPDATE SET "
+                    "last_full_read_at = now()", source, module.name)
+    return int(deleted)
+
+
+async def full_reads(conn: asyncpg.Connection, source: str) -> dict[str, dt.datetime]:
+    """When each module of ``source`` last finished a complete read."""
+    with db_errors("reading complete-read times"):
+        rows = await conn.fetch("SELECT module, last_full_read_at FROM syncd.module_state "
+                                "WHERE source = $1 AND last_full_read_at IS NOT NULL", source)
+    return {r["module"]: r["last_full_read_at"] for r in rows}
+
+
+async def forget_full_read(conn: asyncpg.Connection, source: str, module: str) -> bool:
+    """``reset`` of a paged module: its next pass starts with a complete read."""
+    with db_errors("resetting a module"):
+        status: str = await conn.execute(
+            "UPDATE syncd.module_state SET last_full_read_at = NULL WHERE source = $1 AND "
+            "module = $2 AND last_full_read_at IS NOT NULL", source, module)
+    return status != "UPDATE 0"
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """What the API's rate-limit headers said last."""
+
+    limit: int | None
+    remaining: int | None
+    reset_at: dt.datetime | None
+    observed_at: dt.datetime
+
+
+async def save_budget(conn: asyncpg.Connection, source: str, budget: Budget) -> None:
+    with db_errors("recording the API budget"):
+        await conn.execute(
+            'INSERT INTO syncd.api_budget AS b (source, "limit", remaining, reset_at, '
+            "observed_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source) DO UPDATE SET "
+            '"limit" = $2, remaining = $3, reset_at = $4, observed_at = $5',
+            source, budget.limit, budget.remaining, budget.reset_at, budget.observed_at)
+
+
+async def budget(conn: asyncpg.Connection, source: str) -> Budget | None:
+    with db_errors("reading the API budget"):
+        row = await conn.fetchrow('SELECT "limit", remaining, reset_at, observed_at '
+                                  "FROM syncd.api_budget WHERE source = $1", source)
+    return None if row is None else Budget(row["limit"], row["remaining"], row["reset_at"],
+                                           row["observed_at"])
+
+
 async def record_error(conn: asyncpg.Connection, source: str, module: str, text: str) -> None:
     with db_errors("recording an error"):
         await conn.execute(_ERROR, source, module, text)
@@ -167,22 +242,25 @@ class ModuleStatus:
     last_error: str | None
     new_fields: tuple[str, ...]
     unparsed_values: int
+    last_full_read_at: dt.datetime | None = None
 
 
-async def module_status(conn: asyncpg.Connection, source: str, module: str) -> ModuleStatus:
+async def module_status(conn: asyncpg.Connection, source: str,
+                        module: Module) -> ModuleStatus:
     """State and row counts of one module of one source."""
-    table = registry.get(module).name  # an identifier from the registry, never from input
     with db_errors("reading status"):
         st = await conn.fetchrow(
-            "SELECT * FROM syncd.module_state WHERE source = $1 AND module = $2", source, module)
-        counts = await conn.fetchrow(
+            "SELECT * FROM syncd.module_state WHERE source = $1 AND module = $2", source,
+            module.name)
+        counts = await conn.fetchrow(  # the table name comes from the registry, never input
             f"SELECT count(*) FILTER (WHERE _deleted_at IS NULL) AS live, "  # noqa: S608
             f"count(*) FILTER (WHERE _deleted_at IS NOT NULL) AS gone "
-            f"FROM skybiz.{table} WHERE source = $1", source)
+            f"FROM {module.table} WHERE source = $1", source)
     s: dict[str, Any] = dict(st) if st else {}
     return ModuleStatus(
-        module=module, low_watermark=s.get("low_watermark"),
+        module=module.name, low_watermark=s.get("low_watermark"),
         high_watermark=s.get("high_watermark"), rows=counts["live"], deleted_rows=counts["gone"],
         last_success_at=s.get("last_success_at"), last_error=s.get("last_error"),
         new_fields=tuple(s.get("new_fields") or ()), unparsed_values=s.get("unparsed_values", 0),
+        last_full_read_at=s.get("last_full_read_at"),
     )
