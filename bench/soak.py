@@ -9,8 +9,8 @@ more passes of every module, and the warehouse's live rows are compared with the
 simulator's live dataset, module by module: keys, the fields the changes touch, and each
 document's line count.
 
-Targets: RSS growth after warm-up < 5 MB; open files and connections no higher at the end
-than just after warm-up; data exact; 0 answers 429.
+Targets: RSS growth after warm-up < 5 MB; open files and connections in the last stretch
+no higher than anywhere after warm-up before it; data exact; 0 answers 429.
 
     .venv/bin/python bench/soak.py [--minutes 10]
 """
@@ -199,11 +199,13 @@ def judge(s: Samples, warm: float, end: float) -> tuple[list[str], bool]:
                  f"(target < {RSS_GROWTH_MB:g} MB) {testbed.verdict(ok_rss)}")
     ok &= ok_rss
     for name, series in (("open files", s.files), ("warehouse connections", s.conns)):
-        a, b = window(series, warm, warm + span), window(series, end - span, end)
+        # Pooled HTTP and database connections come and go with the work in flight, so the
+        # count moves within a band; growth is the last stretch rising above that band.
+        a, b = window(series, warm, end - span), window(series, end - span, end)
         good = max(b) <= max(a)
-        lines.append(f"{name} after warm-up {min(a)}–{max(a)}, at the end {min(b)}–{max(b)}, "
-                     f"max over the run {max(v for _, v in series)} (target: no growth) "
-                     f"{testbed.verdict(good)}")
+        lines.append(f"{name} after warm-up {min(a)}–{max(a)}, in the last {span:.0f} s "
+                     f"{min(b)}–{max(b)}, max over the run {max(v for _, v in series)} "
+                     f"(target: no growth) {testbed.verdict(good)}")
         ok &= good
     return lines, ok
 
