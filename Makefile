@@ -4,7 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench simulate clean
+# Test workers (pytest-xdist): the suite mostly waits on sockets and subprocesses, and each
+# worker starts its own embedded PostgreSQL.
+WORKERS ?= 2
+# A PostgreSQL's bin dir for test-warehouse (Debian: /usr/lib/postgresql/VERSION/bin).
+PGBIN ?= /usr/lib/postgresql/15/bin
+SOAK_MINUTES ?= 10
+
+.PHONY: demo test test-warehouse lint bench soak simulate clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,7 +23,11 @@ demo: $(STAMP)
 	$(BIN)/syncd demo
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS)
+
+# The warehouse tests (marker `warehouse`) against a throw-away server from $(PGBIN).
+test-warehouse: $(STAMP)
+	bash .ci/with-postgres $(PGBIN) $(BIN)/pytest -q -n $(WORKERS) -m warehouse
 
 lint: $(STAMP)
 	$(BIN)/ruff check syncd tests bench
@@ -26,6 +37,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/limiter.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/cloudonex.py
+
+# Long: `syncd run` for SOAK_MINUTES against a changing, faulty simulator (bench/soak.py).
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
 
 simulate: $(STAMP)
 	$(BIN)/syncd simulate --port 8765

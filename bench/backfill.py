@@ -11,22 +11,17 @@ how much the fetch/load pipeline adds on top of the rate limit.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
 import math
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from syncd import commands, logs
-from syncd.config import Config, RateLimit, SourceConfig, WarehouseConfig
-from syncd.credentials import Credentials, Secret
+import testbed
+
+from syncd import commands
+from syncd.config import RateLimit
 from syncd.results import LoadResult, ModuleRun
 from syncd.simulator import Simulator, SimulatorOptions
-from syncd.skybiz import modules as skybiz
-from syncd.warehouse import db
 
 RATE, PER, MARGIN = 5, 1.0, 0.05
 HISTORY_DAYS = 730  # 24 windows x 8 modules: ~40 s of rate limit
@@ -54,13 +49,10 @@ def floor_seconds(requests: int) -> float:
 
 async def backfill(sim: Simulator, base_url: str, dsn: str) -> tuple[list[ModuleRun], float]:
     """Run one pass over an empty warehouse; return its runs and wall seconds."""
-    source = SourceConfig(
-        name="bench", kind="skybiz", base_url=base_url, timezone="Asia/Kuala_Lumpur",
-        backfill_from=sim.dataset.today - dt.timedelta(days=HISTORY_DAYS),
-        modules=tuple(m.name for m in skybiz.MODULES),
-        rate_limit=RateLimit(RATE, PER, MARGIN),
-        credentials=Credentials(Secret(sim.options.api_key), Secret(sim.options.api_secret)))
-    cfg = Config(Path("bench.toml"), WarehouseConfig(Secret(dsn), Path(".")), (source,))
+    source = testbed.source_for(sim, base_url,
+                                sim.dataset.today - dt.timedelta(days=HISTORY_DAYS),
+                                RateLimit(RATE, PER, MARGIN))
+    cfg = testbed.config_for(dsn, source)
     await commands.migrate(cfg)  # outside the timing; sync() only finds nothing to apply
     started = time.perf_counter()
     runs = await commands.sync(cfg, [source], lambda _: Quiet(), now=dt.datetime.now(dt.UTC))
@@ -83,9 +75,7 @@ async def measure(dsn: str) -> bool:
     arrivals = max(r.at for r in sim.requests) - min(r.at for r in sim.requests)
     ok_req, ok_429 = requests == planned and not failed, limited == 0
     ok_wall = wall <= TARGET_WALL * floor
-
-    def verdict(ok: bool) -> str:
-        return "OK" if ok else "MISSED"
+    verdict = testbed.verdict
 
     print(f"{len(runs)} modules, {HISTORY_DAYS} days, limit {RATE}/{PER:g}s "
           f"(margin {MARGIN:g}s): {planned} windows planned, "
@@ -99,13 +89,5 @@ async def measure(dsn: str) -> bool:
     return ok_req and ok_429 and ok_wall
 
 
-def main() -> int:
-    logs.configure("console", logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp, \
-            db.embedded(Path(tmp)) as dsn:
-        ok = asyncio.run(measure(dsn))
-    return 0 if ok else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(testbed.run(measure))

@@ -13,17 +13,14 @@ the first window's burst over the time from the first arrival to the last.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import sys
-import tempfile
 import time
 from decimal import Decimal
-from pathlib import Path
 
-from syncd import commands, logs
-from syncd.config import Config, RateLimit, SourceConfig, WarehouseConfig
-from syncd.credentials import Credentials, Secret
+import testbed
+
+from syncd import commands
+from syncd.config import RateLimit
 from syncd.push import command, outbox
 from syncd.push.encoding import dumps
 from syncd.simulator import Simulator, SimulatorOptions
@@ -52,12 +49,9 @@ def invoice(n: int, customer: str, item: str) -> str:
 async def measure(dsn: str) -> bool:
     sim = Simulator(SimulatorOptions(history_days=3, rate_requests=RATE, rate_seconds=PER))
     base_url = await sim.start()
-    source = SourceConfig(
-        name="bench", kind="skybiz", base_url=base_url, timezone="Asia/Kuala_Lumpur",
-        backfill_from=sim.dataset.today, modules=("sales",),
-        rate_limit=RateLimit(RATE, PER, MARGIN),
-        credentials=Credentials(Secret(sim.options.api_key), Secret(sim.options.api_secret)))
-    cfg = Config(Path("bench.toml"), WarehouseConfig(Secret(dsn), Path(".")), (source,))
+    source = testbed.source_for(sim, base_url, sim.dataset.today, RateLimit(RATE, PER, MARGIN),
+                                modules=("sales",))
+    cfg = testbed.config_for(dsn, source)
     await commands.migrate(cfg)
     customer = str(sim.dataset.masters("customer")[0]["CusCode"])
     item = str(sim.dataset.masters("item")[0]["ItemCode"])
@@ -88,13 +82,5 @@ async def measure(dsn: str) -> bool:
     return ok
 
 
-def main() -> int:
-    logs.configure("console", logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp, \
-            db.embedded(Path(tmp)) as dsn:
-        ok = asyncio.run(measure(dsn))
-    return 0 if ok else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(testbed.run(measure))

@@ -37,12 +37,21 @@ from collections.abc import AsyncIterator, Iterator  # noqa: E402
 from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 
 import asyncpg  # noqa: E402
+import pytest_asyncio  # noqa: E402
 
 
 def with_database(dsn: str, name: str) -> str:
     """The same server DSN pointing at database ``name``."""
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path="/" + name))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that reaches a real PostgreSQL ``warehouse`` (``pytest -m warehouse``
+    runs exactly those, e.g. against another server version through SYNCD_TEST_DSN)."""
+    for item in items:
+        if "pg_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.warehouse)
 
 
 @pytest.fixture(scope="session")
@@ -58,17 +67,32 @@ def pg_server() -> Iterator[str]:
         yield dsn
 
 
-@pytest.fixture
-async def pg_dsn(pg_server: str) -> AsyncIterator[str]:
-    """A fresh, empty database for one test, dropped afterwards."""
+async def fresh_database(server: str) -> AsyncIterator[str]:
+    """A new, empty database on ``server`` (a unique name, so xdist workers and concurrent
+    sessions sharing one SYNCD_TEST_DSN never meet), dropped afterwards."""
     name = "syncd_t_" + uuid.uuid4().hex[:12]
-    admin = await asyncpg.connect(pg_server)
+    admin = await asyncpg.connect(server)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(pg_server, name)
+        yield with_database(server, name)
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def pg_dsn(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    async for dsn in fresh_database(pg_server):
+        yield dsn
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_pg_dsn(pg_server: str) -> AsyncIterator[str]:
+    """A fresh, empty database shared by one module's tests (which then run on the module's
+    event loop: ``pytestmark = pytest.mark.asyncio(loop_scope="module")``)."""
+    async for dsn in fresh_database(pg_server):
+        yield dsn
 
 
 # --- end to end: the CLI as a real subprocess, the simulator on a real socket ------------

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from syncd.results import ResyncRange
 from tests.test_sync import Env, fetch, make_env
@@ -17,10 +18,29 @@ from tests.test_sync import Env, fetch, make_env
 CREDIT_NOTES = {"CusCN", "SupCN"}
 
 
-@pytest.fixture
-async def synced(tmp_path: Path, pg_dsn: str) -> AsyncIterator[Env]:
-    async for env in make_env(tmp_path, pg_dsn):
+# The views are read by every test but changed by one: the readers share one backfill on the
+# module's event loop (the simulator serves from that loop), the writer gets its own.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def backfilled(tmp_path: Path, dsn: str) -> AsyncIterator[Env]:
+    async for env in make_env(tmp_path, dsn):
         assert all(r.error is None for r in await env.sync())
+        yield env
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def synced(tmp_path_factory: pytest.TempPathFactory,
+                 module_pg_dsn: str) -> AsyncIterator[Env]:
+    """One backfill for the tests that only read the views."""
+    async for env in backfilled(tmp_path_factory.mktemp("bi"), module_pg_dsn):
+        yield env
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def own_synced(tmp_path: Path, pg_dsn: str) -> AsyncIterator[Env]:
+    """A backfill of its own for a test that changes the source and the warehouse."""
+    async for env in backfilled(tmp_path, pg_dsn):
         yield env
 
 
@@ -48,8 +68,9 @@ async def view(env: Env, sql: str) -> dict[Any, Decimal]:
     return {tuple(r)[:-1] if len(r) > 2 else r[0]: r[-1] for r in await fetch(env.dsn, sql)}
 
 
-async def test_sales_daily_nets_credit_notes(synced: Env) -> None:
+async def test_sales_daily_nets_credit_notes(own_synced: Env) -> None:
     """Per day: invoices minus credit notes, to the cent, deleted documents excluded."""
+    synced = own_synced
     ds = synced.sim.dataset
     gone = docs(synced, "sales")[0].header
     ds.delete_document("sales", gone["DocType"], gone["Doc1No"])

@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from syncd.simulator import Simulator
 from syncd.skybiz import modules as skybiz
 from syncd.warehouse import db
+from tests import waiting
 from tests.conftest import (
     CLI_ENV,
     E2E_KEY,
@@ -46,7 +47,6 @@ SLOW_MODULES = ["sales", "item", "collection"]
 SLOW_HISTORY = 400  # 13 windows per module: ~40 requests at 5/s, ~9 s for a whole backfill
 STATUS_KEYS = {"module", "high_watermark", "low_watermark", "backfill_complete", "rows",
                "deleted_rows", "last_success_at", "last_error"}
-POLL = 0.05  # the poll interval of every wait below; a deadline bounds each wait
 
 
 # --- helpers: waiting, the daemon process, HTTP, sd_notify ------------------------------
@@ -54,20 +54,14 @@ POLL = 0.05  # the poll interval of every wait below; a deadline bounds each wai
 
 async def until(probe: Callable[[], Awaitable[T | None]], what: str,
                 deadline_s: float = 30.0, alive: Running | None = None) -> T:
-    """Call ``probe`` until it returns something truthy; fail after ``deadline_s`` or as
-    soon as the daemon ``alive`` exits."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + deadline_s
-    while True:
-        got = await probe()
-        if got:
-            return got
-        if alive is not None:
-            assert alive.proc.returncode is None, f"daemon exited while waiting for {what}:" \
-                                                  f"\n{alive.stderr[-3000:]}"
-        assert loop.time() < deadline, f"no {what} within {deadline_s} s" + (
-            f"; daemon stderr:\n{alive.stderr[-3000:]}" if alive is not None else "")
-        await asyncio.sleep(POLL)
+    """Poll ``probe`` (HTTP or SQL: another process) until it returns something truthy; fail
+    after ``deadline_s`` or as soon as the daemon ``alive`` exits."""
+    try:
+        return await waiting.until(probe, what, deadline_s=deadline_s,
+                                   alive=None if alive is None else alive.exited)
+    except AssertionError as exc:
+        tail = f"; daemon stderr:\n{alive.stderr[-3000:]}" if alive is not None else ""
+        raise AssertionError(f"{exc}{tail}") from None
 
 
 async def _at_least(probe: Callable[[], Awaitable[int]], n: int) -> bool:
@@ -99,15 +93,34 @@ class Running:
         self.proc, self.port = proc, port
         self.out: list[str] = []
         self.err: list[str] = []
+        self.lines = waiting.Changes()  # notified at every line, and at the exit
+        self._open = 2  # output streams not yet at their end
         assert proc.stdout is not None
         assert proc.stderr is not None
         self._pumps = [asyncio.create_task(self._pump(proc.stdout, self.out)),
                        asyncio.create_task(self._pump(proc.stderr, self.err))]
 
-    @staticmethod
-    async def _pump(stream: asyncio.StreamReader, into: list[str]) -> None:
+    async def _pump(self, stream: asyncio.StreamReader, into: list[str]) -> None:
         async for line in stream:
             into.append(line.decode())
+            self.lines.notify()
+        self._open -= 1
+        self.lines.notify()  # end of output: the child is exiting
+
+    def exited(self) -> str | None:
+        """Why waiting on this daemon is pointless (it exited), else None."""
+        code = self.proc.returncode
+        return None if code is None else f"daemon exited ({code}):\n{self.stderr[-3000:]}"
+
+    async def logged(self, predicate: Callable[[], bool], what: str,
+                     deadline_s: float = 30.0) -> None:
+        """Wait (on each line it writes, not by polling) until ``predicate`` holds; fail if
+        the daemon's output ends first."""
+        def settled() -> bool:
+            return predicate() or self._open == 0
+
+        await self.lines.wait_for(settled, what, deadline_s)
+        assert predicate(), f"daemon output ended before {what}:\n{self.stderr[-3000:]}"
 
     @property
     def stderr(self) -> str:
@@ -529,10 +542,10 @@ async def test_warehouse_outage_is_logged_and_survived(
 
     await own_warehouse.stop()
 
-    async def noticed() -> bool:  # the next pass (every 2 s) meets the dead connection
+    def noticed() -> bool:  # the next pass (every 2 s) meets the dead connection
         return "leader.lost" in daemon.events() or "Traceback" in daemon.stderr
 
-    await until(noticed, "leader.lost or a traceback", deadline_s=15, alive=daemon)
+    await daemon.logged(noticed, "leader.lost or a traceback", deadline_s=15)
     assert "Traceback" not in daemon.stderr, daemon.stderr[
         max(0, daemon.stderr.find("Traceback") - 1500):][:5000]  # the failure shows its cause
     assert leader((await scrape(port))[1]) == 0
@@ -690,10 +703,7 @@ async def test_standby_takes_over_after_leader_is_killed(
         await until(lambda: leads(a), "leader A", alive=a)
         b = await daemons(paths[1], ports[1])
 
-        async def standing_by() -> bool:
-            return "leader.standby" in b.events()
-
-        await until(standing_by, "B standing by", alive=b)
+        await b.logged(lambda: "leader.standby" in b.events(), "B standing by")
         assert [leader((await scrape(d.port))[1]) for d in (a, b)] == [1, 0]
 
         async def backfilling() -> int:

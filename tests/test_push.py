@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import signal
-import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +22,7 @@ from syncd.push import command, outbox
 from syncd.push.encoding import dumps
 from syncd.simulator import Simulator
 from tests.conftest import CLI_ENV, E2E_SECRET, e2e_config_text, finish_cli, run_cli, start_cli
+from tests.waiting import until
 
 StartSim = Callable[..., Awaitable[tuple[Simulator, str]]]
 pytestmark = pytest.mark.slow
@@ -189,10 +189,7 @@ async def test_kill_during_push_then_rerun_creates_each_document_once(
     sim.create_delay = 60.0
     proc = await start_cli("push", "--config", str(path))
     drained = asyncio.create_task(finish_cli(proc, 120))
-    deadline = time.monotonic() + 30
-    while not all(copies(sim, n) for n in names):
-        assert time.monotonic() < deadline, "the push never reached the server"
-        await asyncio.sleep(0.05)
+    await until(lambda: all(copies(sim, n) for n in names), "the push reaching the server")
     assert {r["state"] for r in (await rows(pg_dsn)).values()} == {"sending"}
     os.kill(proc.pid, signal.SIGKILL)
     assert (await drained).code == -signal.SIGKILL

@@ -26,6 +26,7 @@ from syncd.errors import ConfigError, RegistrationFailed
 from syncd.simulator import Simulator
 from syncd.simulator.registration import REGISTER_PATH, CallbackMode
 from tests.conftest import cli_env, run_cli
+from tests.waiting import until
 
 Start = Callable[..., Awaitable[tuple[Simulator, str]]]
 OLD = {"main.api_key": "old-key", "main.api_secret": "old-secret"}
@@ -62,13 +63,6 @@ def old_files(directory: Path) -> None:
 def unchanged(directory: Path) -> bool:
     """Exactly the previous pair is there: nothing written, nothing left behind."""
     return {p.name: p.read_text() for p in directory.iterdir()} == OLD
-
-
-async def until(predicate: Callable[[], bool], limit_s: float = 10) -> None:
-    deadline = time.monotonic() + limit_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 def sign(secret: str, stamp: str, body: bytes) -> str:
@@ -142,7 +136,7 @@ async def test_forged_callbacks_are_refused_and_the_real_one_stored(
     sim.registration.hold = asyncio.Event()
     plan = make_plan(base_url, tmp_path / "creds")
     task = asyncio.create_task(register.register(plan))
-    await until(lambda: bool(sim.registration.asked))
+    await until(lambda: sim.registration.asked, "the registration request", deadline_s=10)
     url = str(sim.registration.asked[0]["callback_url"])
     assert url.startswith(plan.callback_url + "/")
     assert len(url.rsplit("/", 1)[1]) >= 40  # token_urlsafe(32): 256 bits
@@ -174,7 +168,7 @@ async def test_a_self_consistent_forgery_wins_nothing(simulator: Start, tmp_path
     sim.registration.hold = asyncio.Event()
     old_files(tmp_path / "creds")
     task = asyncio.create_task(register.register(make_plan(base_url, tmp_path / "creds")))
-    await until(lambda: bool(sim.registration.asked))
+    await until(lambda: sim.registration.asked, "the registration request", deadline_s=10)
     url = str(sim.registration.asked[0]["callback_url"])
     forged = json.dumps({"api_key": "FORGEDFORGEDFORGEDFORGED1", "api_secret": "f" * 64})
     now = str(int(time.time()))

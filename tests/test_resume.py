@@ -14,6 +14,7 @@ import pytest
 
 from syncd.simulator import Simulator
 from tests.conftest import e2e_config_text, finish_cli, run_cli, start_cli
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 StartSim = Callable[..., Awaitable[tuple[Simulator, str]]]
@@ -35,15 +36,18 @@ async def committed_windows(conn: asyncpg.Connection) -> int:
 async def wait_for_windows(dsn: str, proc: asyncio.subprocess.Process, at_least: int,
                            deadline_s: float = 30.0) -> int:
     """Poll the ledger until ``at_least`` windows are committed; fail if the child exits."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + deadline_s
     conn = await asyncpg.connect(dsn)
+
+    async def enough() -> int | None:
+        n = await committed_windows(conn)
+        return n if n >= at_least else None
+
+    def ended() -> str | None:
+        return None if proc.returncode is None else "sync ended before it could be killed"
+
     try:
-        while (n := await committed_windows(conn)) < at_least:
-            assert proc.returncode is None, "sync ended before it could be killed"
-            assert loop.time() < deadline, f"only {n} windows committed in {deadline_s} s"
-            await asyncio.sleep(0.05)  # the poll interval; the deadline bounds the wait
-        return n
+        return await until(enough, f"{at_least} committed windows", deadline_s=deadline_s,
+                           alive=ended)
     finally:
         await conn.close()
 

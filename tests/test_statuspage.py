@@ -10,16 +10,17 @@ import os
 import shutil
 import signal
 import socket
-import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from syncd import statuspage
 from syncd.simulator import Simulator
 from tests.conftest import CLI_ENV, e2e_config_text, finish_cli, start_cli
+from tests.waiting import until
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = dt.datetime(2026, 11, 21, 10, 0, tzinfo=dt.UTC)
@@ -79,19 +80,11 @@ def _free_port() -> int:
         return port
 
 
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback only
-        text: str = resp.read().decode()
-        return text
-
-
-async def _poll(check: Callable[[], bool], deadline_s: float) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + deadline_s
-    while not check():
-        if loop.time() > end:
-            raise AssertionError("condition not met before the deadline")
-        await asyncio.sleep(0.2)
+async def _get(url: str) -> str:
+    """The body at ``url``, without blocking the loop that serves the simulator."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session, \
+            session.get(url) as resp:
+        return await resp.text()
 
 
 def _chromium() -> str | None:
@@ -130,16 +123,16 @@ async def test_status_page_in_headless_chromium(
     proc = await start_cli("run", "--config", str(config), env=CLI_ENV)
     base = f"http://127.0.0.1:{port}"
 
-    def loaded() -> bool:
+    async def loaded() -> bool:
         try:
-            doc = json.loads(_get(base + "/status.json"))
-        except OSError:
+            doc = json.loads(await _get(base + "/status.json"))
+        except (aiohttp.ClientError, TimeoutError, ValueError):
             return False
         mods = doc["sources"][0]["modules"]
         return len(mods) == 8 and all(m["high_watermark"] for m in mods)
 
     try:
-        await _poll(loaded, 60)
+        await until(loaded, "every module loaded in /status.json", deadline_s=60)
         dom = await _browser("--dump-dom", base + "/", tmp=tmp_path)
         artifacts = REPO / "artifacts"
         artifacts.mkdir(exist_ok=True)

@@ -61,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="REQUESTS/SECONDS", help="rate limit per IP and per key (5/10)")
     parser.add_argument("--faults", type=float, default=0.0,
                         help="probability of an injected fault per request, e.g. 0.05")
+    parser.add_argument("--mutations", type=float, default=0.0, metavar="PER_SECOND",
+                        help="continuous source changes per second (renames, new, edited "
+                             "and deleted recent documents), e.g. 1 for soak runs")
     parser.add_argument("--nested", action="store_true",
                         help="answer documents nested with an items array instead of flat rows")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies daily documents")
@@ -80,6 +83,7 @@ def options_from(args: argparse.Namespace) -> SimulatorOptions:
         seed=args.seed, history_days=args.history_days, rate_requests=requests,
         rate_seconds=seconds, faults=args.faults, nested_documents=args.nested,
         scale=args.scale, api_key=args.api_key, api_secret=args.api_secret, heavy=args.heavy,
+        mutations_per_second=getattr(args, "mutations", 0.0),
     )
 
 

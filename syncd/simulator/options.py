@@ -32,6 +32,7 @@ class SimulatorOptions:
     nested_documents: bool = False
     slow_seconds: float = 2.0
     scale: float = 1.0
+    mutations_per_second: float = 0.0  # continuous source changes (soak runs); see churn.py
     heavy: HeavyDays | None = None  # days the server answers only in short windows
 
     def __post_init__(self) -> None:
@@ -41,8 +42,8 @@ class SimulatorOptions:
             raise ValueError(f"faults must lie in [0, 1], got {self.faults}")
         if self.mode not in (0, 1, 2):
             raise ValueError(f"mode must be 0, 1 or 2, got {self.mode}")
-        if self.scale <= 0 or self.slow_seconds < 0:
-            raise ValueError("scale must be > 0 and slow_seconds >= 0")
+        if self.scale <= 0 or self.slow_seconds < 0 or self.mutations_per_second < 0:
+            raise ValueError("scale must be > 0, slow_seconds and mutations_per_second >= 0")
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
         unknown = (self.denied_modules | self.missing_modules

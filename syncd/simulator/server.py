@@ -15,6 +15,7 @@ from aiohttp import web
 
 from syncd.registry import Module
 from syncd.simulator import create, encoding, rules
+from syncd.simulator.churn import Churn
 from syncd.simulator.data import KUALA_LUMPUR, Dataset
 from syncd.simulator.faults import (
     PHP_OUT_OF_MEMORY,
@@ -73,6 +74,8 @@ class Simulator:
         # delay between the insert and the answer.
         self.lose_create_answers = 0
         self.create_delay = 0.0
+        self.churn = Churn(self.dataset, options.seed)
+        self._churning: asyncio.Task[None] | None = None
 
     def app(self) -> web.Application:
         """A fresh aiohttp application serving this simulator's state."""
@@ -91,13 +94,34 @@ class Simulator:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         self._runner = runner
+        if self.options.mutations_per_second > 0:
+            self._churning = asyncio.create_task(self._churn())
         bound = runner.addresses[0][1]
         shown = f"[{host}]" if ":" in host else host
         scheme = "https" if ssl_context else "http"
         return f"{scheme}://{shown}:{bound}{PREFIX}"
 
+    async def _churn(self) -> None:
+        """Change the dataset ``mutations_per_second`` times a second, on the worker that
+        serialises every dataset access."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1 / self.options.mutations_per_second)
+            await loop.run_in_executor(self._worker, self.churn.step,
+                                       datetime.datetime.now(KUALA_LUMPUR))
+
+    async def quiet(self) -> None:
+        """Stop changing the dataset; when this returns, no change is in progress."""
+        if self._churning is not None:
+            self._churning.cancel()
+            await asyncio.gather(self._churning, return_exceptions=True)
+            self._churning = None
+            # A step already handed to the worker may still run: wait until it has.
+            await asyncio.get_running_loop().run_in_executor(self._worker, lambda: None)
+
     async def stop(self) -> None:
         """Stop listening; idempotent."""
+        await self.quiet()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()

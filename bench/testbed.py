@@ -1,0 +1,48 @@
+"""What every benchmark stands on: an embedded PostgreSQL in a temp dir, the bundled SKYBIZ
+simulator, and a syncd config pointing one source at the one from the other."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from syncd import logs
+from syncd.config import Config, RateLimit, SourceConfig, WarehouseConfig
+from syncd.credentials import Credentials, Secret
+from syncd.simulator import Simulator
+from syncd.skybiz import modules as skybiz
+from syncd.warehouse import db
+
+
+def source_for(sim: Simulator, base_url: str, backfill_from: dt.date, rate: RateLimit, *,
+               modules: tuple[str, ...] = tuple(m.name for m in skybiz.MODULES),
+               name: str = "bench") -> SourceConfig:
+    """A source reading ``sim`` at ``base_url`` with the simulator's own credentials."""
+    return SourceConfig(
+        name=name, kind="skybiz", base_url=base_url, timezone="Asia/Kuala_Lumpur",
+        backfill_from=backfill_from, modules=modules, rate_limit=rate,
+        credentials=Credentials(Secret(sim.options.api_key), Secret(sim.options.api_secret)))
+
+
+def config_for(dsn: str, *sources: SourceConfig) -> Config:
+    """A config of ``sources`` loading into ``dsn``."""
+    return Config(Path("bench.toml"), WarehouseConfig(Secret(dsn), Path(".")), sources)
+
+
+def run(measure: Callable[[str], Awaitable[bool]]) -> int:
+    """Run ``measure(dsn)`` against a fresh embedded PostgreSQL with quiet logs; the exit code
+    says whether it met its targets (0) or not (1)."""
+    logs.configure("console", logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp, \
+            db.embedded(Path(tmp)) as dsn:
+        ok = asyncio.run(measure(dsn))
+    return 0 if ok else 1
+
+
+def verdict(ok: bool) -> str:
+    """How a figure is judged against its target."""
+    return "OK" if ok else "MISSED"
