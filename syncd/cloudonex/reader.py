@@ -22,7 +22,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from syncd import copytext
+from syncd import copytext, passes
 from syncd.backoff import Backoff
 from syncd.check import CHECK_BACKOFF, ModuleCheck, outcome
 from syncd.cloudonex import plan as planning
@@ -30,7 +30,7 @@ from syncd.cloudonex.budget import seconds_to_reset
 from syncd.cloudonex.client import CloudonexClient, Fetched
 from syncd.cloudonex.resources import DATED
 from syncd.config import SourceConfig
-from syncd.errors import ApiError, SourceUnauthorized, SyncdError
+from syncd.errors import ApiError, SourceUnauthorized
 from syncd.http import ClientObserver, open_session
 from syncd.limiter import Priority, RateLimiter
 from syncd.progress import Progress
@@ -117,21 +117,9 @@ class ResourceSync:
             resync=(resync.date_from, resync.date_to) if resync else None)
         by_module = {m: [r for r in reads if r.module == m] for m in modules}
         runs = [ModuleRun(self.source.name, m) for m in modules if by_module[m]]
-        try:
-            async with asyncio.TaskGroup() as group:
-                for run in runs:
-                    group.create_task(self._module(run, by_module[run.module], progress, now))
-        except BaseExceptionGroup as eg:
-            unauthorized, rest = eg.split(SourceUnauthorized)
-            if rest is not None:
-                first = _first_leaf(rest)
-                raise first from (None if isinstance(first, SyncdError) else eg)
-            exc = _first_leaf(unauthorized) if unauthorized else None
-            assert isinstance(exc, SourceUnauthorized)
-            for run in runs:
-                if not run.finished and run.error is None:
-                    run.error = exc
-        await self._record(runs)
+        await passes.run_modules(
+            runs, lambda run: self._module(run, by_module[run.module], progress, now))
+        await passes.record(self.loader, self.conn, runs)
         return runs
 
     async def _module(self, run: ModuleRun, reads: list[planning.Read], progress: Progress,
@@ -253,13 +241,6 @@ class ResourceSync:
             await state.save_budget(self.conn, self.source.name,
                                     state.Budget(headers.limit, headers.remaining, reset, at))
 
-    async def _record(self, runs: list[ModuleRun]) -> None:
-        async with self.loader.turn():
-            for run in runs:
-                if run.error is not None:
-                    await state.record_error(self.conn, run.source, run.module, str(run.error))
-                else:
-                    await state.clear_error(self.conn, run.source, run.module)
 
 
 def _ids(records: list[msgspec.Raw]) -> list[int]:
@@ -274,11 +255,6 @@ def _ids(records: list[msgspec.Raw]) -> list[int]:
         if isinstance(value, str) and value != copytext.NULL:
             out.append(int(value))
     return out
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 async def check_source(source: SourceConfig, now: dt.datetime, limiter: RateLimiter,

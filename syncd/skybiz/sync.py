@@ -19,10 +19,10 @@ import aiohttp
 import asyncpg
 import structlog
 
-from syncd import body
+from syncd import body, passes
 from syncd.backoff import Backoff
 from syncd.config import SourceConfig
-from syncd.errors import ApiError, SourceUnauthorized, SyncdError
+from syncd.errors import ApiError, SourceUnauthorized
 from syncd.hosts import limiters_for
 from syncd.http import ClientObserver, open_session
 from syncd.limiter import Priority, RateLimiter
@@ -92,12 +92,6 @@ class SourceSync:
                            cycle=cycle).run(modules, self.client)
 
 
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first non-group exception inside a (possibly nested) exception group."""
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
-
-
 class _Pass:
     """The state of one pass: its signpost, what it reads, and how it reports."""
 
@@ -113,25 +107,8 @@ class _Pass:
 
     async def run(self, modules: tuple[str, ...], client: SkybizClient) -> list[ModuleRun]:
         runs = [ModuleRun(self.source.name, m) for m in modules]
-        try:
-            async with asyncio.TaskGroup() as group:
-                for run in runs:
-                    group.create_task(self._module(client, run))
-        except BaseExceptionGroup as eg:
-            unauthorized, rest = eg.split(SourceUnauthorized)
-            if rest is not None:
-                # The warehouse failed (or a bug): the pass cannot go on. Raise the plain
-                # error so callers see a SyncdError, not a group.
-                first = _first_leaf(rest)
-                raise first from (None if isinstance(first, SyncdError) else eg)
-            # Credentials refused: nothing of this source can be read; every module that
-            # had not finished carries the one sentence that says what to fix.
-            exc = _first_leaf(unauthorized) if unauthorized else None
-            assert isinstance(exc, SourceUnauthorized)
-            for run in runs:
-                if not run.finished and run.error is None:
-                    run.error = exc
-        await self._record(runs)
+        await passes.run_modules(runs, lambda run: self._module(client, run))
+        await passes.record(self.loader, self.conn, runs)
         return runs
 
     async def _module(self, client: SkybizClient, run: ModuleRun) -> None:
@@ -245,13 +222,6 @@ class _Pass:
         committed.set()
         return results
 
-    async def _record(self, runs: list[ModuleRun]) -> None:
-        async with self.loader.turn():
-            for run in runs:
-                if run.error is not None:
-                    await state.record_error(self.conn, run.source, run.module, str(run.error))
-                else:
-                    await state.clear_error(self.conn, run.source, run.module)
 
 
 def judged(answer: Answer) -> Batch:
