@@ -17,19 +17,16 @@ limit and sends its X-RateLimit headers, into an embedded PostgreSQL. Figures:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
-import logging
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
+import testbed
 
-from syncd import commands, logs, progress
+from syncd import commands, progress
 from syncd.cloudonex import budget
-from syncd.config import Config, RateLimit, SourceConfig, WarehouseConfig
+from syncd.config import RateLimit, SourceConfig
 from syncd.credentials import Credentials, Secret
 from syncd.simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator
 from syncd.warehouse import db
@@ -58,7 +55,7 @@ async def measure(dsn: str, invoices: int) -> bool:
         name="bench", kind="cloudonex", base_url=url, timezone="Asia/Kuala_Lumpur",
         backfill_from=None, modules=("invoices",), rate_limit=RateLimit(RATE, PER, 0.2),
         credentials=Credentials(Secret(sim.options.api_key)), page_size=PAGE)
-    cfg = Config(Path("bench.toml"), WarehouseConfig(Secret(dsn), Path(".")), (source,))
+    cfg = testbed.config_for(dsn, source)
     try:
         pages = -(-invoices // PAGE)
         await commands.migrate(cfg)  # the schema exists before the clock starts
@@ -99,11 +96,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoices", type=int, default=10_000)
     args = parser.parse_args()
-    logs.configure("console", logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp, \
-            db.embedded(Path(tmp) / "pg") as dsn:
-        ok = asyncio.run(measure(dsn, args.invoices))
-    return 0 if ok else 1
+    return testbed.run(lambda dsn: measure(dsn, args.invoices))
 
 
 if __name__ == "__main__":
