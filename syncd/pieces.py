@@ -15,7 +15,7 @@ import structlog
 
 from syncd.errors import RateLimited, RetriesExhausted, Unreachable, WindowTooLarge
 from syncd.splits import Span, grow, halve, next_piece, rest
-from syncd.windows import MAX_DAYS, Window
+from syncd.windows import Window
 
 log = structlog.get_logger("syncd.sync")
 T = TypeVar("T")
@@ -31,10 +31,11 @@ class PieceReader:
     """Reads the windows of one module of one pass, splitting those the server cannot answer."""
 
     def __init__(self, source: str, module: str, spans: Iterable[Span],
-                 remember: Callable[[Span], Awaitable[None]]) -> None:
+                 remember: Callable[[Span], Awaitable[None]], *, max_days: int) -> None:
         self.source, self.module = source, module
         self.spans = list(spans)
-        self.size = MAX_DAYS  # what the next piece may be; halves on failure, doubles on success
+        self.max_days = max_days  # the kind's longest window
+        self.size = max_days  # what the next piece may be; halves on failure, doubles on success
         self._remember = remember
 
     async def read(self, window: Window, fetch: Fetch[T]) -> list[T]:
@@ -56,7 +57,7 @@ class PieceReader:
                     raise
                 raise _unanswerable(piece, exc) from exc
             spent = 0
-            self.size = grow(self.size)
+            self.size = grow(self.size, self.max_days)
             remaining = rest(remaining, piece)
         return results
 

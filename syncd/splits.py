@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from syncd.windows import MAX_DAYS, Purpose, Window
+from syncd.windows import Purpose, Window
 
 _DAY = dt.timedelta(days=1)
 NEWEST_FIRST = frozenset({Purpose.BACKFILL, Purpose.REREAD, Purpose.RECONCILE})
@@ -35,8 +35,8 @@ class Span:
     def __post_init__(self) -> None:
         if self.date_from > self.date_to:
             raise ValueError(f"span {self.date_from}..{self.date_to} is backwards")
-        if not 1 <= self.days <= MAX_DAYS:
-            raise ValueError(f"span size must lie in 1..{MAX_DAYS}, got {self.days}")
+        if self.days < 1:
+            raise ValueError(f"span size must be at least 1 day, got {self.days}")
 
     def overlaps(self, date_from: dt.date, date_to: dt.date) -> bool:
         return self.date_from <= date_to and date_from <= self.date_to
@@ -47,9 +47,9 @@ def halve(days: int) -> int:
     return max(1, (days + 1) // 2)
 
 
-def grow(days: int) -> int:
-    """The size to try after a piece of ``days`` loaded: double, at most 31 days."""
-    return min(MAX_DAYS, days * 2)
+def grow(days: int, max_days: int) -> int:
+    """The size to try after a piece of ``days`` loaded: double, at most ``max_days``."""
+    return min(max_days, days * 2)
 
 
 def next_piece(remaining: Window, size: int, spans: Iterable[Span]) -> Window:

@@ -1,6 +1,7 @@
 """Window planning (pure): which inclusive date ranges a pass reads, in which order.
 
-A window is ``date_from..date_to`` inclusive, at most 31 calendar days. Each module keeps
+A window is ``date_from..date_to`` inclusive, at most ``max_days`` calendar days — the
+kind's rule (SKYBIZ: 31, ``syncd.skybiz.modules.MAX_WINDOW_DAYS``). Each module keeps
 the loaded range ``low..high`` (every day in it was read by a committed window). A pass:
 
 * first run: newest → oldest from today back to ``backfill_from`` (this month first);
@@ -18,8 +19,6 @@ import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
 
-MAX_DAYS = 31
-_SPAN = dt.timedelta(days=MAX_DAYS - 1)
 _DAY = dt.timedelta(days=1)
 
 
@@ -35,7 +34,7 @@ class Purpose(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Window:
-    """An inclusive date range of at most 31 days, and why it is read."""
+    """An inclusive date range, and why it is read (planned no longer than the kind allows)."""
 
     date_from: dt.date
     date_to: dt.date
@@ -44,8 +43,6 @@ class Window:
     def __post_init__(self) -> None:
         if self.date_from > self.date_to:
             raise ValueError(f"window {self.date_from}..{self.date_to} is backwards")
-        if self.date_to - self.date_from > _SPAN:
-            raise ValueError(f"window {self.date_from}..{self.date_to} exceeds {MAX_DAYS} days")
 
     @property
     def days(self) -> int:
@@ -72,54 +69,68 @@ class Watermarks:
         return self.low is not None and self.low <= backfill_from
 
 
-def forward(start: dt.date, end: dt.date, purpose: Purpose) -> list[Window]:
-    """Windows covering ``start..end``, oldest first."""
+def forward(start: dt.date, end: dt.date, purpose: Purpose, *, max_days: int) -> list[Window]:
+    """Windows of at most ``max_days`` covering ``start..end``, oldest first."""
+    span = _span(max_days)
     out: list[Window] = []
     while start <= end:
-        out.append(Window(start, min(start + _SPAN, end), purpose))
-        start += _SPAN + _DAY
+        out.append(Window(start, min(start + span, end), purpose))
+        start += span + _DAY
     return out
 
 
-def backward(start: dt.date, end: dt.date, purpose: Purpose) -> list[Window]:
-    """Windows covering ``start..end``, newest first (the newest ends exactly at ``end``)."""
+def backward(start: dt.date, end: dt.date, purpose: Purpose, *, max_days: int) -> list[Window]:
+    """Windows of at most ``max_days`` covering ``start..end``, newest first (the newest
+    ends exactly at ``end``)."""
+    span = _span(max_days)
     out: list[Window] = []
     while end >= start:
-        out.append(Window(max(end - _SPAN, start), end, purpose))
-        end -= _SPAN + _DAY
+        out.append(Window(max(end - span, start), end, purpose))
+        end -= span + _DAY
     return out
+
+
+def _span(max_days: int) -> dt.timedelta:
+    if max_days < 1:
+        raise ValueError(f"max_days must be at least 1, got {max_days}")
+    return dt.timedelta(days=max_days - 1)
 
 
 def plan(
-    marks: Watermarks, today: dt.date, backfill_from: dt.date, lookback_days: int
+    marks: Watermarks, today: dt.date, backfill_from: dt.date, lookback_days: int, *,
+    max_days: int,
 ) -> list[Window]:
     """Every window one pass should read, fresh before backfill."""
     if lookback_days < 1:
         raise ValueError("lookback_days must be at least 1")
     floor = min(backfill_from, today)
     if marks.low is None or marks.high is None:
-        windows = backward(floor, today, Purpose.BACKFILL)
+        windows = backward(floor, today, Purpose.BACKFILL, max_days=max_days)
         # The newest window is what dashboards wait for: it goes at fresh priority.
         return [Window(windows[0].date_from, windows[0].date_to, Purpose.FRESH), *windows[1:]]
     start = max(min(marks.high - dt.timedelta(days=lookback_days - 1), today), floor)
-    fresh = forward(start, today, Purpose.FRESH)
-    backfill = backward(floor, marks.low - _DAY, Purpose.BACKFILL) if marks.low > floor else []
+    fresh = forward(start, today, Purpose.FRESH, max_days=max_days)
+    backfill = (backward(floor, marks.low - _DAY, Purpose.BACKFILL, max_days=max_days)
+                if marks.low > floor else [])
     return fresh + backfill
 
 
-def resync(date_from: dt.date, date_to: dt.date, today: dt.date) -> list[Window]:
+def resync(date_from: dt.date, date_to: dt.date, today: dt.date, *,
+           max_days: int) -> list[Window]:
     """Windows re-reading ``date_from..date_to`` (never past today), oldest first."""
-    return forward(date_from, min(date_to, today), Purpose.RESYNC)
+    return forward(date_from, min(date_to, today), Purpose.RESYNC, max_days=max_days)
 
 
 def cycle_windows(
-    purpose: Purpose, today: dt.date, start: dt.date, done: set[tuple[dt.date, dt.date]]
+    purpose: Purpose, today: dt.date, start: dt.date, done: set[tuple[dt.date, dt.date]], *,
+    max_days: int,
 ) -> list[Window]:
     """The windows of a reread/reconcile cycle over ``start..today`` not yet ``done``.
 
     ``done`` holds committed ranges; a window read in pieces (``splits.py``) is done once
     its pieces cover every one of its days."""
-    return [w for w in backward(min(start, today), today, purpose) if not _covered(w, done)]
+    return [w for w in backward(min(start, today), today, purpose, max_days=max_days)
+            if not _covered(w, done)]
 
 
 def _covered(window: Window, ranges: set[tuple[dt.date, dt.date]]) -> bool:

@@ -52,7 +52,7 @@ def reader(remembered: list[Span]) -> PieceReader:
     async def remember(span: Span) -> None:
         remembered.append(span)
 
-    return PieceReader("main", "sales", [], remember)
+    return PieceReader("main", "sales", [], remember, max_days=skybiz.MAX_WINDOW_DAYS)
 
 
 async def test_a_split_window_loads_in_pieces_and_the_next_window_grows_back() -> None:
@@ -83,7 +83,8 @@ async def test_failed_tries_are_counted_on_the_piece_that_loads() -> None:
 async def test_remembered_spans_are_planned_at_their_size() -> None:
     """A range split in an earlier pass is read at its size at once: no failed request."""
     server = FakeServer(heavy=day(10), max_days=4)
-    pieces = PieceReader("main", "sales", [Span(day(8), day(12), 4)], _nothing)
+    pieces = PieceReader("main", "sales", [Span(day(8), day(12), 4)], _nothing,
+                         max_days=skybiz.MAX_WINDOW_DAYS)
     await pieces.read(Window(day(0), day(30), Purpose.RESYNC), server.fetch)
     assert [c[0] for c in server.calls] == [f"{day(0)}..{day(7)}", f"{day(8)}..{day(11)}",
                                             f"{day(12)}..{day(15)}", f"{day(16)}..{day(30)}"]

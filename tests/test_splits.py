@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from syncd.skybiz.modules import MAX_WINDOW_DAYS as MAX_DAYS
 from syncd.splits import NEWEST_FIRST, Span, grow, halve, next_piece, rest
-from syncd.windows import MAX_DAYS, Purpose, Window
+from syncd.windows import Purpose, Window
 
 D = dt.date(2024, 3, 1)
 
@@ -29,7 +30,7 @@ def test_halving_reaches_one_day(days: int, half: int) -> None:
 @pytest.mark.parametrize(("days", "grown"), [(1, 2), (2, 4), (8, 16), (16, 31), (31, 31)])
 def test_growth_doubles_up_to_31_days(days: int, grown: int) -> None:
     """A size that worked doubles, at most to the API's 31 days."""
-    assert grow(days) == grown
+    assert grow(days, MAX_DAYS) == grown
 
 
 @pytest.mark.parametrize(("purpose", "piece"), [
@@ -68,7 +69,7 @@ def test_rest_is_what_remains_after_the_leading_piece() -> None:
 
 
 def test_bad_sizes_are_refused() -> None:
-    """A span or a size outside 1..31 days is a bug, not a plan."""
+    """A span or a size below one day is a bug, not a plan."""
     with pytest.raises(ValueError, match="size"):
         Span(day(0), day(1), 0)
     with pytest.raises(ValueError, match="size"):

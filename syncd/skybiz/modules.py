@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from syncd.registry import Field, FieldType, Kind, Module
 
+# Every read names date_from..date_to of at most 31 days (date_to = date_from + 30).
+MAX_WINDOW_DAYS = 31
+
 T, N, BIG, D, TS, TM = (
     FieldType.TEXT,
     FieldType.NUMERIC,

@@ -133,11 +133,12 @@ class _Pass:
         if self.purposes & DEEP:
             return await self._plan_cycle(module)
         if self.resync is not None:
-            return resync_windows(self.resync.date_from, self.resync.date_to, self.today)
+            return resync_windows(self.resync.date_from, self.resync.date_to, self.today,
+                                  max_days=skybiz.MAX_WINDOW_DAYS)
         async with self.loader.turn():
             marks = await state.watermarks(self.conn, self.source.name, module.name)
         windows = plan(marks, self.today, self.backfill_from,
-                       self.source.lookback(module.name))
+                       self.source.lookback(module.name), max_days=skybiz.MAX_WINDOW_DAYS)
         return [w for w in windows if w.purpose in self.purposes]
 
     async def _reader(self, module: Module) -> PieceReader:
@@ -148,7 +149,8 @@ class _Pass:
 
         async with self.loader.turn():
             spans = await sizes.spans(self.conn, self.source.name, module.name)
-        return PieceReader(self.source.name, module.name, spans, remember)
+        return PieceReader(self.source.name, module.name, spans, remember,
+                           max_days=skybiz.MAX_WINDOW_DAYS)
 
     async def _plan_cycle(self, module: Module) -> list[Window]:
         """Reread (documents) or reconcile (masters): the cycle's windows not yet done."""
@@ -160,7 +162,7 @@ class _Pass:
                                             purpose.value, self.cycle.start)
         start = (self.today - dt.timedelta(days=self.cycle.reread_days - 1)
                  if purpose is Purpose.REREAD else self.backfill_from)
-        return cycle_windows(purpose, self.today, start, done)
+        return cycle_windows(purpose, self.today, start, done, max_days=skybiz.MAX_WINDOW_DAYS)
 
     async def _finish_cycle(self, module: Module) -> None:
         """After every reconcile window of the cycle committed, apply its deletions."""
