@@ -521,3 +521,22 @@ def _ids(n: int) -> dict[int, None]:
 def test_listing_complete(listing: Listing, complete: bool) -> None:
     """Complete: every page, one total on every page, no id twice, as many ids as the total."""
     assert listing.complete is complete
+
+
+@pytest.mark.parametrize("after", [b"\n<br />\n<b>Deprecated</b>: f() in x.php on line [3]<br />",
+                                   b"<b>Notice</b>: {main}", b" \n"])
+def test_php_output_after_the_envelope_is_ignored(after: bytes) -> None:
+    """A notice PHP prints after ``echo json_encode(...)`` does not hide the page."""
+    body = (b'{"success":true,"data":[{"id":7,"amount":"0.10"}],'
+            b'"meta":{"current_page":1,"total_pages":1,"total_records":1}}') + after
+    page = answers.judge(200, body, CTX)
+    assert [msgspec.json.decode(r) for r in page.records] == [{"id": 7, "amount": "0.10"}]
+    assert page.total_records == 1
+
+
+def test_success_false_with_an_unknown_message_does_not_claim_http_400() -> None:
+    body = json.dumps({"success": False, "message": "Something odd"}).encode()
+    with pytest.raises(RequestRejected) as info:
+        answers.judge(200, body, CTX)
+    assert "HTTP 400" not in str(info.value)
+    assert '"Something odd"' in str(info.value)

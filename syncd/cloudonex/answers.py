@@ -9,6 +9,7 @@ raw bytes (``msgspec.Raw``) for the loader; money is never decoded here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,7 +102,14 @@ def judge(status: int, body: bytes | bytearray, ctx: Context,
     if env is None:  # an older server: the bare array of the page's records
         return Page(_LIST.decode(memoryview(text)[start:]), enveloped=False)
     if not _true(env.success):
-        raise error_for(_status_of(message), message, ctx, retry_after)
+        implied = _status_of(message)
+        if implied == 400:  # no known meaning: say what the server did say, not "HTTP 400"
+            said = f" (\"{message}\")" if message else ""
+            raise RequestRejected(f"{ctx.module}: the server answered success: false{said}; "
+                                  "this is a syncd bug or an unsupported server — please "
+                                  "report it.", status=status, message=message,
+                                  module=ctx.module, retry_after=retry_after)
+        raise error_for(implied, message, ctx, retry_after)
     meta = env.meta if isinstance(env.meta, dict) else {}
     page = Page([], _int(meta.get("current_page")), _int(meta.get("total_pages")),
                 _int(meta.get("total_records")))
@@ -135,12 +143,32 @@ def _json(body: bytes | bytearray) -> tuple[_Envelope | list[Any] | None, int]:
             if isinstance(decoded, list):
                 return decoded, at
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            envelope = _before_trailing_text(view, str(exc))
+            if envelope is not None:
+                return envelope, at
             if "truncated" in str(exc):
                 # JSON that starts here runs to the end and is cut off: what lies inside it
                 # (the records array, one record, the meta object) is no answer on its own.
                 return None, 0
         at, tries = at + 1, tries + 1
     return None, 0
+
+
+_TRAILING = re.compile(r"trailing characters \(byte (\d+)\)")
+
+
+def _before_trailing_text(view: memoryview, error: str) -> _Envelope | None:
+    """An envelope followed by PHP output (a notice printed after ``echo json_encode``):
+    the envelope alone, when it really is one (``success`` or ``data`` present)."""
+    m = _TRAILING.search(error)
+    if m is None or bytes(view[:1]) != b"{":
+        return None
+    end = bytes(view[:int(m[1])]).rfind(b"}") + 1  # the position msgspec names is past it
+    try:
+        envelope = _ENVELOPE.decode(view[:end])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return envelope if envelope.success is not None or envelope.data != ABSENT else None
 
 
 def error_for(status: int, message: str | None, ctx: Context,
