@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -57,7 +57,8 @@ class SourceConfig:
     register_url: str | None = None  # where `syncd register` posts (the docs name none)
     renewal_date: dt.date | None = None  # stored by `syncd register`, when the API gave one
     page_size: int = 100  # paged kinds (CloudOnex): records asked per page
-    full_read_seconds: float = 6 * 3600.0  # paged kinds: [schedule] full_read
+    full_read_seconds: float = 6 * 3600.0  # paged kinds: [schedule] full_read, how often a
+    #                                        resource is read completely at least
 
     @property
     def source_kind(self) -> kinds.SourceKind:
@@ -76,11 +77,8 @@ class SourceConfig:
         return now.astimezone(self.zone).date()
 
     def endpoint_url(self, module: str) -> str:
-        return f"{self.base_url}/{self.endpoint_url_path(module)}"
-
-    def endpoint_url_path(self, module: str) -> str:
-        """The module's path under base_url (configured, else the kind's default)."""
-        return (self.endpoints.get(module) or self.module(module).endpoint).lstrip("/")
+        path = self.endpoints.get(module) or self.module(module).endpoint
+        return f"{self.base_url}/{path.lstrip('/')}"
 
     def lookback(self, module: str) -> int:
         return self.lookback_days.get(module, self.module(module).lookback_days)
@@ -104,7 +102,6 @@ class ScheduleConfig:
     reread_days: int = 62
     reconcile: Boundary | None = WEEKLY
     push_seconds: float = 60.0  # `syncd run` sends the outbox this often (and on every insert)
-    full_read_seconds: float = 6 * 3600.0  # paged kinds: a complete read at least this often
 
     def interval(self, module: str) -> float:
         return self.module_intervals.get(module, self.interval_seconds)
@@ -161,6 +158,7 @@ class _Parser:
     def __init__(self, path: Path, env: Mapping[str, str], need_credentials: bool) -> None:
         self.path, self.env, self.need_credentials = path, env, need_credentials
         self.data_dir: Path | None = None
+        self.full_read = 6 * 3600.0
 
     def fail(self, where: str, what: str) -> ConfigError:
         return ConfigError(f"{self.path}: {where}: {what}")
@@ -183,11 +181,13 @@ class _Parser:
         warehouse = self.warehouse(top.get("warehouse", {}))
         self.data_dir = warehouse.data_dir  # the last place credentials are looked up
         schedule = self.schedule(top.get("schedule", {}))
+        # [schedule] full_read is a setting of each paged source: it lives there only.
+        self.full_read = parse_duration(top.get("schedule", {}).get("full_read", "6h"), self,
+                                        "[schedule] full_read", zero=True)
         return Config(
             path=self.path,
             warehouse=warehouse,
-            sources=tuple(replace(self.source(n, v), full_read_seconds=schedule.full_read_seconds)
-                          for n, v in sources_raw.items()),
+            sources=tuple(self.source(n, v) for n, v in sources_raw.items()),
             schedule=schedule,
             observability=self.observability(top.get("observability", {})),
         )
@@ -251,6 +251,7 @@ class _Parser:
                                            kind.url_hint),
             renewal_date=load_renewal(name, self.env, self.data_dir),
             page_size=self.page_size(t.get("page_size", 100), f"{where} page_size"),
+            full_read_seconds=self.full_read,
         )
 
     def page_size(self, value: Any, where: str) -> int:
@@ -359,8 +360,6 @@ class _Parser:
             reread_days=days,
             reconcile=self.boundary(t.get("reconcile", "sun 04:00"), "[schedule] reconcile"),
             push_seconds=parse_duration(t.get("push", "1m"), self, "[schedule] push"),
-            full_read_seconds=parse_duration(t.get("full_read", "6h"), self,
-                                             "[schedule] full_read", zero=True),
         )
 
     def boundary(self, value: Any, where: str) -> Boundary | None:

@@ -1,19 +1,60 @@
-"""What a pass of any source kind shares: its modules run concurrently; a 401 stops them all
-with its one sentence; anything else (a lost warehouse, a bug) ends the pass as a plain
-error, not an exception group; each module's outcome is recorded in its state row."""
+"""What the syncers of every source kind share: one HTTP session, client, limiter and loader
+per source (``Syncer``); a pass whose modules run concurrently, where a 401 stops them all
+with its one sentence and anything else (a lost warehouse, a bug) ends the pass as a plain
+error, not an exception group; each module's outcome recorded in its state row."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
+import aiohttp
 import asyncpg
 
+from syncd.backoff import Backoff
+from syncd.config import SourceConfig
 from syncd.errors import SourceUnauthorized, SyncdError
+from syncd.hosts import limiters_for
+from syncd.http import ClientObserver, open_session
+from syncd.limiter import RateLimiter
 from syncd.results import ModuleRun
 from syncd.warehouse import state
 from syncd.warehouse.loader import Loader
+
+C = TypeVar("C")
+
+
+class Syncer(Generic[C]):
+    """One source's passes: its limiter (the host's), one HTTP session with the kind's
+    client ``C`` over it, and its warehouse connection's loader, shared by every pass.
+    Use ``async with Kind(...) as s: await s.run(...)``; a kind supplies ``_client``."""
+
+    def __init__(
+        self, source: SourceConfig, conn: asyncpg.Connection, *,
+        backoff: Backoff | None = None, observer: ClientObserver | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
+        self.source, self.conn = source, conn
+        self.backoff, self.observer = backoff, observer
+        self.limiter = limiter or limiters_for([source])[source.name]
+        self.loader = Loader(conn, source.name, source.timezone)
+        self.client: C | None = None
+        self._exit = contextlib.AsyncExitStack()
+
+    def _client(self, session: aiohttp.ClientSession) -> C:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        self.client = self._client(
+            await self._exit.enter_async_context(open_session(self.source)))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._exit.aclose()
+        async with self.loader.turn():  # a shielded load still running finishes first
+            pass
 
 
 async def run_modules(runs: list[ModuleRun],

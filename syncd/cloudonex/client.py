@@ -65,11 +65,8 @@ class CloudonexClient:
         self.observed_at: dt.datetime | None = None
 
     def context(self, resource: str) -> Context:
-        return Context(self.source.name, resource, self.url(resource),
+        return Context(self.source.name, resource, self.source.endpoint_url(resource),
                        f"${env_prefix(self.source.name)}API_KEY")
-
-    def url(self, resource: str) -> str:
-        return f"{self.source.base_url}/{self.source.endpoint_url_path(resource)}"
 
     async def page(
         self, resource: str, number: int, *, bulk: bool, priority: Priority,

@@ -12,7 +12,6 @@ source, a 403/404 only its resource.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +36,7 @@ from syncd.progress import Progress
 from syncd.registry import FieldType, Module
 from syncd.results import Cycle, ModuleRun, ResyncRange
 from syncd.warehouse import state
-from syncd.warehouse.loader import Batch, Loader
+from syncd.warehouse.loader import Batch
 from syncd.windows import Purpose
 
 log = structlog.get_logger("syncd.cloudonex")
@@ -70,36 +69,21 @@ class Listing:
                 and total is not None and len(self.ids) == total)
 
 
-class ResourceSync:
-    """Syncs one CloudOnex source over one warehouse connection (see ``syncd.kinds``)."""
+class ResourceSync(passes.Syncer[CloudonexClient]):
+    """Syncs one CloudOnex source by pages (``passes.Syncer``: session, client, limiter and
+    loader shared by every pass)."""
 
     def __init__(
         self, source: SourceConfig, conn: asyncpg.Connection, *,
         backoff: Backoff | None = None, observer: ClientObserver | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
-        rate = source.rate_limit
-        self.source, self.conn, self.backoff, self.observer = source, conn, backoff, observer
-        self.limiter = limiter or RateLimiter(rate.requests, rate.per_seconds,
-                                              margin=rate.margin_seconds)
-        self.loader = Loader(conn, source.name, source.timezone)
-        self.client: CloudonexClient | None = None
+        super().__init__(source, conn, backoff=backoff, observer=observer, limiter=limiter)
         self.tried: dict[str, dt.datetime] = {}  # complete reads attempted by this process
-        self._session: contextlib.AbstractAsyncContextManager[aiohttp.ClientSession] | None
-        self._session = None
 
-    async def __aenter__(self) -> ResourceSync:
-        self._session = open_session(self.source)
-        session = await self._session.__aenter__()
-        self.client = CloudonexClient(self.source, session, self.limiter, backoff=self.backoff,
-                                      observer=self.observer)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.__aexit__(None, None, None)
-        async with self.loader.turn():  # a shielded load still running finishes first
-            pass
+    def _client(self, session: aiohttp.ClientSession) -> CloudonexClient:
+        return CloudonexClient(self.source, session, self.limiter, backoff=self.backoff,
+                               observer=self.observer)
 
     async def run(
         self, modules: tuple[str, ...], progress: Progress, *, now: dt.datetime,
@@ -120,6 +104,7 @@ class ResourceSync:
         await passes.run_modules(
             runs, lambda run: self._module(run, by_module[run.module], progress, now))
         await passes.record(self.loader, self.conn, runs)
+        await self._save_budget()
         return runs
 
     async def _module(self, run: ModuleRun, reads: list[planning.Read], progress: Progress,
@@ -224,11 +209,11 @@ class ResourceSync:
         result = await asyncio.shield(self.loader.load_page(
             module, Batch(page.records, None, fetched.requests, fetched.first_sent), what,
             "complete" if read.complete else "fresh"))
-        await self._save_budget()
         run.absorb(result)
         progress.window_done(run, result)
 
     async def _save_budget(self) -> None:
+        """What the server's rate headers said last, for status (once a pass)."""
         assert self.client is not None
         headers, at = self.client.headers, self.client.observed_at
         if headers is None or at is None:
@@ -240,7 +225,6 @@ class ResourceSync:
         async with self.loader.turn():
             await state.save_budget(self.conn, self.source.name,
                                     state.Budget(headers.limit, headers.remaining, reset, at))
-
 
 
 def _ids(records: list[msgspec.Raw]) -> list[int]:

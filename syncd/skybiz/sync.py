@@ -10,7 +10,6 @@ pieces (``pieces.py``), committed in order. A 403 stops its module; a 401 stops 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 from collections import deque
@@ -23,8 +22,7 @@ from syncd import body, passes
 from syncd.backoff import Backoff
 from syncd.config import SourceConfig
 from syncd.errors import ApiError, SourceUnauthorized
-from syncd.hosts import limiters_for
-from syncd.http import ClientObserver, open_session
+from syncd.http import ClientObserver
 from syncd.limiter import Priority, RateLimiter
 from syncd.pieces import PieceReader
 from syncd.progress import Progress
@@ -35,7 +33,7 @@ from syncd.skybiz.answers import classify, judge
 from syncd.skybiz.client import Answer, SkybizClient
 from syncd.splits import Span
 from syncd.warehouse import sizes, state
-from syncd.warehouse.loader import Batch, Loader
+from syncd.warehouse.loader import Batch
 from syncd.windows import Purpose, Window, cycle_windows, plan
 from syncd.windows import resync as resync_windows
 
@@ -47,9 +45,9 @@ PRIORITY = {Purpose.FRESH: Priority.FRESH, Purpose.BACKFILL: Priority.BACKFILL,
 DEEP = frozenset({Purpose.REREAD, Purpose.RECONCILE})
 
 
-class SourceSync:
-    """Syncs one source: its limiter, HTTP session and warehouse connection, shared by
-    every pass. Use ``async with SourceSync(...) as s: await s.run(...)``."""
+class SourceSync(passes.Syncer[SkybizClient]):
+    """Syncs one SKYBIZ source by date windows (``passes.Syncer``: session, client, limiter
+    and loader shared by every pass)."""
 
     def __init__(
         self, source: SourceConfig, conn: asyncpg.Connection, *,
@@ -58,27 +56,12 @@ class SourceSync:
     ) -> None:
         if source.backfill_from is None:
             raise ValueError(f"source {source.name}: a windowed kind needs backfill_from")
-        self.source, self.conn = source, conn
+        super().__init__(source, conn, backoff=backoff, observer=observer, limiter=limiter)
         self.backfill_from: dt.date = source.backfill_from
-        self.backoff, self.observer = backoff, observer
-        self.limiter = limiter or limiters_for([source])[source.name]
-        self.loader = Loader(conn, source.name, source.timezone)
-        self._session: contextlib.AbstractAsyncContextManager[aiohttp.ClientSession] | None
-        self._session = None
-        self.client: SkybizClient | None = None
 
-    async def __aenter__(self) -> SourceSync:
-        self._session = open_session(self.source)
-        session = await self._session.__aenter__()
-        self.client = SkybizClient(self.source, session, self.limiter, backoff=self.backoff,
-                                   observer=self.observer)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.__aexit__(None, None, None)
-        async with self.loader.turn():  # a shielded load still running finishes first
-            pass
+    def _client(self, session: aiohttp.ClientSession) -> SkybizClient:
+        return SkybizClient(self.source, session, self.limiter, backoff=self.backoff,
+                            observer=self.observer)
 
     async def run(
         self, modules: tuple[str, ...], progress: Progress, *, now: dt.datetime,

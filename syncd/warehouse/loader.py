@@ -60,29 +60,27 @@ class Loader:
         # The first pass is client CPU only: done before taking the connection, it overlaps
         # the previous window's statements.
         units = list(window_rows.keys())
-        async with self._turn:
-            with db_errors(f"loading {module.name} {window}"):
-                async with self._transaction(module):
-                    tally = await self._write(module, window_rows, units)
-                    deleted = 0
-                    if module.kind is Kind.DOCUMENT:
-                        deleted = await self.conn.fetchval(
-                            sql.mark_deleted(module), self.source, window.date_from,
-                            window.date_to)
-                    if window.purpose is Purpose.RECONCILE:
-                        await self.conn.execute(sql.record_seen(module), self.source,
-                                                module.name, cycle)
-                    marks = advance(await state.lock_watermarks(self.conn, self.source,
-                                                                module.name), window)
-                    seconds = time.monotonic() - batch.first_sent
-                    new_fields = sorted(window_rows.new_fields)
-                    record = state.WindowRecord(
-                        window, len(batch.records), tally.headers + tally.lines, deleted,
-                        window_rows.content_hash, batch.request_id, batch.requests,
-                        fetched_at, int(seconds * 1000))
-                    await state.save_window(self.conn, self.source, module.name, marks=marks,
-                                            rec=record, unparsed=tally.unparsed,
-                                            new_fields=new_fields)
+        async with self._transaction(module, f"{module.name} {window}"):
+            tally = await self._write(module, window_rows, units)
+            deleted = 0
+            if module.kind is Kind.DOCUMENT:
+                deleted = await self.conn.fetchval(
+                    sql.mark_deleted(module), self.source, window.date_from,
+                    window.date_to)
+            if window.purpose is Purpose.RECONCILE:
+                await self.conn.execute(sql.record_seen(module), self.source,
+                                        module.name, cycle)
+            marks = advance(await state.lock_watermarks(self.conn, self.source,
+                                                        module.name), window)
+            seconds = time.monotonic() - batch.first_sent
+            new_fields = sorted(window_rows.new_fields)
+            record = state.WindowRecord(
+                window, len(batch.records), tally.headers + tally.lines, deleted,
+                window_rows.content_hash, batch.request_id, batch.requests,
+                fetched_at, int(seconds * 1000))
+            await state.save_window(self.conn, self.source, module.name, marks=marks,
+                                    rec=record, unparsed=tally.unparsed,
+                                    new_fields=new_fields)
         return LoadResult(str(window), window.purpose.value, len(batch.records), tally.headers,
                           tally.lines, deleted, tally.unparsed, tuple(new_fields),
                           batch.requests, seconds)
@@ -93,31 +91,32 @@ class Loader:
         no watermark (a paged kind marks deletions after a complete read: ``mark_absent``)."""
         window_rows = WindowRows(rows.shape(module), batch.records, self.source)
         units = list(window_rows.keys())
-        async with self._turn:
-            with db_errors(f"loading {module.name} {what}"):
-                async with self._transaction(module):
-                    tally = await self._write(module, window_rows, units)
-                    new_fields = sorted(window_rows.new_fields)
-                    await state.save_page(self.conn, self.source, module.name,
-                                          unparsed=tally.unparsed, new_fields=new_fields)
+        async with self._transaction(module, f"{module.name} {what}"):
+            tally = await self._write(module, window_rows, units)
+            new_fields = sorted(window_rows.new_fields)
+            await state.save_page(self.conn, self.source, module.name,
+                                  unparsed=tally.unparsed, new_fields=new_fields)
         return LoadResult(what, purpose, len(batch.records), tally.headers, tally.lines,
                           0, tally.unparsed, tuple(new_fields), batch.requests,
                           time.monotonic() - batch.first_sent)
 
     @contextlib.asynccontextmanager
-    async def _transaction(self, module: Module) -> AsyncIterator[None]:
-        """One transaction in the source's timezone (zone-less date-times are read in it)."""
-        if module.name not in self._prepared:
-            await self.conn.execute(sql.create_keys_table(module))
-            self._prepared.add(module.name)
-        async with self.conn.transaction():
-            # synchronous_commit off is safe here: a crash loses the window's rows and its
-            # watermark move together (one transaction), and the next pass reads it again.
-            await self.conn.execute("SELECT set_config('TimeZone', $1, true), "
-                                    "set_config('work_mem', '256MB', true), "
-                                    "set_config('synchronous_commit', 'off', true)",
-                                    self.timezone)
-            yield
+    async def _transaction(self, module: Module, what: str) -> AsyncIterator[None]:
+        """The connection's turn and one transaction in the source's timezone (zone-less
+        date-times are read in it); a warehouse failure names ``what`` was loading."""
+        async with self._turn:
+            with db_errors(f"loading {what}"):
+                if module.name not in self._prepared:
+                    await self.conn.execute(sql.create_keys_table(module))
+                    self._prepared.add(module.name)
+                async with self.conn.transaction():
+                    # synchronous_commit off is safe here: a crash loses the window's rows and
+                    # its watermark move together (one transaction); the next pass reads it.
+                    await self.conn.execute("SELECT set_config('TimeZone', $1, true), "
+                                            "set_config('work_mem', '256MB', true), "
+                                            "set_config('synchronous_commit', 'off', true)",
+                                            self.timezone)
+                    yield
 
     async def _write(self, module: Module, window_rows: WindowRows,
                      units: list[bytes]) -> rows.Tally:
