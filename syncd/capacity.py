@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from syncd.config import Config, RateLimit
 from syncd.fairqueue import SHARE, Priority
-from syncd.hosts import host_of
+from syncd.hosts import host_of, host_rate
 from syncd.statusdoc import CapacityDoc
 
 
@@ -88,19 +88,12 @@ class Capacity:
                 "modules or give some sources to another instance with its own IP.")
 
 
-def seconds_per_request(rate: RateLimit) -> float:
-    """The limiter's steady pace: ``requests`` starts per ``per_seconds + margin``."""
-    return (rate.per_seconds + rate.margin_seconds) / rate.requests
-
-
 def host_capacity(host: str, loads: Sequence[SourceLoad]) -> Capacity:
     """The figures of one host shared by ``loads`` (its strictest rate, widest margin)."""
-    strictest = min((s.rate for s in loads), key=lambda r: r.requests / r.per_seconds)
-    rate = RateLimit(strictest.requests, strictest.per_seconds,
-                     max(s.rate.margin_seconds for s in loads))
+    rate = host_rate(s.rate for s in loads)
     per_round = sum(s.requests_per_module * len(s.intervals) for s in loads)
     needed = sum(s.requests_per_module / i for s in loads for i in s.intervals)
-    pace = seconds_per_request(rate)
+    pace = rate.seconds_per_request
     share = SHARE[Priority.BACKFILL]
     return Capacity(host=host, sources=len(loads), requests_per_round=per_round, rate=rate,
                     interval_seconds=min((i for s in loads for i in s.intervals), default=0.0),

@@ -21,7 +21,7 @@ from syncd.hosts import limiters_for
 from syncd.progress import Progress
 from syncd.push import outbox
 from syncd.results import ModuleRun, ResyncRange
-from syncd.statusdoc import BudgetDoc, ModuleDoc, SourceDoc, StatusDoc
+from syncd.statusdoc import BudgetDoc, CapacityDoc, ModuleDoc, SourceDoc, StatusDoc
 from syncd.warehouse import db, state
 
 
@@ -97,14 +97,21 @@ async def reset(cfg: Config, source: SourceConfig, module: str) -> bool:
 
 async def status(cfg: Config, now: dt.datetime) -> StatusDoc:
     """The ``status --json`` document (CONTRACT §5) plus new fields and unparsed values."""
+    figures = capacity.from_config(cfg)
     async with warehouse(cfg) as dsn, db.connection(dsn) as conn:
-        return {"sources": [await source_status(conn, s, now, cfg) for s in cfg.sources]}
+        leaders = await membership.leaders(conn)
+        return {"sources": [
+            await source_status(conn, s, now, leader=leaders.get(s.name),
+                                host_capacity=figures[s.name].to_json())
+            for s in cfg.sources]}
 
 
 async def source_status(
-    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime, cfg: Config | None = None,
+    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime, *,
+    leader: str | None = None, host_capacity: CapacityDoc | None = None,
 ) -> SourceDoc:
-    """One source's part of the status document; with ``cfg``, its host's capacity too."""
+    """One source's part of the status document; its leader and its host's capacity as the
+    caller knows them (computed once for all sources)."""
     modules: list[ModuleDoc] = []
     windowed = source.backfill_from is not None
     for name in source.modules:
@@ -126,8 +133,7 @@ async def source_status(
             "backfill_progress": progress,
             "rows": st.rows,
             "deleted_rows": st.deleted_rows,
-            "last_success_at": _iso(st.last_success_at.astimezone(source.zone)
-                                    .replace(microsecond=0) if st.last_success_at else None),
+            "last_success_at": _iso(_local(st.last_success_at, source)),
             "last_error": st.last_error,
             "new_fields": list(st.new_fields),
             "unparsed_values": st.unparsed_values,
@@ -138,9 +144,8 @@ async def source_status(
     doc: SourceDoc = {
         "name": source.name, "kind": source.kind, "modules": modules,
         "renewal_date": _iso(source.renewal_date),
-        "leader": (await membership.leaders(conn)).get(source.name),
-        "outbox": await outbox.counts(conn, source.name),
-        "capacity": capacity.from_config(cfg)[source.name].to_json() if cfg else None}
+        "leader": leader, "outbox": await outbox.counts(conn, source.name),
+        "capacity": host_capacity}
     if not windowed:
         doc["budget"] = _budget(await state.budget(conn, source.name), source, now)
     return doc

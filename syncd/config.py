@@ -36,6 +36,11 @@ class RateLimit:
     per_seconds: float = 10.0
     margin_seconds: float = 0.2
 
+    @property
+    def seconds_per_request(self) -> float:
+        """The limiter's steady pace: ``requests`` starts per ``per_seconds + margin``."""
+        return (self.per_seconds + self.margin_seconds) / self.requests
+
 
 @dataclass(frozen=True, slots=True)
 class SourceConfig:

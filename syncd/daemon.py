@@ -10,7 +10,6 @@ ahead of its data. A second signal exits at once — the open transaction rolls 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import os
 import signal
@@ -20,7 +19,7 @@ import asyncpg
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from syncd import commands, httpd, leader, schedule
+from syncd import capacity, commands, httpd, leader, schedule, waits
 from syncd.config import Config, SourceConfig
 from syncd.errors import SyncdError, WarehouseError
 from syncd.hosts import limiters_for
@@ -89,7 +88,7 @@ class SourceWorker:
                 pusher = asyncio.create_task(self._push_service().run()
                                              if self.source.source_kind.pushes
                                              else self.daemon.stopping.wait())
-                await _first(self.daemon.stopping.wait(), self.lost.wait(),
+                await waits.first(self.daemon.stopping.wait(), self.lost.wait(),
                              self.leadership.moved())
                 self._unschedule()
                 pusher.cancel()  # a request in flight leaves its documents `sending`: safe
@@ -101,11 +100,9 @@ class SourceWorker:
         if self.lost.is_set():
             raise WarehouseError("the warehouse connection was lost; reconnecting")
 
-    async def _pause(self, seconds: float) -> bool:
-        """Sleep unless the daemon stops first; True when it is stopping."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.daemon.stopping.wait(), seconds)
-        return self.daemon.stopping.is_set()
+    async def _pause(self, seconds: float) -> None:
+        """Sleep unless the daemon stops first."""
+        await waits.pause(self.daemon.stopping, seconds)
 
     def _crashed(self, job: str, exc: BaseException) -> None:
         """An exception nobody expected: count it and log it with its traceback."""
@@ -157,15 +154,14 @@ class SourceWorker:
                                 now=dt.datetime.now(dt.UTC), purposes=purposes, cycle=cycle)
             self.last_pass = dt.datetime.now(dt.UTC)
             await self.refresh()
-        except SyncdError as exc:
-            log.error("sync.pass_failed", source=self.source.name,
-                      purposes=sorted(p.value for p in purposes), error=str(exc))
+        except Exception as exc:  # top of a job: a SyncdError is logged, anything else counted
+            if isinstance(exc, SyncdError):
+                log.error("sync.pass_failed", source=self.source.name,
+                          purposes=sorted(p.value for p in purposes), error=str(exc))
+            else:
+                self._crashed("pass", exc)
             if self.conn is None or self.conn.is_closed():
                 self.lost.set()  # reconnect and take the lock again
-        except Exception as exc:  # top of a job: counted and logged
-            self._crashed("pass", exc)
-            if self.conn is None or self.conn.is_closed():
-                self.lost.set()
         except asyncio.CancelledError:
             # Only our own stop cancels a pass (_cancel_passes): its in-flight load was
             # shielded and committed or rolled back; nothing to report to the scheduler.
@@ -193,8 +189,9 @@ class SourceWorker:
         assert self.sync is not None
         now = dt.datetime.now(dt.UTC)
         async with self.sync.loader.turn():
-            self.status = await commands.source_status(self.conn, self.source, now,
-                                                        self.daemon.cfg)
+            self.status = await commands.source_status(
+                self.conn, self.source, now,
+                host_capacity=self.daemon.capacity[self.source.name].to_json())
         for m in self.status["modules"]:
             high = dt.date.fromisoformat(m["high_watermark"]) if m["high_watermark"] else None
             self.daemon.metrics.set_state(self.source.name, m["module"], high=high,
@@ -228,16 +225,6 @@ class SourceWorker:
         await asyncio.gather(*self.passes, return_exceptions=True)
 
 
-async def _first(*aws: Any) -> None:
-    """Return when the first of ``aws`` completes; cancel the rest."""
-    tasks = [asyncio.ensure_future(a) for a in aws]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in tasks:
-            t.cancel()
-
-
 class Daemon:
     """Owns the scheduler, the workers, the HTTP listener and the signal handling."""
 
@@ -247,6 +234,7 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self.stopping = asyncio.Event()
         self.limiters = limiters_for(list(cfg.sources))
+        self.capacity = capacity.from_config(cfg)  # the config never changes while running
         obs = cfg.observability
         self.membership = Membership(dsn, [s.name for s in cfg.sources],
                                      f"{obs.host}:{obs.port}", self._membership_error)

@@ -3,9 +3,10 @@ one limiter (and one capacity figure)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from syncd.config import SourceConfig
+from syncd.config import RateLimit, SourceConfig
 from syncd.limiter import RateLimiter
 
 
@@ -23,9 +24,15 @@ def limiters_for(sources: list[SourceConfig]) -> dict[str, RateLimiter]:
         by_host.setdefault(host_of(s), []).append(s)
     shared: dict[str, RateLimiter] = {}
     for group in by_host.values():
-        strictest = min(group, key=lambda s: s.rate_limit.requests / s.rate_limit.per_seconds)
-        margin = max(s.rate_limit.margin_seconds for s in group)
-        rl = strictest.rate_limit
-        limiter = RateLimiter(rl.requests, rl.per_seconds, margin=margin)
+        rate = host_rate(s.rate_limit for s in group)
+        limiter = RateLimiter(rate.requests, rate.per_seconds, margin=rate.margin_seconds)
         shared.update((s.name, limiter) for s in group)
     return shared
+
+
+def host_rate(rates: Iterable[RateLimit]) -> RateLimit:
+    """The rate sources sharing a host are held to: the strictest, with the widest margin."""
+    rates = list(rates)
+    strictest = min(rates, key=lambda r: r.requests / r.per_seconds)
+    return RateLimit(strictest.requests, strictest.per_seconds,
+                     max(r.margin_seconds for r in rates))

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import structlog
 
+from syncd import waits
 from syncd.errors import ConfigError, WarehouseError
 from syncd.membership import Membership
 from syncd.warehouse import db
@@ -27,7 +28,6 @@ from syncd.warehouse.db import db_errors
 
 log = structlog.get_logger("syncd.leader")
 
-KEEPALIVES = db.KEEPALIVES
 POLL_SECONDS = 1.0  # how often a new owner tries a lock its previous holder still has
 
 
@@ -85,7 +85,7 @@ class Leadership:
         if not await self._in_share():
             yield None
             return
-        async with db.connection(self.dsn, server_settings=KEEPALIVES) as conn:
+        async with db.connection(self.dsn, server_settings=db.KEEPALIVES) as conn:
             await refuse_transaction_pooling(conn)
             if not await self._take(conn):
                 yield None
@@ -109,14 +109,8 @@ class Leadership:
         """Wait (as a standby) until the share holds the source; False if stopping first."""
         if self.source not in self.membership.share:
             self._standby()
-        waiting = asyncio.ensure_future(
-            self.membership.until(lambda share: self.source in share))
-        stop = asyncio.ensure_future(self.stopping.wait())
-        try:
-            await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiting.cancel()
-            stop.cancel()
+        await waits.first(self.membership.until(lambda share: self.source in share),
+                          self.stopping.wait())
         return not self.stopping.is_set()
 
     async def _take(self, conn: asyncpg.Connection) -> bool:
@@ -124,8 +118,7 @@ class Leadership:
         its window first); False when stopping or the share moved on."""
         while not await try_lead(conn, self.source):
             self._standby()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), POLL_SECONDS)
+            await waits.pause(self.stopping, POLL_SECONDS)
             if self.stopping.is_set() or self.source not in self.membership.share:
                 return False
         return True

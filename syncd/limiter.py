@@ -128,9 +128,12 @@ class RateLimiter:
         self._window.pause_until(self._clock() + seconds)
 
     def _grant(self, at: float, priority: Priority) -> None:
-        """Record a start at ``at``; the caller sends in this same loop iteration."""
-        self._window.record(at)
+        """Record a start at ``at`` (fast path); the caller sends in this same iteration."""
         self._queue.granted(priority)
+        self._record(at)
+
+    def _record(self, at: float) -> None:
+        self._window.record(at)
         self.started += 1
 
     def _ensure_dispatcher(self) -> None:
@@ -154,8 +157,7 @@ class RateLimiter:
             granted = self._queue.pop(skip=asyncio.Future.done)
             if granted is None:
                 return
-            self._window.record(now)
-            self.started += 1
+            self._record(now)
             granted.set_result(now)
 
 

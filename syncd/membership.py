@@ -56,7 +56,8 @@ class Membership:
                  on_error: Callable[[BaseException], None]) -> None:
         self.dsn, self.sources, self.listen, self.on_error = dsn, sources, listen, on_error
         self.id = uuid.uuid4().hex
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.name = f"{self.host}:{self.pid}"
         self.share: frozenset[str] = frozenset()
         self.leader_names: dict[str, str] = {}  # source → "HOST:PID", live leaders only
         self.members = 0
@@ -97,10 +98,9 @@ class Membership:
                     await conn.execute("DELETE FROM syncd.instance WHERE id = $1", self.id)
 
     async def _beat(self, conn: asyncpg.Connection) -> None:
-        host, pid = self.name.rsplit(":", 1)
         with db_errors("heartbeating"):
             async with conn.transaction():
-                await conn.execute(_BEAT, self.id, host, int(pid), self.listen)
+                await conn.execute(_BEAT, self.id, self.host, self.pid, self.listen)
                 live = {r["id"]: r["name"] for r in await conn.fetch(_LIVE, DEAD_AFTER)}
                 rows = await conn.fetch(_LEADERS, DEAD_AFTER)
             if self._beat_at is None:

@@ -51,7 +51,7 @@ class TtyProgress:
     """Redraws a block of per-module bars with an ETA from the rate limit."""
 
     def __init__(self, rate: RateLimit, out: TextIO = sys.stderr, width: int = 24) -> None:
-        self.seconds_per_request = (rate.per_seconds + rate.margin_seconds) / rate.requests
+        self.seconds_per_request = rate.seconds_per_request
         self.out, self.width = out, width
         self.runs: dict[str, ModuleRun] = {}
         self.drawn = 0
