@@ -83,6 +83,12 @@ class Unreachable(RetriableError):
     """The server could not be reached (connection refused, DNS): retried, never split."""
 
 
+def says_nothing_of_size(exc: BaseException | None) -> bool:
+    """Whether a failure cannot have been caused by the window's size: a rate limit or an
+    unreachable server (a smaller window would fail the same way)."""
+    return isinstance(exc, RateLimited | Unreachable)
+
+
 class WindowTooLarge(ApiError):
     """A window of more than one day failed twice (500s, timeouts, broken bodies): read it
     in smaller pieces (``splits.py``). ``requests`` is what the failed tries cost."""

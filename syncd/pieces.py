@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import structlog
 
-from syncd.errors import RateLimited, RetriesExhausted, Unreachable, WindowTooLarge
+from syncd.errors import RetriesExhausted, WindowTooLarge, says_nothing_of_size
 from syncd.splits import Span, grow, halve, next_piece, rest
 from syncd.windows import Window
 
@@ -53,7 +53,7 @@ class PieceReader:
                 continue
             except RetriesExhausted as exc:
                 # Rate limits and an unreachable server say nothing about the day.
-                if piece.days > 1 or isinstance(exc.__cause__, RateLimited | Unreachable):
+                if piece.days > 1 or says_nothing_of_size(exc.__cause__):
                     raise
                 raise _unanswerable(piece, exc) from exc
             spent = 0

@@ -3,9 +3,10 @@
 A PHP server that runs out of memory on a heavy month answers 500 or nothing at all, however
 often it is asked; the same month in halves (down to single days) usually works. A window is
 therefore read as a run of pieces, each at most ``size`` days, where ``size`` halves after a
-piece fails twice and doubles after each piece that loads (up to 31 days). A range that once
-needed a smaller size is remembered as a ``Span``: a piece touching it is never longer than
-the span's size, in this pass and every later one.
+piece fails twice and doubles after each piece that loads (up to the kind's longest window,
+``max_days``; SKYBIZ: 31). A range that once needed a smaller size is remembered as a
+``Span``: a piece touching it is never longer than the span's size, in this pass and every
+later one.
 
 Pieces are taken in the direction the window's purpose moves the watermarks (backfill and
 deep re-reads newest first, fresh and resync oldest first), so each committed piece extends

@@ -40,6 +40,15 @@ import asyncpg  # noqa: E402
 import pytest_asyncio  # noqa: E402
 
 
+async def fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    """Rows of one query on a connection of its own."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
 def with_database(dsn: str, name: str) -> str:
     """The same server DSN pointing at database ``name``."""
     parts = urlsplit(dsn)

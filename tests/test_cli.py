@@ -23,6 +23,7 @@ from tests.conftest import (
     CliResult,
     cli_env,
     e2e_config_text,
+    fetch,
     run_cli,
 )
 
@@ -99,15 +100,6 @@ async def ledger(dsn: str) -> list[asyncpg.Record]:
     try:
         rows: list[asyncpg.Record] = await conn.fetch(
             "SELECT module, date_from, date_to, purpose FROM syncd.window ORDER BY id")
-        return rows
-    finally:
-        await conn.close()
-
-
-async def fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows: list[asyncpg.Record] = await conn.fetch(query, *args)
         return rows
     finally:
         await conn.close()

@@ -7,13 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from syncd import commands, config, progress
 from syncd.backoff import Backoff
 from syncd.results import ModuleRun
-from tests.conftest import CLOUDONEX_KEY, cli_env, run_cli
+from tests.conftest import CLOUDONEX_KEY, cli_env, fetch, run_cli
 
 FAST = Backoff(initial=0.05, maximum=0.2, attempts=4)
 MONEY = ("amount", "price", "tax_rate", "qty", "balance")
@@ -40,22 +39,6 @@ async def sync(path: Path, *, modules: list[str] | None = None) -> list[ModuleRu
     sources = commands.select(cfg, None, modules or [])
     return await commands.sync(cfg, sources, lambda s: progress.LogProgress(),
                                now=dt.datetime.now(dt.UTC), backoff=FAST)
-
-
-async def fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetch(query, *args)
-    finally:
-        await conn.close()
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, Decimal | int):
-        return str(value)
-    return str(value)
 
 
 async def assert_exact(sim: Any, dsn: str, resource: str) -> None:

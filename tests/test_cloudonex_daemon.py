@@ -9,8 +9,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import CLI_ENV, CLOUDONEX_KEY, e2e_config_text
-from tests.test_cloudonex import assert_exact, fetch
+from tests.conftest import CLI_ENV, CLOUDONEX_KEY, e2e_config_text, fetch
+from tests.test_cloudonex import assert_exact
 from tests.test_daemon import Daemons, daemons, free_port, status_json, until
 
 __all__ = ["daemons"]  # the fixture, used by name

@@ -10,8 +10,8 @@ from syncd import commands, config, progress
 from syncd.backoff import Backoff
 from syncd.results import ModuleRun
 from syncd.simulator.cloudonex.faults import Fault
-from tests.conftest import CLOUDONEX_KEY, cli_env, run_cli
-from tests.test_cloudonex import ENV, assert_exact, cx_config, fetch
+from tests.conftest import CLOUDONEX_KEY, cli_env, fetch, run_cli
+from tests.test_cloudonex import ENV, assert_exact, cx_config
 
 # Enough tries that a page failing every one of them at p = 0.2 is out of reach (0.2^8).
 PATIENT = Backoff(initial=0.01, maximum=0.05, attempts=8)

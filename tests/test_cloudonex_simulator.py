@@ -22,6 +22,7 @@ from syncd.simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator, Faul
 from syncd.simulator.cloudonex import resources as sim_resources
 from syncd.simulator.cloudonex.builders import NASTY_MONEY
 from syncd.simulator.cloudonex.resources import Type
+from tests import waiting
 from tests.conftest import CLOUDONEX_KEY, cli_env
 
 TODAY = datetime.date(2026, 4, 30)
@@ -392,8 +393,7 @@ async def test_mutations_over_admin_http(start: Start, session: aiohttp.ClientSe
 async def test_continuous_mutations(start: Start) -> None:
     """mutations_per_minute keeps changing the data while the simulator runs."""
     sim, _ = await start(mutations_per_minute=60_000)
-    await asyncio.sleep(0.1)
-    assert len(sim.mutations) >= 3
+    await waiting.until(lambda: len(sim.mutations) >= 3, "three mutations", deadline_s=10)
     assert {m[0] for m in sim.mutations} <= {"insert", "edit", "delete"}
 
 

@@ -27,6 +27,7 @@ from syncd.skybiz import modules as skybiz
 from syncd.skybiz.sync import SourceSync
 from syncd.warehouse import db
 from syncd.windows import Purpose
+from tests.conftest import fetch
 
 TZ = ZoneInfo("Asia/Kuala_Lumpur")
 HISTORY = 75
@@ -136,14 +137,6 @@ def assert_row(fields: tuple[Field, ...], row: asyncpg.Record, record: dict[str,
     # flat rows keep the whole row; a nested document's header or item keeps just itself
     assert raw == {k: v for k, v in record.items() if k in raw}
     assert set(raw) >= {f.name for f in fields}
-
-
-async def fetch(dsn: str, query: str, *args: Any) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return list(await conn.fetch(query, *args))
-    finally:
-        await conn.close()
 
 
 def key_of(module: Module, record: dict[str, Any]) -> tuple[Any, ...]:

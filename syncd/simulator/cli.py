@@ -83,7 +83,7 @@ def options_from(args: argparse.Namespace) -> SimulatorOptions:
         seed=args.seed, history_days=args.history_days, rate_requests=requests,
         rate_seconds=seconds, faults=args.faults, nested_documents=args.nested,
         scale=args.scale, api_key=args.api_key, api_secret=args.api_secret, heavy=args.heavy,
-        mutations_per_second=getattr(args, "mutations", 0.0),
+        mutations_per_second=args.mutations,
     )
 
 
@@ -122,13 +122,13 @@ async def _serve(sim: _Served, host: str, port: int, announce: Callable[[str], N
 def run(args: argparse.Namespace) -> int:
     """Run the simulator in the foreground; 0 on a clean stop, 2 if it cannot start."""
     try:
-        if getattr(args, "kind", "skybiz") == "cloudonex":
+        if args.kind == "cloudonex":
             cloudonex = CloudOnexSimulator(cloudonex_cli.options_from(args))
             asyncio.run(_serve(cloudonex, args.host, args.port,
                                functools.partial(cloudonex_cli.announce, cloudonex)))
             return 0
         sim = Simulator(options_from(args))
-        sim.registration.mode = CallbackMode(getattr(args, "callback_mode", "ok"))
+        sim.registration.mode = CallbackMode(args.callback_mode)
         asyncio.run(_serve(sim, args.host, args.port, functools.partial(_announce, sim)))
     except ValueError as exc:
         print(f"Invalid simulator option: {exc}.", file=sys.stderr)

@@ -103,7 +103,7 @@ class Dataset:
         """Exactly the rows a read of ``module`` over the range answers, before fields/filters."""
         mod = skybiz.get(module)
         if mod.kind is Kind.MASTER:
-            return list(self._master_rows(mod, _as_date(date_from), _as_date(date_to)))
+            return self._master_rows(mod, _as_date(date_from), _as_date(date_to))
         docs = self.documents(module, date_from, date_to)
         if not mod.has_lines:
             return [dict(d.header) for d in docs]
@@ -113,14 +113,15 @@ class Dataset:
         return [{**d.header, **line} for d in docs for line in (d.lines or [empty])]
 
     def _master_rows(self, mod: Module, low: datetime.date, high: datetime.date
-                     ) -> Iterable[Row]:
+                     ) -> list[Row]:
         """Master rows whose filter date lies in the range, active price rules only."""
         lo, hi = low.isoformat(), high.isoformat()
-        for rec in self.masters(mod.name):
-            if mod.name == "price_matrix" and rec["Status"] != "1":
-                continue
-            if lo <= str(rec[mod.date_field])[:10] <= hi:
-                yield dict(rec)
+        # Filter first, then sort and copy only the matches (a read answers a window).
+        found = [rec for rec in self._masters[mod.name].values()
+                 if not (mod.name == "price_matrix" and rec["Status"] != "1")
+                 and lo <= str(rec[mod.date_field])[:10] <= hi]
+        found.sort(key=lambda r: _sort_key(mod, r))
+        return [dict(r) for r in found]
 
     def _days(self, low: datetime.date, high: datetime.date) -> Iterable[datetime.date]:
         """The days of [low, high] that lie within the generated history."""

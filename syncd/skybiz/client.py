@@ -29,8 +29,8 @@ from syncd.errors import (
     RateLimited,
     RetriableError,
     RetriesExhausted,
-    Unreachable,
     WindowTooLarge,
+    says_nothing_of_size,
 )
 from syncd.http import ClientObserver, NoObserver, read_body, transport_errors
 from syncd.limiter import Priority, RateLimiter
@@ -132,9 +132,7 @@ class SkybizClient:
         """
         module = skybiz.get(module_name)
         payload = read_payload(module, self.credentials, date_from, date_to, fields)
-        ctx = Context(self.source.name, module.name, module.label,
-                      f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
-        url = self.source.endpoint_url(module.name)
+        ctx, url = self._context(module), self.source.endpoint_url(module.name)
         first_sent: float | None = None
         failures = 0
         for attempt in range(1, self.backoff.attempts + 1):
@@ -144,7 +142,7 @@ class SkybizClient:
                 status, body, retry_after = await self._post(url, payload, ctx)
                 return await accept(Answer(status, body, retry_after, ctx, attempt, first_sent))
             except RetriableError as exc:
-                failures += not isinstance(exc, RateLimited | Unreachable)
+                failures += not says_nothing_of_size(exc)
                 if split_after is not None and failures >= split_after:
                     _log_failure(exc, attempt, date_from, date_to, final=True)
                     raise WindowTooLarge(str(exc), requests=attempt, status=exc.status,
@@ -169,9 +167,7 @@ class SkybizClient:
         """
         module = skybiz.get(module_name)
         body = create_payload(module, self.credentials, documents)
-        ctx = Context(self.source.name, module.name, module.label,
-                      f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
-        url, lost = self.source.endpoint_url(module.name), False
+        ctx, url, lost = self._context(module), self.source.endpoint_url(module.name), False
         for attempt in range(1, self.backoff.attempts + 1):
             self.observer.waited(await self.limiter.acquire(Priority.PUSH,
                                                               source=self.source.name))
@@ -187,6 +183,11 @@ class SkybizClient:
                 _log_failure(exc, attempt, None, None, final=True)
                 raise
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _context(self, module: registry.Module) -> Context:
+        """Who asks, for the error sentences."""
+        return Context(self.source.name, module.name, module.label,
+                       f"${env_prefix(self.source.name)}API_KEY / _API_SECRET")
 
     async def _before_retry(
         self, exc: RetriableError, attempt: int, date_from: dt.date | None = None,

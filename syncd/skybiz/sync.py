@@ -86,7 +86,6 @@ class _Pass:
         self.progress, self.purposes, self.resync = progress, purposes, resync
         self.today = today  # the signpost: no window reaches past it
         self.cycle = cycle
-        self.readers: dict[str, PieceReader] = {}  # per module: window sizes (pieces.py)
 
     async def run(self, modules: tuple[str, ...], client: SkybizClient) -> list[ModuleRun]:
         runs = [ModuleRun(self.source.name, m) for m in modules]
@@ -97,11 +96,11 @@ class _Pass:
     async def _module(self, client: SkybizClient, run: ModuleRun) -> None:
         module = skybiz.get(run.module)
         windows = await self._plan(module)
-        self.readers[module.name] = await self._reader(module)
         run.planned = len(windows)
         self.progress.planned(run)
         try:
-            await self._windows(client, module, windows, run)
+            if windows:
+                await self._windows(client, module, windows, run, await self._reader(module))
             await self._finish_cycle(module)
             run.finished = True
         except SourceUnauthorized as exc:
@@ -160,7 +159,8 @@ class _Pass:
                      deleted=deleted)
 
     async def _windows(
-        self, client: SkybizClient, module: Module, windows: list[Window], run: ModuleRun
+        self, client: SkybizClient, module: Module, windows: list[Window], run: ModuleRun,
+        reader: PieceReader,
     ) -> None:
         pending: deque[asyncio.Task[list[LoadResult]]] = deque()
         previous: asyncio.Event | None = None
@@ -170,7 +170,8 @@ class _Pass:
                     self._absorb(run, await pending.popleft())
                 committed = asyncio.Event()
                 pending.append(asyncio.create_task(
-                    self._window(client, module, window, previous, committed)))
+                    self._window(client, module, window, previous, committed,
+                                 reader=reader)))
                 previous = committed
             while pending:
                 self._absorb(run, await pending.popleft())
@@ -187,7 +188,7 @@ class _Pass:
 
     async def _window(
         self, client: SkybizClient, module: Module, window: Window,
-        after: asyncio.Event | None, committed: asyncio.Event,
+        after: asyncio.Event | None, committed: asyncio.Event, *, reader: PieceReader,
     ) -> list[LoadResult]:
         async def fetch(piece: Window, split_after: int | None, spent: int) -> LoadResult:
             async def accept(answer: Answer) -> LoadResult:
@@ -203,10 +204,9 @@ class _Pass:
             return await client.fetch(module.name, piece.date_from, piece.date_to, accept,
                                       priority=PRIORITY[piece.purpose], split_after=split_after)
 
-        results = await self.readers[module.name].read(window, fetch)
+        results = await reader.read(window, fetch)
         committed.set()
         return results
-
 
 
 def judged(answer: Answer) -> Batch:

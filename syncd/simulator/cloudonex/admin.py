@@ -88,7 +88,9 @@ def add_routes(app: web.Application, sim: CloudOnexSimulator) -> None:
             resource = resources.get(request.match_info["resource"])
         except ValueError as exc:
             return _answer({"success": False, "message": str(exc)}, 404)
-        rows = [render.record(resource, r, _PLAIN) for r in sim.records(resource.name)]
+        # render.record builds new dicts: the live rows need no deep copy first.
+        rows = [render.record(resource, r, _PLAIN)
+                for r in sim.dataset.newest_first(resource.name)]
         return _answer({"records": rows, "deleted_ids": sorted(sim.deleted_ids(resource.name))})
 
     async def requests(request: web.Request) -> web.StreamResponse:
