@@ -15,10 +15,11 @@ import asyncpg
 
 from syncd.backoff import Backoff
 from syncd.config import SourceConfig
-from syncd.errors import SourceUnauthorized, SyncdError
+from syncd.errors import ApiError, SourceUnauthorized, SyncdError
 from syncd.hosts import limiters_for
 from syncd.http import ClientObserver, open_session
 from syncd.limiter import RateLimiter
+from syncd.progress import Progress
 from syncd.results import ModuleRun
 from syncd.warehouse import state
 from syncd.warehouse.loader import Loader
@@ -78,6 +79,23 @@ async def run_modules(runs: list[ModuleRun],
         for run in runs:
             if not run.finished and run.error is None:
                 run.error = exc
+
+
+async def module_part(run: ModuleRun, progress: Progress,
+                      work: Coroutine[Any, Any, None]) -> None:
+    """One module's part of a pass, reported as it goes: a 401 is raised on (it stops every
+    module), any other ApiError (403, 404, retries exhausted) stops only this module."""
+    progress.planned(run)
+    try:
+        await work
+        run.finished = True
+    except SourceUnauthorized as exc:
+        run.error = exc
+        progress.finished(run)
+        raise
+    except ApiError as exc:
+        run.error = exc
+    progress.finished(run)
 
 
 async def record(loader: Loader, conn: asyncpg.Connection, runs: list[ModuleRun]) -> None:

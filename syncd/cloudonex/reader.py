@@ -111,21 +111,15 @@ class ResourceSync(passes.Syncer[CloudonexClient]):
                       now: dt.datetime) -> None:
         module = self.source.module(run.module)
         run.planned = len(reads)
-        progress.planned(run)
-        try:
+
+        async def work() -> None:
             for read in reads:
                 if read.complete:
                     await self._complete(module, read, run, progress, now)
                 else:
                     await self._listing(module, read, run, progress)
-            run.finished = True
-        except SourceUnauthorized as exc:
-            run.error = exc
-            progress.finished(run)
-            raise
-        except ApiError as exc:
-            run.error = exc  # 403, 404, retries exhausted: this resource stops
-        progress.finished(run)
+
+        await passes.module_part(run, progress, work())
 
     async def _complete(self, module: Module, read: planning.Read, run: ModuleRun,
                         progress: Progress, now: dt.datetime) -> None:

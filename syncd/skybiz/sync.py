@@ -21,7 +21,6 @@ import structlog
 from syncd import body, passes
 from syncd.backoff import Backoff
 from syncd.config import SourceConfig
-from syncd.errors import ApiError, SourceUnauthorized
 from syncd.http import ClientObserver
 from syncd.limiter import Priority, RateLimiter
 from syncd.pieces import PieceReader
@@ -97,19 +96,13 @@ class _Pass:
         module = skybiz.get(run.module)
         windows = await self._plan(module)
         run.planned = len(windows)
-        self.progress.planned(run)
-        try:
+
+        async def work() -> None:
             if windows:
                 await self._windows(client, module, windows, run, await self._reader(module))
             await self._finish_cycle(module)
-            run.finished = True
-        except SourceUnauthorized as exc:
-            run.error = exc
-            self.progress.finished(run)
-            raise
-        except ApiError as exc:
-            run.error = exc  # 403, 404, 400, retries exhausted: this module stops
-        self.progress.finished(run)
+
+        await passes.module_part(run, self.progress, work())
 
     async def _plan(self, module: Module) -> list[Window]:
         if self.purposes & DEEP:
