@@ -30,8 +30,8 @@ test-warehouse: $(STAMP)
 	bash .ci/with-postgres $(PGBIN) $(BIN)/pytest -q -n $(WORKERS) -m warehouse
 
 lint: $(STAMP)
-	$(BIN)/ruff check syncd tests bench
-	$(BIN)/mypy syncd
+	$(BIN)/ruff check syncd syncd_simulator tests bench
+	$(BIN)/mypy syncd syncd_simulator
 
 bench: $(STAMP)
 	$(BIN)/python bench/limiter.py

@@ -18,10 +18,10 @@ import time
 
 import testbed
 
-from syncd import commands
+from syncd.cli import commands
 from syncd.config import RateLimit
-from syncd.results import LoadResult, ModuleRun
-from syncd.simulator import Simulator, SimulatorOptions
+from syncd.core.results import LoadResult, ModuleRun
+from syncd_simulator import Simulator, SimulatorOptions
 
 RATE, PER, MARGIN = 5, 1.0, 0.05
 HISTORY_DAYS = 730  # 24 windows x 8 modules: ~40 s of rate limit

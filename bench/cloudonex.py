@@ -24,12 +24,13 @@ import time
 import aiohttp
 import testbed
 
-from syncd import commands, progress
-from syncd.cloudonex import budget
+from syncd.cli import commands
 from syncd.config import RateLimit, SourceConfig
-from syncd.credentials import Credentials, Secret
-from syncd.simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator
+from syncd.credentials.lookup import Credentials, Secret
+from syncd.engine import progress
+from syncd.kinds.cloudonex import budget
 from syncd.warehouse import db
+from syncd_simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator
 
 RATE, PER, PAGE = 1000, 3600.0, 100
 

@@ -32,12 +32,12 @@ import sys
 import time
 
 from syncd.config import RateLimit, SourceConfig
-from syncd.credentials import Credentials, Secret
-from syncd.http import open_session
-from syncd.limiter import Priority, RateLimiter
-from syncd.simulator import Simulator, SimulatorOptions
-from syncd.skybiz import modules as skybiz
-from syncd.skybiz.client import SkybizClient
+from syncd.credentials.lookup import Credentials, Secret
+from syncd.engine.http import open_session
+from syncd.engine.limiter import Priority, RateLimiter
+from syncd.kinds.skybiz import modules as skybiz
+from syncd.kinds.skybiz.client import SkybizClient
+from syncd_simulator import Simulator, SimulatorOptions
 
 RATE, PER, MARGIN = 5, 1.0, 0.05
 TASKS, PER_TASK = 8, 10  # 80 requests: a whole number of bursts

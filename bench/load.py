@@ -42,15 +42,15 @@ import skybiz_window
 
 from syncd import logs
 from syncd.config import RateLimit, SourceConfig
-from syncd.credentials import Credentials, Secret
-from syncd.http import open_session
-from syncd.limiter import RateLimiter
-from syncd.skybiz import modules as skybiz
-from syncd.skybiz.client import Answer, SkybizClient
-from syncd.skybiz.sync import judged
+from syncd.core.windows import Purpose, Window
+from syncd.credentials.lookup import Credentials, Secret
+from syncd.engine.http import open_session
+from syncd.engine.limiter import RateLimiter
+from syncd.kinds.skybiz import modules as skybiz
+from syncd.kinds.skybiz.client import Answer, SkybizClient
+from syncd.kinds.skybiz.sync import judged
 from syncd.warehouse import db
 from syncd.warehouse.loader import Loader
-from syncd.windows import Purpose, Window
 
 SALES = skybiz.get("sales")
 TZ = "Asia/Kuala_Lumpur"
@@ -173,7 +173,7 @@ def rss_probe(base: str, dsn: str, mb: float, tmp: Path) -> bool:
 
 def sync_child(config: str) -> None:
     """Run ``syncd sync`` in this process, then print its peak RSS (VmHWM, kB)."""
-    from syncd import cli
+    from syncd.cli import main as cli
 
     code = cli.main(["--config", config, "sync"])
     status = Path("/proc/self/status").read_text(encoding="ascii")

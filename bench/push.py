@@ -1,7 +1,7 @@
 """Write-back throughput: documents per second pushed at the real 5 requests / 10 s limit.
 
 10,000 valid sales invoices wait in the outbox of an embedded PostgreSQL; the real
-`syncd push` body (syncd.push.command.push: validation, batches of 500, the source's
+`syncd push` body (syncd.cli.push.push: validation, batches of 500, the source's
 limiter at 5 / 10 s with its 0.2 s margin, state writes around every request) sends them to
 the bundled simulator, which enforces the same limit. The ceiling is 500 documents x 5
 requests / 10 s = 250 documents/s; the limiter's margin makes the best sustainable rate
@@ -19,12 +19,13 @@ from decimal import Decimal
 
 import testbed
 
-from syncd import commands
+from syncd.cli import commands
+from syncd.cli import push as command
 from syncd.config import RateLimit
-from syncd.push import command, outbox
-from syncd.push.encoding import dumps
-from syncd.simulator import Simulator, SimulatorOptions
+from syncd.kinds.skybiz.push import outbox
+from syncd.kinds.skybiz.push.encoding import dumps
 from syncd.warehouse import db
+from syncd_simulator import Simulator, SimulatorOptions
 
 DOCUMENTS, BATCH = 10_000, 500
 RATE, PER, MARGIN = 5, 10.0, 0.2

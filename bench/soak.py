@@ -35,10 +35,10 @@ from pathlib import Path
 import asyncpg
 import testbed
 
-from syncd.registry import Kind, Module
-from syncd.simulator import Simulator, SimulatorOptions
-from syncd.simulator.churn import EDITED
-from syncd.skybiz import modules as skybiz
+from syncd.core.model import Kind, Module
+from syncd.kinds.skybiz import modules as skybiz
+from syncd_simulator import Simulator, SimulatorOptions
+from syncd_simulator.churn import EDITED
 
 SOURCE = "soak"
 # Server and client alike; 5 per 1.2 s is enough for 8 modules every 3 s. The margin is the

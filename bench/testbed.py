@@ -12,10 +12,10 @@ from pathlib import Path
 
 from syncd import logs
 from syncd.config import Config, RateLimit, SourceConfig, WarehouseConfig
-from syncd.credentials import Credentials, Secret
-from syncd.simulator import Simulator
-from syncd.skybiz import modules as skybiz
+from syncd.credentials.lookup import Credentials, Secret
+from syncd.kinds.skybiz import modules as skybiz
 from syncd.warehouse import db
+from syncd_simulator import Simulator
 
 
 def source_for(sim: Simulator, base_url: str, backfill_from: dt.date, rate: RateLimit, *,

@@ -18,10 +18,11 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from syncd import kinds, registry
-from syncd.credentials import Credentials, Secret, load_credentials, load_renewal
-from syncd.cycles import Boundary
-from syncd.errors import ConfigError
+from syncd.core import model
+from syncd.core.cycles import Boundary
+from syncd.core.errors import ConfigError
+from syncd.credentials.lookup import Credentials, Secret, load_credentials, load_renewal
+from syncd.kinds import registry as kinds
 
 DEFAULT_CONFIG = "syncd.toml"
 NIGHTLY = Boundary(3, 0)  # reread of recent documents, every day at 03:00 (source time)
@@ -69,7 +70,7 @@ class SourceConfig:
     def source_kind(self) -> kinds.SourceKind:
         return kinds.get(self.kind)
 
-    def module(self, name: str) -> registry.Module:
+    def module(self, name: str) -> model.Module:
         """One of this source's kind's modules."""
         return self.source_kind.module(name)
 

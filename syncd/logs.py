@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 
-from syncd.credentials import Secret
+from syncd.credentials.lookup import Secret
 
 REDACTED = "**********"
 SENSITIVE_KEYS = frozenset({"api_key", "api_secret", "authorization", "x-signature",

@@ -113,7 +113,7 @@ from collections.abc import Awaitable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
-from syncd.simulator import Simulator, SimulatorOptions  # noqa: E402
+from syncd_simulator import Simulator, SimulatorOptions  # noqa: E402
 
 # Canaries: distinctive values a test can grep every output for.
 E2E_KEY = "key-canary-7f3a9c1e5b2d8f4a6c0e"
@@ -198,7 +198,7 @@ def e2e_config_text(base_url: str, dsn: str, backfill_from: dt.date, *,
 
 # --- the CloudOnex simulator on a real socket ---------------------------------------------
 
-from syncd.simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator  # noqa: E402
+from syncd_simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator  # noqa: E402
 
 CLOUDONEX_KEY = "cx-key-canary-3e8a1f6b2c9d4e7a"
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from syncd.backoff import Backoff, parse_retry_after
+from syncd.core.backoff import Backoff, parse_retry_after
 
 NOW = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
 

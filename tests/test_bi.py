@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from syncd.results import ResyncRange
+from syncd.core.results import ResyncRange
 from tests.test_sync import Env, fetch, make_env
 
 CREDIT_NOTES = {"CusCN", "SupCN"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from syncd.body import Num, parse, prepare
+from syncd.core.body import Num, parse, prepare
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.callback import CallbackRefused, check_token, renewal_date, verify
+from syncd.kinds.skybiz.registration.callback import (
+    CallbackRefused,
+    check_token,
+    renewal_date,
+    verify,
+)
 
 NOW = 1_790_000_000
 KEY = "AbCdEfGhIjKlMnOpQrStUvWxY"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd.capacity import SourceLoad, capacities, from_config, host_capacity, warnings
 from syncd.config import Config, RateLimit, ScheduleConfig, SourceConfig, WarehouseConfig
+from syncd.engine.capacity import SourceLoad, capacities, from_config, host_capacity, warnings
 
 SKYBIZ = RateLimit(5, 10.0, 0.2)
 

@@ -6,9 +6,9 @@ import datetime
 
 import pytest
 
-from syncd.simulator import Simulator, SimulatorOptions
-from syncd.simulator.churn import DOCUMENTS, RECENT_DAYS, RENAMED, Churn
-from syncd.simulator.data import Dataset
+from syncd_simulator import Simulator, SimulatorOptions
+from syncd_simulator.churn import DOCUMENTS, RECENT_DAYS, RENAMED, Churn
+from syncd_simulator.data import Dataset
 from tests.waiting import until
 
 TODAY = datetime.date(2026, 4, 30)

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from syncd.simulator import Simulator
-from syncd.skybiz import modules as skybiz
+from syncd.kinds.skybiz import modules as skybiz
+from syncd_simulator import Simulator
 from tests.conftest import (
     E2E_KEY,
     E2E_SECRET,

@@ -11,13 +11,13 @@ import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from syncd import errors
-from syncd.backoff import Backoff
 from syncd.config import RateLimit, SourceConfig
-from syncd.credentials import Credentials, Secret
-from syncd.limiter import RateLimiter
-from syncd.skybiz.answers import classify
-from syncd.skybiz.client import SkybizClient
+from syncd.core import errors
+from syncd.core.backoff import Backoff
+from syncd.credentials.lookup import Credentials, Secret
+from syncd.engine.limiter import RateLimiter
+from syncd.kinds.skybiz.answers import classify
+from syncd.kinds.skybiz.client import SkybizClient
 
 BASE = "https://erp.example.com/01/clientportal/apiv2/modules"
 KEY, SECRET = "K" * 25, "S" * 64

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from syncd import commands, config, progress
-from syncd.backoff import Backoff
-from syncd.results import ModuleRun
+from syncd import config
+from syncd.cli import commands
+from syncd.core.backoff import Backoff
+from syncd.core.results import ModuleRun
+from syncd.engine import progress
 from tests.conftest import CLOUDONEX_KEY, cli_env, fetch, run_cli
 
 FAST = Backoff(initial=0.05, maximum=0.2, attempts=4)
@@ -123,7 +125,7 @@ async def test_drift_while_paging_deletes_nothing_wrongly(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Inserts and deletes between pages: that read marks nothing deleted; the next complete
     read brings everything in and marks exactly the deleted ones."""
-    from syncd.cloudonex import reader
+    from syncd.kinds.cloudonex import reader
 
     sim, url = await cloudonex_simulator(records={"customers": 250}, scale=0.1)
     path = cx_config(tmp_path, url, pg_dsn, modules=["customers"], full_read="0s")

@@ -13,12 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.cloudonex import answers, budget, plan
-from syncd.cloudonex.answers import Context, Page, RateHeaders
-from syncd.cloudonex.budget import Hold, Verdict
-from syncd.cloudonex.plan import Read
-from syncd.cloudonex.reader import Listing
-from syncd.errors import (
+from syncd.core.errors import (
     ApiError,
     EndpointMisconfigured,
     ModuleForbidden,
@@ -27,8 +22,13 @@ from syncd.errors import (
     RetriableError,
     SourceUnauthorized,
 )
-from syncd.limiter import Priority
-from syncd.windows import Purpose
+from syncd.core.windows import Purpose
+from syncd.engine.limiter import Priority
+from syncd.kinds.cloudonex import answers, budget, plan
+from syncd.kinds.cloudonex.answers import Context, Page, RateHeaders
+from syncd.kinds.cloudonex.budget import Hold, Verdict
+from syncd.kinds.cloudonex.plan import Read
+from syncd.kinds.cloudonex.reader import Listing
 
 KEY = "cx-key-canary-3e8a1f6b2c9d4e7a"
 CTX = Context("crm", "customers", "https://crm.example.com/api/v2/customers",

@@ -9,12 +9,12 @@ import aiohttp
 import pytest
 from aioresponses import aioresponses
 
-from syncd.backoff import Backoff
-from syncd.cloudonex.client import CloudonexClient
 from syncd.config import RateLimit, SourceConfig
-from syncd.credentials import Credentials, Secret
-from syncd.errors import SourceUnauthorized
-from syncd.limiter import Priority, RateLimiter
+from syncd.core.backoff import Backoff
+from syncd.core.errors import SourceUnauthorized
+from syncd.credentials.lookup import Credentials, Secret
+from syncd.engine.limiter import Priority, RateLimiter
+from syncd.kinds.cloudonex.client import CloudonexClient
 
 KEY = "cx-secret-key-0123456789"
 URL = "https://crm.example.com/api/v2"

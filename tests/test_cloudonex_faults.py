@@ -6,10 +6,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from syncd import commands, config, progress
-from syncd.backoff import Backoff
-from syncd.results import ModuleRun
-from syncd.simulator.cloudonex.faults import Fault
+from syncd import config
+from syncd.cli import commands
+from syncd.core.backoff import Backoff
+from syncd.core.results import ModuleRun
+from syncd.engine import progress
+from syncd_simulator.cloudonex.faults import Fault
 from tests.conftest import CLOUDONEX_KEY, cli_env, fetch, run_cli
 from tests.test_cloudonex import ENV, assert_exact, cx_config
 

@@ -16,12 +16,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from syncd.cloudonex import resources as client_resources
-from syncd.registry import FieldType, Module
-from syncd.simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator, Fault
-from syncd.simulator.cloudonex import resources as sim_resources
-from syncd.simulator.cloudonex.builders import NASTY_MONEY
-from syncd.simulator.cloudonex.resources import Type
+from syncd.core.model import FieldType, Module
+from syncd.kinds.cloudonex import resources as client_resources
+from syncd_simulator.cloudonex import CloudOnexOptions, CloudOnexSimulator, Fault
+from syncd_simulator.cloudonex import resources as sim_resources
+from syncd_simulator.cloudonex.builders import NASTY_MONEY
+from syncd_simulator.cloudonex.resources import Type
 from tests import waiting
 from tests.conftest import CLOUDONEX_KEY, cli_env
 

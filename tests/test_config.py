@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from syncd import config
-from syncd.errors import ConfigError
-from syncd.skybiz import modules as skybiz
+from syncd.core.errors import ConfigError
+from syncd.kinds.skybiz import modules as skybiz
 from tests.conftest import CREDS, MINIMAL
 
 REPO = Path(__file__).resolve().parent.parent

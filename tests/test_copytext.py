@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.body import Num
-from syncd.copytext import BAD, COPY_OPTIONS, NULL, convert, escape, raw_field, text
-from syncd.registry import FieldType
+from syncd.core.body import Num
+from syncd.core.copytext import BAD, COPY_OPTIONS, NULL, convert, escape, raw_field, text
+from syncd.core.model import FieldType
 from syncd.warehouse import db
 
 N, B, D, T, TS = (FieldType.NUMERIC, FieldType.BIGINT, FieldType.DATE, FieldType.TIME,

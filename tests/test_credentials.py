@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd.credentials import Secret, env_prefix, load_credentials, load_renewal
-from syncd.errors import ConfigError
+from syncd.core.errors import ConfigError
+from syncd.credentials.lookup import Secret, env_prefix, load_credentials, load_renewal
 
 
 def test_env_credentials_are_trimmed() -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from syncd import credstore
-from syncd.credentials import Secret
-from syncd.errors import ConfigError
+from syncd.core.errors import ConfigError
+from syncd.credentials import store as credstore
+from syncd.credentials.lookup import Secret
 
 
 def mode(path: Path) -> int:

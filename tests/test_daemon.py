@@ -23,9 +23,9 @@ import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from syncd.simulator import Simulator
-from syncd.skybiz import modules as skybiz
+from syncd.kinds.skybiz import modules as skybiz
 from syncd.warehouse import db
+from syncd_simulator import Simulator
 from tests import waiting
 from tests.conftest import (
     CLI_ENV,

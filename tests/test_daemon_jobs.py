@@ -10,9 +10,9 @@ from typing import Any
 from structlog.testing import capture_logs
 
 from syncd import config
-from syncd.daemon import Daemon
-from syncd.notify import Notifier
-from syncd.windows import Purpose
+from syncd.core.windows import Purpose
+from syncd.service.daemon import Daemon
+from syncd.service.notify import Notifier
 from tests.conftest import MINIMAL
 
 

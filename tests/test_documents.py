@@ -9,13 +9,13 @@ from typing import Any
 
 import asyncpg
 
-from syncd.skybiz import modules as skybiz
-from syncd.skybiz.answers import Context
-from syncd.skybiz.client import Answer
-from syncd.skybiz.sync import judged
+from syncd.core.windows import Purpose, Window
+from syncd.kinds.skybiz import modules as skybiz
+from syncd.kinds.skybiz.answers import Context
+from syncd.kinds.skybiz.client import Answer
+from syncd.kinds.skybiz.sync import judged
 from syncd.warehouse import db
 from syncd.warehouse.loader import Loader
-from syncd.windows import Purpose, Window
 
 SALES = skybiz.get("sales")
 WINDOW = Window(dt.date(2026, 4, 1), dt.date(2026, 4, 30), Purpose.FRESH)

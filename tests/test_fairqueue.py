@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.fairqueue import SHARE, FairQueue, Priority
+from syncd.core.fairqueue import SHARE, FairQueue, Priority
 
 F, P, B, R = Priority.FRESH, Priority.PUSH, Priority.BACKFILL, Priority.REREAD
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from syncd.simulator import Simulator
+from syncd_simulator import Simulator
 from tests.conftest import CLI_ENV, E2E_KEY, E2E_SECRET, run_cli
 from tests.test_daemon import (  # noqa: F401 - `daemons` is a fixture used by name
     Daemons,

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.limiter import Priority, RateLimiter, SlidingWindow
+from syncd.engine.limiter import Priority, RateLimiter, SlidingWindow
 
 # --- checkers and schedules shared by the tests -------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from syncd.skybiz import modules as skybiz
+from syncd.kinds.skybiz import modules as skybiz
 from syncd.warehouse import db
 
 
@@ -75,7 +75,7 @@ async def test_tables_match_the_registry(pg_dsn: str) -> None:
 async def test_cloudonex_tables_match_the_resources(pg_dsn: str) -> None:
     """Every CloudOnex resource is a table of typed columns keyed (source, id); items tables
     keyed by the parent's id and line_seq (CONTRACT §6)."""
-    from syncd.cloudonex.resources import RESOURCES
+    from syncd.kinds.cloudonex.resources import RESOURCES
 
     conn = await db.connect(pg_dsn)
     try:

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from syncd.backoff import Backoff
-from syncd.errors import RetriesExhausted, Unreachable, WindowTooLarge
-from syncd.pieces import PieceReader
-from syncd.results import Cycle, ResyncRange
-from syncd.simulator import HeavyDays
-from syncd.skybiz import modules as skybiz
-from syncd.splits import Span
+from syncd.core.backoff import Backoff
+from syncd.core.errors import RetriesExhausted, Unreachable, WindowTooLarge
+from syncd.core.results import Cycle, ResyncRange
+from syncd.core.splits import Span
+from syncd.core.windows import Purpose, Window
+from syncd.engine.pieces import PieceReader
+from syncd.kinds.skybiz import modules as skybiz
 from syncd.warehouse import db, sizes
-from syncd.windows import Purpose, Window
+from syncd_simulator import HeavyDays
 from tests.test_sync import Env, assert_matches_source, deep_pass, fetch, make_env
 
 D = dt.date(2024, 3, 1)

@@ -16,11 +16,12 @@ import asyncpg
 import pytest
 
 from syncd import config
-from syncd.backoff import Backoff
-from syncd.errors import RetriesExhausted, SourceBusy
-from syncd.push import command, outbox
-from syncd.push.encoding import dumps
-from syncd.simulator import Simulator
+from syncd.cli import push as command
+from syncd.core.backoff import Backoff
+from syncd.core.errors import RetriesExhausted, SourceBusy
+from syncd.kinds.skybiz.push import outbox
+from syncd.kinds.skybiz.push.encoding import dumps
+from syncd_simulator import Simulator
 from tests.conftest import CLI_ENV, E2E_SECRET, e2e_config_text, finish_cli, run_cli, start_cli
 from tests.waiting import until
 

@@ -10,9 +10,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncd.push import validation
-from syncd.simulator import Dataset
-from syncd.simulator import create as server
+from syncd.kinds.skybiz.push import validation
+from syncd_simulator import Dataset
+from syncd_simulator import create as server
 
 DATASET = Dataset(seed=3, history_days=5, today=datetime.date(2026, 4, 30))
 CUSTOMER = str(DATASET.masters("customer")[0]["CusCode"])

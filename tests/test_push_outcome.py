@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from syncd.push import batches
-from syncd.push.outcome import Outcome, interpret
+from syncd.kinds.skybiz.push import batches
+from syncd.kinds.skybiz.push.outcome import Outcome, interpret
 
 
 def test_1200_documents_make_three_batches() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from syncd.push import validation as v
+from syncd.kinds.skybiz.push import validation as v
 
 
 def sales_doc(**header: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncd.receiver import Receiver, make_runner
+from syncd.kinds.skybiz.registration.receiver import Receiver, make_runner
 
 NOW = 1_790_000_000
 TOKEN = "tok_Zx9-single-use"

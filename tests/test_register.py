@@ -20,11 +20,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from syncd import register
 from syncd.config import SourceConfig
-from syncd.errors import ConfigError, RegistrationFailed
-from syncd.simulator import Simulator
-from syncd.simulator.registration import REGISTER_PATH, CallbackMode
+from syncd.core.errors import ConfigError, RegistrationFailed
+from syncd.kinds.skybiz.registration import flow as register
+from syncd_simulator import Simulator
+from syncd_simulator.registration import REGISTER_PATH, CallbackMode
 from tests.conftest import cli_env, run_cli
 from tests.waiting import until
 

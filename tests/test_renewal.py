@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from syncd import config, report, statuspage
-from syncd.metrics import Metrics
+from syncd import config
+from syncd.cli import report
+from syncd.service import statuspage
+from syncd.service.metrics import Metrics
 from tests.conftest import cli_env, run_cli
 
 SOURCE = '[sources.main]\nbase_url = "https://erp.example.com/m"\nbackfill_from = "2024-01-01"\n'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from syncd import report
+from syncd.cli import report
 
 
 def source(name: str, capacity: dict[str, Any] | None) -> dict[str, Any]:

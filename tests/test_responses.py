@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from syncd import errors
-from syncd.skybiz.answers import Context, classify
+from syncd.core import errors
+from syncd.kinds.skybiz.answers import Context, classify
 
 CTX = Context("main", "sales", "Sales", "SYNCD_MAIN_API_KEY / _API_SECRET")
 

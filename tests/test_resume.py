@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from syncd.simulator import Simulator
+from syncd_simulator import Simulator
 from tests.conftest import e2e_config_text, finish_cli, run_cli, start_cli
 from tests.waiting import until
 

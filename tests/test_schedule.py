@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from syncd.config import ScheduleConfig
-from syncd.cycles import Boundary
-from syncd.registry import Kind
-from syncd.schedule import DeepPass, Job, deep_passes, jobs
-from syncd.windows import Purpose
+from syncd.core.cycles import Boundary
+from syncd.core.model import Kind
+from syncd.core.windows import Purpose
+from syncd.service.jobs import DeepPass, Job, deep_passes, jobs
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 FRESH, BACKFILL = frozenset({Purpose.FRESH}), frozenset({Purpose.BACKFILL})

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from syncd.shares import assign, score
+from syncd.service.shares import assign, score
 
 SIX = [f"s{i}" for i in range(1, 7)]
 

@@ -20,11 +20,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from syncd.registry import Kind
-from syncd.simulator import Dataset, HeavyDays, Simulator, SimulatorOptions, cli
-from syncd.simulator.documents import day_of_doc1no
-from syncd.simulator.values import money
-from syncd.skybiz import modules as skybiz
+from syncd.core.model import Kind
+from syncd.kinds.skybiz import modules as skybiz
+from syncd_simulator import Dataset, HeavyDays, Simulator, SimulatorOptions, cli
+from syncd_simulator.documents import day_of_doc1no
+from syncd_simulator.values import money
 
 TODAY = datetime.date(2026, 4, 30)
 DEFAULTS = SimulatorOptions()
@@ -576,7 +576,7 @@ def test_cli_parses_rate_and_builds_options() -> None:
 
 async def test_cli_prints_url_and_credentials_then_stops_on_sigint() -> None:
     """run() prints base_url and export lines, serves, and exits 0 on SIGINT."""
-    code = ("import argparse, sys; from syncd.simulator import cli; p = argparse.ArgumentParser();"
+    code = ("import argparse, sys; from syncd_simulator import cli; p = argparse.ArgumentParser();"
             " cli.add_arguments(p); sys.exit(cli.run(p.parse_args(['--port', '0'])))")
     proc = await asyncio.create_subprocess_exec(sys.executable, "-c", code,
                                                 stdout=asyncio.subprocess.PIPE)

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from syncd.push.encoding import dumps
-from syncd.simulator import Simulator, SimulatorOptions
-from syncd.skybiz import modules as skybiz
+from syncd.kinds.skybiz import modules as skybiz
+from syncd.kinds.skybiz.push.encoding import dumps
+from syncd_simulator import Simulator, SimulatorOptions
 
 TODAY = datetime.date(2026, 4, 30)
 OPTIONS = SimulatorOptions(today=TODAY, rate_requests=100_000, history_days=10)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from syncd.skybiz.modules import MAX_WINDOW_DAYS as MAX_DAYS
-from syncd.splits import NEWEST_FIRST, Span, grow, halve, next_piece, rest
-from syncd.windows import Purpose, Window
+from syncd.core.splits import NEWEST_FIRST, Span, grow, halve, next_piece, rest
+from syncd.core.windows import Purpose, Window
+from syncd.kinds.skybiz.modules import MAX_WINDOW_DAYS as MAX_DAYS
 
 D = dt.date(2024, 3, 1)
 

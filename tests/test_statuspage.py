@@ -17,8 +17,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from syncd import statuspage
-from syncd.simulator import Simulator
+from syncd.service import statuspage
+from syncd_simulator import Simulator
 from tests.conftest import CLI_ENV, e2e_config_text, finish_cli, start_cli
 from tests.waiting import until
 

@@ -17,16 +17,17 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from syncd import commands, config
-from syncd.backoff import Backoff
-from syncd.progress import LogProgress
-from syncd.registry import Field, FieldType, Module
-from syncd.results import Cycle, ModuleRun, ResyncRange
-from syncd.simulator import Simulator, SimulatorOptions
-from syncd.skybiz import modules as skybiz
-from syncd.skybiz.sync import SourceSync
+from syncd import config
+from syncd.cli import commands
+from syncd.core.backoff import Backoff
+from syncd.core.model import Field, FieldType, Module
+from syncd.core.results import Cycle, ModuleRun, ResyncRange
+from syncd.core.windows import Purpose
+from syncd.engine.progress import LogProgress
+from syncd.kinds.skybiz import modules as skybiz
+from syncd.kinds.skybiz.sync import SourceSync
 from syncd.warehouse import db
-from syncd.windows import Purpose
+from syncd_simulator import Simulator, SimulatorOptions
 from tests.conftest import fetch
 
 TZ = ZoneInfo("Asia/Kuala_Lumpur")
@@ -352,11 +353,11 @@ async def test_weekly_reconcile_marks_masters_gone_at_the_source(env: Env) -> No
 
 async def test_loader_accepts_php_quirks_and_unstorable_text(pg_dsn: str) -> None:
     """Records as an object, a lone surrogate, a NUL and a PHP notice all load; money exact."""
-    from syncd.skybiz.answers import Context
-    from syncd.skybiz.client import Answer
-    from syncd.skybiz.sync import judged
+    from syncd.core.windows import Window
+    from syncd.kinds.skybiz.answers import Context
+    from syncd.kinds.skybiz.client import Answer
+    from syncd.kinds.skybiz.sync import judged
     from syncd.warehouse.loader import Loader
-    from syncd.windows import Window
 
     body = (b'<br />\n<b>Notice</b>: x<br />\n{"status":"response","request_id":"r1","data":'
             b'{"mode":"2","total_returned":2,"data":{"1":{"CusCode":"C2","CusName":"bad \\ud800",'
@@ -413,7 +414,7 @@ def test_sources_on_one_host_share_one_limiter() -> None:
     from dataclasses import replace
 
     from syncd.config import RateLimit, SourceConfig
-    from syncd.hosts import limiters_for
+    from syncd.engine.hosts import limiters_for
 
     base = SourceConfig(name="a", kind="skybiz", base_url="https://erp.example.com/x/modules",
                         timezone="Asia/Kuala_Lumpur", backfill_from=dt.date(2026, 1, 1),

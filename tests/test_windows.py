@@ -7,8 +7,7 @@ import itertools
 
 import pytest
 
-from syncd.skybiz import modules as skybiz
-from syncd.windows import (
+from syncd.core.windows import (
     Purpose,
     Watermarks,
     Window,
@@ -19,6 +18,7 @@ from syncd.windows import (
     plan,
     resync,
 )
+from syncd.kinds.skybiz import modules as skybiz
 
 D = dt.date.fromisoformat
 TODAY = D("2026-11-21")

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg
 
 from syncd.config import WarehouseConfig
-from syncd.errors import RetriableError, WarehouseError
+from syncd.core.errors import RetriableError, WarehouseError
 
 # pg_advisory_lock key for migrations: two `syncd migrate` at once take turns.
 MIGRATION_LOCK = 0x73796E63  # "sync"

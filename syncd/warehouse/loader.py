@@ -18,13 +18,13 @@ import asyncpg
 import msgspec
 import structlog
 
-from syncd import copytext, rows
-from syncd.registry import Kind, Module
-from syncd.results import LoadResult
-from syncd.rows import WindowRows
+from syncd.core import copytext, rows
+from syncd.core.model import Kind, Module
+from syncd.core.results import LoadResult
+from syncd.core.rows import WindowRows
+from syncd.core.windows import Purpose, Window, advance
 from syncd.warehouse import sql, state
 from syncd.warehouse.db import db_errors
-from syncd.windows import Purpose, Window, advance
 
 log = structlog.get_logger("syncd.load")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from syncd.splits import Span
+from syncd.core.splits import Span
 from syncd.warehouse.db import db_errors
 
 _SPANS = """

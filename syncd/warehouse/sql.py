@@ -12,7 +12,7 @@ loader sets to the source's timezone for the window's transaction.
 
 from __future__ import annotations
 
-from syncd.registry import Module
+from syncd.core.model import Module
 
 
 def keys_table(module: Module) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 
 import asyncpg
 
-from syncd.registry import Module
+from syncd.core.model import Module
+from syncd.core.windows import Watermarks, Window
 from syncd.warehouse import sql
 from syncd.warehouse.db import db_errors
-from syncd.windows import Watermarks, Window
 
 _MARKS = """
 SELECT low_watermark, high_watermark FROM syncd.module_state

@@ -1,0 +1,80 @@
+"""Plain-text answers for stdout: the pass summary and the status table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TextIO
+
+from syncd.core.results import ModuleRun
+from syncd.core.statusdoc import StatusDoc
+from syncd.service.statuspage import outbox_counts
+
+
+def table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
+    """Left-aligned columns; the last column is not padded."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)]
+        out.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+
+
+def runs(items: list[ModuleRun], out: TextIO) -> None:
+    """One line per module of the pass."""
+    rows = [("SOURCE", "MODULE", "WINDOWS", "RECORDS", "DELETED", "REQUESTS", "RESULT")]
+    for r in items:
+        result = "ok" if r.error is None else f"failed: {type(r.error).__name__}"
+        rows.append((r.source, r.module, f"{r.done}/{r.planned}", str(r.records),
+                     str(r.deleted), str(r.requests), result))
+    table(rows, out)
+
+
+def sentences(items: list[ModuleRun]) -> list[str]:
+    """Each distinct error once, in the order met."""
+    return list(dict.fromkeys(str(r.error) for r in items if r.error is not None))
+
+
+def status(doc: StatusDoc, out: TextIO) -> None:
+    """The human form of ``status --json``."""
+    rows = [("SOURCE", "MODULE", "LOADED", "BACKFILL", "ROWS", "DELETED", "LAST SUCCESS",
+             "LAST ERROR")]
+    notes: list[str] = []
+    for s in doc["sources"]:
+        if figures := s.get("capacity"):
+            warning = figures["warning"]
+            notes += [f"capacity {figures['summary']}", f"warning: {warning}" if warning
+                      else ""]
+        if s.get("renewal_date"):
+            notes.append(f"{s['name']}: the API key must be renewed by {s['renewal_date']} "
+                         "(syncd register)")
+        if budget := s.get("budget"):
+            left = "?" if budget["remaining"] is None else budget["remaining"]
+            resets = f", resets {budget['reset_at'][11:19]}" if budget["reset_at"] else ""
+            notes.append(f"{s['name']}: API budget {left} of {budget['limit']} requests left"
+                         f"{resets}")
+        for m in s["modules"]:
+            if "last_full_read_at" in m:  # a paged kind: complete reads, no date range
+                full = m["last_full_read_at"]
+                loaded = f"read {full[:16].replace('T', ' ')}" if full else "-"
+                backfill = "complete" if m["backfill_complete"] else "first read"
+            else:
+                loaded = (f"{m['low_watermark']}..{m['high_watermark']}"
+                          if m["low_watermark"] else "-")
+                backfill = "complete" if m["backfill_complete"] else (
+                    f"{m['backfill_progress']:.0%}")
+            rows.append((s["name"], m["module"], loaded, backfill, str(m["rows"]),
+                         str(m["deleted_rows"]), (m["last_success_at"] or "never")[:19],
+                         (m["last_error"] or "-")[:80]))
+            if m["new_fields"]:
+                notes.append(f"{s['name']}/{m['module']}: new fields seen: "
+                             f"{', '.join(m['new_fields'])} (kept in _raw)")
+            if m["unparsed_values"]:
+                n = m["unparsed_values"]
+                notes.append(f"{s['name']}/{m['module']}: {n} value{'s' if n != 1 else ''} did "
+                             "not parse for their column (stored as NULL, kept in _raw)")
+        notes += [f"{s['name']}/{module} outbox: {outbox_counts(counts)}"
+                  for module, counts in s.get("outbox", {}).items()]
+    table(rows, out)
+    # Sources sharing a host repeat its capacity lines: each distinct line once.
+    for note in dict.fromkeys(n for n in notes if n):
+        out.write(note + "\n")
+

@@ -1,0 +1,127 @@
+"""How fresh the configured sources can be kept (pure): sources × modules × rate per host.
+
+Every module costs at least one request per round (a paged kind costs more: pass
+``requests_per_module``), and all sources on one API host share that host's limiter, so a
+round of the whole host takes ``requests_per_round × (per_seconds + margin) / requests``
+seconds at best — the shortest interval at which every module can be read. While a backfill
+or re-read waits, fresh reads get only ``(share - 1) / share`` of the starts (fairqueue).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from syncd.config import Config, RateLimit
+from syncd.core.fairqueue import SHARE, Priority
+from syncd.core.statusdoc import CapacityDoc
+from syncd.engine.hosts import host_of, host_rate
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLoad:
+    """What one source asks of its host each round: one interval per module."""
+
+    name: str
+    host: str
+    rate: RateLimit
+    intervals: tuple[float, ...]  # seconds between fresh reads, one per module
+    requests_per_module: int = 1
+
+    def __post_init__(self) -> None:
+        if self.requests_per_module < 1 or any(i <= 0 for i in self.intervals):
+            raise ValueError(f"{self.name}: a module costs >= 1 request per positive interval")
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """One host's figures: what a round costs, how often it can run, and whether the
+    configured intervals fit."""
+
+    host: str
+    sources: int
+    requests_per_round: int
+    rate: RateLimit
+    interval_seconds: float  # the shortest configured interval on the host
+    min_interval_seconds: float  # every module once, at the full rate
+    min_interval_while_backfilling_seconds: float  # fresh reads get (share-1)/share then
+    load: float  # fresh requests per second needed / allowed; above 1 cannot be met
+
+    @property
+    def meets_interval(self) -> bool:
+        return self.load <= 1.0
+
+    def rate_text(self) -> str:
+        return f"{self.rate.requests} / {self.rate.per_seconds:g} s"
+
+    def to_json(self) -> CapacityDoc:
+        """The ``capacity`` key of a source in ``status --json`` (the host's figures)."""
+        return {"host": self.host, "sources_on_host": self.sources,
+                "requests_per_round": self.requests_per_round, "rate": self.rate_text(),
+                "margin_seconds": self.rate.margin_seconds,
+                "min_interval_seconds": math.ceil(self.min_interval_seconds),
+                "min_interval_while_backfilling_seconds":
+                    math.ceil(self.min_interval_while_backfilling_seconds),
+                "interval_seconds": self.interval_seconds, "load": round(self.load, 3),
+                "meets_interval": self.meets_interval, "summary": self.sentence(),
+                "warning": self.warning()}
+
+    def sentence(self) -> str:
+        """E.g. "api.x: 48 requests per round at 5 / 10 s: each module every ≥ 98 s …"."""
+        return (f"{self.host}: {self.requests_per_round} requests per round at "
+                f"{self.rate_text()}: each module every ≥ "
+                f"{math.ceil(self.min_interval_seconds)} s (≥ "
+                f"{math.ceil(self.min_interval_while_backfilling_seconds)} s while a backfill "
+                f"runs); the shortest configured interval, {self.interval_seconds:g} s, "
+                f"{'fits' if self.meets_interval else 'does not'}")
+
+    def warning(self) -> str | None:
+        """One sentence when the configured intervals cannot be met, else None."""
+        if self.meets_interval:
+            return None
+        return (f"{self.host}: {self.sources} source{'s' if self.sources != 1 else ''} need "
+                f"{self.requests_per_round} requests per round and {self.rate_text()} allows "
+                f"each module only every ≥ {math.ceil(self.min_interval_seconds)} s, so "
+                "[schedule] interval (and [schedule.intervals]) cannot be met "
+                f"({self.load:.0%} of the rate needed): lengthen the interval, sync fewer "
+                "modules or give some sources to another instance with its own IP.")
+
+
+def host_capacity(host: str, loads: Sequence[SourceLoad]) -> Capacity:
+    """The figures of one host shared by ``loads`` (its strictest rate, widest margin)."""
+    rate = host_rate(s.rate for s in loads)
+    per_round = sum(s.requests_per_module * len(s.intervals) for s in loads)
+    needed = sum(s.requests_per_module / i for s in loads for i in s.intervals)
+    pace = rate.seconds_per_request
+    share = SHARE[Priority.BACKFILL]
+    return Capacity(host=host, sources=len(loads), requests_per_round=per_round, rate=rate,
+                    interval_seconds=min((i for s in loads for i in s.intervals), default=0.0),
+                    min_interval_seconds=per_round * pace,
+                    min_interval_while_backfilling_seconds=per_round * pace * share / (share - 1),
+                    load=needed * pace)
+
+
+def capacities(loads: Sequence[SourceLoad]) -> dict[str, Capacity]:
+    """Each source's host figures, by source name."""
+    by_host: dict[str, list[SourceLoad]] = {}
+    for load in loads:
+        by_host.setdefault(load.host, []).append(load)
+    out: dict[str, Capacity] = {}
+    for host, group in by_host.items():
+        figures = host_capacity(host, group)
+        out.update((s.name, figures) for s in group)
+    return out
+
+
+def from_config(config: Config) -> dict[str, Capacity]:
+    """The figures for every configured source, one request per module per round."""
+    return capacities([
+        SourceLoad(s.name, host_of(s), s.rate_limit,
+                   tuple(config.schedule.interval(m) for m in s.modules))
+        for s in config.sources])
+
+
+def warnings(figures: dict[str, Capacity]) -> list[str]:
+    """The distinct one-sentence warnings, one per host that cannot keep up."""
+    return list(dict.fromkeys(w for c in figures.values() if (w := c.warning())))

@@ -1,0 +1,216 @@
+"""``syncd register`` (CONTRACT §7): registration request + verified callback + stored files.
+
+Order matters because the secret is shown only once: everything that can fail locally
+(directory, TLS files, listen address) is checked before the request goes out, and the
+files are written only when the callback verified, nobody replayed it and the server's
+answer confirms the delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import structlog
+
+from syncd.config import SourceConfig, _is_loopback
+from syncd.core.errors import ConfigError, RegistrationFailed
+from syncd.credentials import store as credstore
+from syncd.engine.http import open_session
+from syncd.kinds.skybiz.answers import parse_json
+from syncd.kinds.skybiz.registration import callback, receiver
+
+log = structlog.get_logger("syncd.register")
+
+DELIVERED = frozenset({"success", "successful", "ok", "delivered", "true", "1", "200"})
+_RETRY = "deactivate the credential set in the SKYBIZ portal and run syncd register again"
+_AGAIN = f"nothing was stored; {_RETRY}"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the user asked for, validated."""
+
+    source: SourceConfig
+    url: str
+    store_code: str
+    store_main: str
+    callback_url: str
+    host: str
+    port: int
+    directory: Path
+    timeout: float
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The registration endpoint's answer, as far as syncd needs it."""
+
+    status: int
+    ok: bool  # 2xx and not an error envelope
+    message: str | None
+    callback_status: str | None
+    renewal_date: dt.date | None
+
+    @property
+    def delivered(self) -> bool:
+        return (self.callback_status or "").strip().lower() in DELIVERED
+
+    def line(self) -> str:
+        said = f' ("{self.message}")' if self.message else ""
+        return (f"registration answer: HTTP {self.status}, callback_status "
+                f"{self.callback_status or '-'}{said}")
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    key_path: Path
+    secret_path: Path
+    key_tail: str
+    renewal_date: dt.date | None
+    answer: Answer
+
+
+def check_url(value: str, flag: str) -> str:
+    """An http(s) URL; plain http only for a loopback host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{flag} {value!r} is not an http(s) URL.")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(f"{flag} must not carry credentials, a query or a fragment.")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(f"{flag} with plain http:// is refused for a non-loopback host (the "
+                          "secret would cross the network unencrypted); use https://.")
+    return value
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]") or "0.0.0.0"  # noqa: S104 - the callback must be reachable
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"--listen {text!r} is not HOST:PORT.")
+    return host, int(port)
+
+
+async def register(plan: Plan, *, token: str | None = None,
+                   clock: Callable[[], float] = time.time) -> Registered:
+    """Run the whole exchange; RegistrationFailed (one sentence, nothing stored) otherwise."""
+    credstore.prepare(plan.directory)
+    tls = receiver.tls_context(plan.tls_cert, plan.tls_key) if plan.tls_cert and plan.tls_key \
+        else None
+    rx = receiver.Receiver(token or secrets.token_urlsafe(32), clock)
+    runner = await receiver.serve(rx, plan.host, plan.port, tls)
+    try:
+        log.info("register.listening", listen=f"{plan.host}:{plan.port}", tls=tls is not None)
+        answer = await _exchange(plan, rx)
+    finally:
+        await runner.cleanup()
+    return _conclude(plan, rx, answer)
+
+
+async def _exchange(plan: Plan, rx: receiver.Receiver) -> Answer:
+    """Post the request and wait for its answer (and a callback it promises) in --timeout."""
+    answer: Answer | None = None
+    try:
+        async with asyncio.timeout(plan.timeout):
+            answer = await _post(plan, f"{plan.callback_url.rstrip('/')}/{rx.token}")
+            refused_at_path = [r for r in rx.refusals if r.kind != "wrong_path"]
+            if answer.ok and answer.delivered and rx.delivery is None and not refused_at_path:
+                await rx.delivered.wait()  # a server that answers before it calls back
+    except TimeoutError:
+        if answer is not None or rx.delivery is not None:
+            raise RegistrationFailed(
+                f"the server did not finish the registration within {plan.timeout:g} s; "
+                f"{_AGAIN}.", answer=answer.line() if answer else None) from None
+        raise RegistrationFailed(
+            f"no callback arrived within {plan.timeout:g} s; check that "
+            f"{plan.callback_url} reaches --listen {plan.host}:{plan.port} from the "
+            f"internet; nothing was stored; if the server created a set, {_RETRY}.") from None
+    return answer
+
+
+def _conclude(plan: Plan, rx: receiver.Receiver, answer: Answer) -> Registered:
+    """Store only a verified, unreplayed delivery the server confirms; else one sentence."""
+    if not answer.ok:
+        said = f': "{answer.message}"' if answer.message else ""
+        raise RegistrationFailed(
+            f"the SKYBIZ server refused the registration (HTTP {answer.status}{said}); check "
+            "--store-code and --store-main, and that API integration is enabled for the "
+            "store; nothing was stored.", answer=answer.line())
+    if rx.replayed:
+        raise RegistrationFailed(f"{callback.REASONS['replay']}; {_AGAIN}.",
+                                 answer=answer.line())
+    if rx.delivery is None:
+        raise RegistrationFailed(f"{_no_delivery(rx, answer)}; {_AGAIN}.", answer=answer.line())
+    if not answer.delivered:
+        raise RegistrationFailed(
+            f"the callback verified but the server reports callback_status "
+            f"{answer.callback_status or 'missing'}, so the credentials are not active; "
+            f"{_AGAIN}.", answer=answer.line())
+    d = rx.delivery
+    renewal = answer.renewal_date or d.renewal_date
+    try:
+        key_path, secret_path = credstore.store(plan.directory, plan.source.name, d.api_key,
+                                                d.api_secret, renewal)
+    except OSError as exc:
+        raise RegistrationFailed(
+            f"the callback verified but writing to {plan.directory} failed "
+            f"({exc.strerror or exc}); {_AGAIN}.", answer=answer.line()) from None
+    log.info("register.stored", source=plan.source.name, directory=str(plan.directory))
+    return Registered(key_path, secret_path, d.api_key.reveal()[-4:], renewal, answer)
+
+
+def _no_delivery(rx: receiver.Receiver, answer: Answer) -> str:
+    """Why nothing was accepted: the refusal at the right path if any (scanners aside)."""
+    at_path = [r for r in rx.refusals if r.kind != "wrong_path"]
+    if at_path or rx.refusals:
+        return str((at_path or rx.refusals)[-1])
+    return (f"the server answered callback_status {answer.callback_status or 'missing'} and "
+            "no callback reached syncd")
+
+
+async def _post(plan: Plan, callback_url: str) -> Answer:
+    """POST {callback_url, store_code, store_main}; aiohttp errors become one sentence."""
+    payload = {"callback_url": callback_url, "store_code": plan.store_code,
+               "store_main": plan.store_main}
+    log.info("register.request_sent", url=plan.url)
+    try:
+        async with open_session(plan.source) as session, session.post(
+                plan.url, json=payload) as resp:
+            status, body = resp.status, await resp.read()
+    except (aiohttp.ClientError, OSError) as exc:
+        raise RegistrationFailed(f"cannot reach the registration URL {plan.url} "
+                                 f"({type(exc).__name__}); check --url; nothing was "
+                                 "stored.") from None
+    return _answer(status, body)
+
+
+def _answer(status: int, body: bytes) -> Answer:
+    """Read the answer liberally: JSON after any PHP warning, callback_status in any form."""
+    try:
+        doc, _ = parse_json(body)
+    except ValueError:
+        doc = None
+    doc = doc if isinstance(doc, dict) else {}
+    env = str(doc.get("status", "success")).strip().lower()
+    cb: Any = doc.get("callback_status")
+    if isinstance(cb, dict):  # {"status": ..., "message": ...} is also believable
+        cb = cb.get("status")
+    return Answer(
+        status=status,
+        ok=200 <= status < 300 and env not in ("error", "fail", "failed", "false"),
+        message=str(doc["message"])[:300] if doc.get("message") is not None else None,
+        callback_status=None if cb is None else str(cb).lower() if isinstance(cb, bool)
+        else str(cb),
+        renewal_date=callback.renewal_date(doc),
+    )

@@ -1,0 +1,129 @@
+"""Prometheus metrics of a running daemon, fed by the client and by each committed window."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import deque
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from syncd.core.results import LoadResult, ModuleRun
+from syncd.engine.progress import LogProgress
+
+_WINDOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class Metrics:
+    """Every syncd metric, in one registry of its own."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        sm = ["source", "module"]
+        self.requests = Counter("syncd_api_requests", "API requests by HTTP status (0: no "
+                                "answer)", [*sm, "status"], registry=r)
+        self.rate_limited = Counter("syncd_api_rate_limited", "429 answers", sm, registry=r)
+        self.retries = Counter("syncd_api_retries", "Requests retried", sm, registry=r)
+        self.limiter_wait = Counter("syncd_limiter_wait_seconds", "Time requests queued in "
+                                    "the source's rate limiter", ["source"], registry=r)
+        self.rows = Counter("syncd_rows_upserted", "Rows inserted or changed", sm, registry=r)
+        self.deleted = Counter("syncd_rows_deleted", "Rows newly marked deleted", sm,
+                               registry=r)
+        self.windows = Counter("syncd_windows_committed", "Windows committed", sm, registry=r)
+        self.window_seconds = Histogram("syncd_window_duration_seconds", "Fetch + load time "
+                                        "of a window", sm, buckets=_WINDOW_BUCKETS, registry=r)
+        self.module_errors = Counter("syncd_module_errors", "Module passes that failed",
+                                     [*sm, "error"], registry=r)
+        self.lag = Gauge("syncd_watermark_lag_seconds", "Seconds since the end of the high "
+                         "watermark day", sm, registry=r)
+        self.backfill = Gauge("syncd_backfill_progress_ratio", "Share of the backfill span "
+                              "loaded", sm, registry=r)
+        self.leader = Gauge("syncd_leader", "1 while this instance syncs the source",
+                            ["source"], registry=r)
+        self.job_errors = Counter("syncd_job_errors", "Unexpected exceptions at the top of a "
+                                  "job (a bug: see the log's traceback)", ["source", "job"],
+                                  registry=r)
+        self.credential_expiry = Gauge(
+            "syncd_credential_expiry_timestamp_seconds", "When the source's API key stops "
+            "working: the end of its renewal date, source time", ["source"], registry=r)
+        self.pushed = Counter("syncd_push_documents", "Outbox documents decided by a push, "
+                              "by final state", ["source", "module", "state"], registry=r)
+
+    def pushed_documents(self, source: str, module: str, **states: int) -> None:
+        """Count documents a push decided: inserted=, rejected=, invalid=."""
+        for state, n in states.items():
+            if n:
+                self.pushed.labels(source, module, state).inc(n)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def client_observer(self, source: str) -> ClientMetrics:
+        return ClientMetrics(self, source)
+
+    def progress(self) -> MetricsProgress:
+        return MetricsProgress(self)
+
+    def set_credential_expiry(self, source: str, renewal: dt.date, zone: dt.tzinfo) -> None:
+        """The key works through its renewal date; the server refuses it the day after."""
+        end = dt.datetime.combine(renewal + dt.timedelta(days=1), dt.time(), zone)
+        self.credential_expiry.labels(source).set(end.timestamp())
+
+    def set_state(self, source: str, module: str, *, high: dt.date | None, progress: float,
+                  now: dt.datetime, zone: dt.tzinfo) -> None:
+        """Lag and backfill gauges from a module's status."""
+        if high is not None:
+            end = dt.datetime.combine(high + dt.timedelta(days=1), dt.time(), zone)
+            self.lag.labels(source, module).set(max(0.0, (now - end).total_seconds()))
+        self.backfill.labels(source, module).set(progress)
+
+
+class ClientMetrics:
+    """What the HTTP client reports, labelled with its source; also keeps the last hour."""
+
+    def __init__(self, metrics: Metrics, source: str) -> None:
+        self.m, self.source = metrics, source
+        self.recent: deque[tuple[float, str, int]] = deque()
+
+    def response(self, module: str, status: int) -> None:
+        self.m.requests.labels(self.source, module, str(status)).inc()
+        if status == 429:
+            self.m.rate_limited.labels(self.source, module).inc()
+        self.recent.append((time.monotonic(), module, status))
+        self._forget(time.monotonic())
+
+    def last_hour(self, module: str) -> tuple[int, int]:
+        """Requests and 429 answers of ``module`` during the last hour."""
+        self._forget(time.monotonic())
+        statuses = [st for _, m, st in self.recent if m == module]
+        return len(statuses), statuses.count(429)
+
+    def _forget(self, now: float) -> None:
+        while self.recent and self.recent[0][0] < now - 3600:
+            self.recent.popleft()
+
+    def retry(self, module: str) -> None:
+        self.m.retries.labels(self.source, module).inc()
+
+    def waited(self, seconds: float) -> None:
+        self.m.limiter_wait.labels(self.source).inc(seconds)
+
+
+class MetricsProgress(LogProgress):
+    """Log lines as usual, plus counters for every committed window."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.m = metrics
+
+    def window_done(self, run: ModuleRun, result: LoadResult) -> None:
+        super().window_done(run, result)
+        labels = (run.source, run.module)
+        self.m.windows.labels(*labels).inc()
+        self.m.rows.labels(*labels).inc(result.upserted + result.lines)
+        self.m.deleted.labels(*labels).inc(result.deleted)
+        self.m.window_seconds.labels(*labels).observe(result.seconds)
+
+    def finished(self, run: ModuleRun) -> None:
+        super().finished(run)
+        if run.error is not None:
+            self.m.module_errors.labels(run.source, run.module, type(run.error).__name__).inc()

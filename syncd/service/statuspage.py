@@ -1,0 +1,146 @@
+"""The status page at ``GET /`` (pure rendering): one self-contained HTML document.
+
+No CDN, no script: it works offline and refreshes itself with a meta refresh. Per source:
+how fresh its host's capacity can keep it, with a banner when the configured interval cannot
+be met; per module: the loaded range as a bar over the backfill span, lag, last success,
+last error, rows, and requests / 429s over the last hour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+
+from syncd.core.statusdoc import BudgetDoc, CapacityDoc, ModuleDoc, SourceDoc, StatusDoc
+
+REFRESH_SECONDS = 10
+RENEWAL_WARNING_DAYS = 14
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2430;background:#f6f7f9}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
+.meta{color:#667}table{border-collapse:collapse;width:100%;background:#fff}
+th,td{padding:6px 8px;border-bottom:1px solid #e4e7eb;text-align:left;vertical-align:middle}
+th{font-size:12px;text-transform:uppercase;color:#667}
+.bar{position:relative;height:12px;min-width:160px;background:#e4e7eb;border-radius:6px}
+.fill{position:absolute;top:0;height:12px;background:#2f80ed;border-radius:6px}
+.warn{background:#fff4e5;border:1px solid #f0b429;padding:6px 8px;margin:4px 0}
+.ok{color:#1e8e3e}.err{color:#c5221f}.num{text-align:right;font-variant-numeric:tabular-nums}
+"""
+
+
+def render(doc: StatusDoc, now: dt.datetime) -> str:
+    """The whole page for a ``/status.json`` document."""
+    sections = "".join(_source(s, now) for s in doc.get("sources", []))
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>syncd status</title><style>{_CSS}</style></head><body>"
+        "<h1>syncd status</h1>"
+        f"<div class=meta>updated {escape(now.strftime('%Y-%m-%d %H:%M:%S %Z'))}, "
+        f"refreshes every {REFRESH_SECONDS} s</div>{sections}</body></html>")
+
+
+def _source(s: SourceDoc, now: dt.datetime) -> str:
+    span = (s.get("backfill_from"), s.get("today"))
+    rows = "".join(_module(m, span, now) for m in s.get("modules", []))
+    role = s.get("role", "")
+    head = ("<tr><th>module</th><th>loaded range</th><th>lag</th><th>last success</th>"
+            "<th>rows</th><th>deleted</th><th>requests/h</th><th>429/h</th>"
+            "<th>last error</th></tr>")
+    today = dt.date.fromisoformat(s["today"]) if s.get("today") else now.date()
+    box = "".join(f"<div class=meta data-outbox='{escape(m)}'>outbox {escape(m)}: "
+                  f"{escape(outbox_counts(c))}</div>" for m, c in s.get("outbox", {}).items())
+    return (f"<h2>{escape(s.get('name', '?'))} <span class=meta>({escape(s.get('kind', ''))}"
+            f"{', ' + escape(role) if role else ''}){_led_by(s.get('leader'))}</span></h2>"
+            f"{renewal_warning(s.get('renewal_date'), today)}{capacity_note(s.get('capacity'))}"
+            f"{budget_note(s.get('budget'))}<table>{head}{rows}</table>{box}")
+
+
+def budget_note(budget: BudgetDoc | None) -> str:
+    """A paged kind's API budget as its server announced it last."""
+    if not budget:
+        return ""
+    left = "?" if budget.get("remaining") is None else f"{budget['remaining']:,}"
+    reset_at = budget.get("reset_at")
+    resets = f", resets {reset_at[11:19]}" if reset_at else ""
+    return (f"<div class=meta data-budget>API budget {escape(left)} of "
+            f"{budget['limit']:,} requests left{escape(resets)}</div>")
+
+
+def capacity_note(figures: CapacityDoc | None) -> str:
+    """The host's capacity line, and a banner when the configured interval cannot be met."""
+    if not figures:
+        return ""
+    warning = figures.get("warning")
+    banner = f"<div class=warn role=alert>{escape(warning)}</div>" if warning else ""
+    return f"{banner}<div class=meta data-capacity>capacity {escape(figures['summary'])}</div>"
+
+
+def _led_by(leader: str | None) -> str:
+    """Which instance leads the source (HOST:PID), or that none does right now."""
+    return f" led by {escape(leader)}" if leader else " no leader"
+
+
+def renewal_warning(renewal: str | None, today: dt.date) -> str:
+    """A banner from 14 days before the API key's renewal date on; empty before that."""
+    if not renewal:
+        return ""
+    days = (dt.date.fromisoformat(renewal) - today).days
+    if days > RENEWAL_WARNING_DAYS:
+        return ""
+    when = (f"expired after {renewal}" if days < 0 else
+            f"must be renewed by {renewal} ({days} day{'s' if days != 1 else ''} left)")
+    return (f"<div class=warn role=alert>The API key {escape(when)}: run "
+            "<code>syncd register</code> for a new key set.</div>")
+
+
+def _module(m: ModuleDoc, span: tuple[str | None, str | None], now: dt.datetime) -> str:
+    error = m.get("last_error")
+    if "last_full_read_at" in m:  # a paged kind: when its last complete read finished
+        full = m["last_full_read_at"]
+        loaded = (f"<div class=meta>complete read {escape(full[:16].replace('T', ' '))}</div>"
+                  if full else "<div class=meta>first complete read pending</div>")
+    else:
+        loaded = _bar(m.get("low_watermark"), m.get("high_watermark"), span)
+    cells = [
+        escape(m["module"]),
+        loaded,
+        escape(_lag(m.get("high_watermark"), span[1] or now.date().isoformat())),
+        escape((m.get("last_success_at") or "never")[:19].replace("T", " ")),
+        f"<span class=num>{m.get('rows', 0):,}</span>",
+        f"<span class=num>{m.get('deleted_rows', 0):,}</span>",
+        f"<span class=num>{m.get('requests_last_hour', 0):,}</span>",
+        f"<span class=num>{m.get('rate_limited_last_hour', 0):,}</span>",
+        f"<span class=err>{escape(error)}</span>" if error else "<span class=ok>ok</span>",
+    ]
+    return f"<tr data-module='{escape(m['module'])}'>" + "".join(
+        f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def _bar(low: str | None, high: str | None, span: tuple[str | None, str | None]) -> str:
+    label = f"{low} .. {high}" if low and high else "nothing loaded yet"
+    start, end = span
+    fill = ""
+    if low and high and start and end:
+        a, b = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+        total = max((b - a).days + 1, 1)
+        lo = max((dt.date.fromisoformat(low) - a).days, 0)
+        width = min((dt.date.fromisoformat(high) - a).days + 1, total) - lo
+        fill = (f"<div class=fill style='left:{100 * lo / total:.1f}%;"
+                f"width:{100 * max(width, 0) / total:.1f}%'></div>")
+    return (f"<div class=bar title='{escape(label)}'>{fill}</div>"
+            f"<div class=meta>{escape(label)}</div>")
+
+
+def _lag(high: str | None, today: str) -> str:
+    """How far the loaded range is behind the source's today."""
+    if not high:
+        return "-"
+    days = (dt.date.fromisoformat(today) - dt.date.fromisoformat(high)).days
+    return "current" if days <= 0 else f"{days} day{'s' if days != 1 else ''} behind"
+
+def outbox_counts(counts: dict[str, int]) -> str:
+    """E.g. "2 pending, 10 inserted, 1 invalid" (states with documents only)."""
+    return ", ".join(f"{n} {state}" for state, n in counts.items() if n) or "empty"
