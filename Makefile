@@ -32,6 +32,7 @@ test-warehouse: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check syncd syncd_simulator tests bench
 	$(BIN)/mypy syncd syncd_simulator
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python bench/limiter.py

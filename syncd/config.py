@@ -59,6 +59,8 @@ class SourceConfig:
     lookback_days: Mapping[str, int] = field(default_factory=dict)
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
+    request_timeout: float = 600.0  # the most one request may take, connect to last byte
+    max_answer_mb: int = 1024  # a larger answer is refused before it is read
     credentials: Credentials | None = None
     register_url: str | None = None  # where `syncd register` posts (the docs name none)
     renewal_date: dt.date | None = None  # stored by `syncd register`, when the API gave one

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 import random
 
-from syncd.kinds.skybiz import modules as skybiz
+from syncd_simulator import fields as skybiz
 from syncd_simulator.data import Dataset
 from syncd_simulator.documents import Document
 from syncd_simulator.values import fmt_datetime

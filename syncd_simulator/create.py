@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal, localcontext
 from typing import Any
 
-from syncd.kinds.skybiz import modules as skybiz
+from syncd_simulator import fields as skybiz
 from syncd_simulator import values as v
 from syncd_simulator.checks import Report, as_text, check_document, is_empty
 from syncd_simulator.data import KUALA_LUMPUR, Dataset

@@ -11,11 +11,11 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from zoneinfo import ZoneInfo
 
-from syncd.core.model import Kind, Module
-from syncd.kinds.skybiz import modules as skybiz
 from syncd_simulator import documents, masters, receipts
+from syncd_simulator import fields as skybiz
 from syncd_simulator import values as v
 from syncd_simulator.documents import Document, Refs
+from syncd_simulator.fields import Kind, Module
 from syncd_simulator.values import Record, Value
 
 KUALA_LUMPUR = ZoneInfo("Asia/Kuala_Lumpur")

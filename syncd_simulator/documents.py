@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from syncd.kinds.skybiz import modules as skybiz
+from syncd_simulator import fields as skybiz
 from syncd_simulator import values as v
 from syncd_simulator.values import Record
 

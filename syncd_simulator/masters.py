@@ -6,7 +6,7 @@ import datetime
 import random
 from decimal import Decimal
 
-from syncd.kinds.skybiz import modules as skybiz
+from syncd_simulator import fields as skybiz
 from syncd_simulator import values as v
 from syncd_simulator.values import Record
 

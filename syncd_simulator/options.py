@@ -6,7 +6,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from syncd.kinds.skybiz import modules as skybiz
+from syncd_simulator import fields as skybiz
 from syncd_simulator.faults import HeavyDays
 
 FAR_FUTURE = datetime.date(2099, 12, 31)

@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from syncd.core.model import Module
 from syncd_simulator.data import Row
+from syncd_simulator.fields import Module
 from syncd_simulator.options import SimulatorOptions
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only, unlike \d

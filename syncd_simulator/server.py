@@ -13,9 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from syncd.core.model import Module
-from syncd.kinds.skybiz import modules as skybiz
 from syncd_simulator import create, encoding, rules
+from syncd_simulator import fields as skybiz
 from syncd_simulator.churn import Churn
 from syncd_simulator.data import KUALA_LUMPUR, Dataset
 from syncd_simulator.faults import (
@@ -27,6 +26,7 @@ from syncd_simulator.faults import (
     truncate,
 )
 from syncd_simulator.faults import reset as reset_connection
+from syncd_simulator.fields import Module
 from syncd_simulator.options import RequestLog, SimulatorOptions
 from syncd_simulator.ratelimit import SlidingWindow
 from syncd_simulator.registration import REGISTER_PATH, Registrar

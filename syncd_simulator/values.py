@@ -7,7 +7,7 @@ import random
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
-from syncd.core.model import Field, FieldType
+from syncd_simulator.fields import Field, FieldType
 
 Value = str | int | Decimal | None
 Record = dict[str, Value]

@@ -171,7 +171,7 @@ async def test_retry_budget_runs_out(session: aiohttp.ClientSession) -> None:
 async def fetch_split(client: SkybizClient) -> list[dict[str, Any]]:
     """A read that asks to split after two failures the window's size may cause."""
 
-    async def accept(answer: Any) -> list[dict[str, Any]]:
+    def accept(answer: Any) -> list[dict[str, Any]]:
         return classify(answer.status, answer.body, answer.ctx, answer.retry_after).records
 
     return await client.fetch("sales", D1, D2, accept, split_after=2)

@@ -14,6 +14,7 @@ from syncd.cli import commands
 from syncd.core.backoff import Backoff
 from syncd.core.results import ModuleRun
 from syncd.engine import progress
+from syncd.service.status import document as status_document
 from tests.conftest import CLOUDONEX_KEY, cli_env, fetch, run_cli
 
 FAST = Backoff(initial=0.05, maximum=0.2, attempts=4)
@@ -83,7 +84,7 @@ async def test_complete_read_is_exact(cloudonex_simulator: Any, pg_dsn: str, tmp
     truth = min(sim.records("customers"), key=lambda r: r["id"])["created_at"]
     assert created[0]["created_at"] == truth  # zone-less text read in the source's zone
     if quirks:
-        status = await commands.status(config.load(path, ENV), dt.datetime.now(dt.UTC))
+        status = await status_document(config.load(path, ENV), dt.datetime.now(dt.UTC))
         customers = next(m for m in status["sources"][0]["modules"]
                          if m["module"] == "customers")
         assert "tags" in customers["new_fields"]

@@ -11,6 +11,7 @@ from syncd.cli import commands
 from syncd.core.backoff import Backoff
 from syncd.core.results import ModuleRun
 from syncd.engine import progress
+from syncd.service.status import document as status_document
 from syncd_simulator.cloudonex.faults import Fault
 from tests.conftest import CLOUDONEX_KEY, cli_env, fetch, run_cli
 from tests.test_cloudonex import ENV, assert_exact, cx_config
@@ -44,7 +45,7 @@ async def stored(dsn: str, resource: str) -> set[int]:
 
 
 async def full_read_at(path: Path) -> dict[str, Any]:
-    status = await commands.status(config.load(path, ENV), dt.datetime.now(dt.UTC))
+    status = await status_document(config.load(path, ENV), dt.datetime.now(dt.UTC))
     return {m["module"]: m["last_full_read_at"] for m in status["sources"][0]["modules"]}
 
 
@@ -139,7 +140,7 @@ async def test_without_rate_headers_the_configured_limit_alone_paces(
     for resource in FEW:
         await assert_exact(sim, pg_dsn, resource)
     assert all(v is not None for v in (await full_read_at(path)).values())
-    status = await commands.status(config.load(path, ENV), dt.datetime.now(dt.UTC))
+    status = await status_document(config.load(path, ENV), dt.datetime.now(dt.UTC))
     assert status["sources"][0]["budget"]["remaining"] is None  # never announced
 
 

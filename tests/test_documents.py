@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 
 from syncd.core.windows import Purpose, Window
+from syncd.engine.http import Answer
 from syncd.kinds.skybiz import modules as skybiz
 from syncd.kinds.skybiz.answers import Context
-from syncd.kinds.skybiz.client import Answer
 from syncd.kinds.skybiz.sync import judged
 from syncd.warehouse import db
 from syncd.warehouse.loader import Loader
@@ -32,8 +32,9 @@ async def load(dsn: str, records: list[dict[str, Any]]) -> asyncpg.Connection:
         "total_returned": len(records), "data": records}}).encode()
     conn = await db.connect(dsn)
     await db.migrate(conn)
-    answer = Answer(200, body, None, Context("main", "sales", "Sales", "x"), 1, 0.0)
-    await Loader(conn, "main", "Asia/Kuala_Lumpur").load(SALES, WINDOW, judged(answer))
+    ctx = Context("main", "sales", "Sales", "x")
+    answer = Answer(200, bytearray(body), {}, None, ctx, 1, 0.0)
+    await Loader(conn, "main", "Asia/Kuala_Lumpur").load(SALES, WINDOW, judged(answer, ctx))
     return conn
 
 

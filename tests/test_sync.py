@@ -354,8 +354,8 @@ async def test_weekly_reconcile_marks_masters_gone_at_the_source(env: Env) -> No
 async def test_loader_accepts_php_quirks_and_unstorable_text(pg_dsn: str) -> None:
     """Records as an object, a lone surrogate, a NUL and a PHP notice all load; money exact."""
     from syncd.core.windows import Window
+    from syncd.engine.http import Answer
     from syncd.kinds.skybiz.answers import Context
-    from syncd.kinds.skybiz.client import Answer
     from syncd.kinds.skybiz.sync import judged
     from syncd.warehouse.loader import Loader
 
@@ -368,9 +368,10 @@ async def test_loader_accepts_php_quirks_and_unstorable_text(pg_dsn: str) -> Non
     try:
         await db.migrate(conn)
         window = Window(dt.date(2026, 11, 1), dt.date(2026, 11, 21), Purpose.FRESH)
-        answer = Answer(200, body, None, Context("main", "customer", "Customer", "x"), 1, 0.0)
+        ctx = Context("main", "customer", "Customer", "x")
+        answer = Answer(200, bytearray(body), {}, None, ctx, 1, 0.0)
         result = await Loader(conn, "main", "Asia/Kuala_Lumpur").load(
-            skybiz.get("customer"), window, judged(answer))
+            skybiz.get("customer"), window, judged(answer, ctx))
         rows = await conn.fetch("SELECT cuscode, cusname, creditlimit, datetimemodified "
                                 "FROM skybiz.customer ORDER BY cuscode")
     finally:

@@ -67,6 +67,7 @@ def write_config(path: Path, base_url: str, crm_url: str, dsn: str, today: dt.da
 
 async def _demo(out: TextIO, workdir: Path, keep: bool) -> int:
     from syncd.cli import commands
+    from syncd.service import status
 
     requests, per = DEMO_RATE
     sim = Simulator(SimulatorOptions(history_days=HISTORY_DAYS, rate_requests=requests,
@@ -96,7 +97,7 @@ async def _demo(out: TextIO, workdir: Path, keep: bool) -> int:
             out.write("\n")
             report.runs(runs, out)
             out.write("\nsyncd status:\n")
-            report.status(await commands.status(cfg, now), out)
+            report.status(await status.document(cfg, now), out)
             await _bi_answers(dsn, sim.dataset.today, out)
             out.write(f"\nWarehouse DSN (valid while the demo runs): {dsn}\n"
                       "Point Metabase / Superset / Grafana at it and use the bi.* views.\n")

@@ -151,10 +151,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from syncd.cli import commands, report
+    from syncd.cli import report
+    from syncd.service import status
 
     cfg = _load(args)
-    doc = asyncio.run(commands.status(cfg, dt.datetime.now(dt.UTC)))
+    doc = asyncio.run(status.document(cfg, dt.datetime.now(dt.UTC)))
     if args.json:
         print(json.dumps(doc))
     else:
@@ -163,13 +164,14 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from syncd.engine import checks as check
+    from syncd.cli import report
+    from syncd.engine import checks
 
     cfg = _load(args, need_credentials=True)
-    results = asyncio.run(check.run_check(cfg, dt.datetime.now(dt.UTC)))
-    check.render(results, sys.stdout)
+    results = asyncio.run(checks.run_check(cfg, dt.datetime.now(dt.UTC)))
+    report.checks(results, sys.stdout)
     # Capacity is advice, not a failed check: it warns but leaves the exit status alone.
-    for sentence in [*check.sentences(results), *check.capacity_report(cfg, sys.stdout)]:
+    for sentence in [*checks.sentences(results), *report.capacity_report(cfg, sys.stdout)]:
         print(f"syncd: {sentence}", file=sys.stderr)
     return EXIT_OK if all(r.result == "ok" for r in results) else EXIT_FAILED
 

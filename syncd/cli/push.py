@@ -71,12 +71,11 @@ async def push(cfg: Config, sources: list[SourceConfig], wanted: tuple[str, ...]
                dry_run: bool = False, entries: list[Entry] | None = None,
                backoff: Backoff | None = None) -> list[ModulePush]:
     """Add ``entries`` to the outbox, then push (or only validate) every source's documents."""
-    from syncd.cli.commands import warehouse
     from syncd.engine.hosts import limiters_for
 
     limiters = limiters_for(sources)
     results: list[ModulePush] = []
-    async with warehouse(cfg) as dsn, db.connection(dsn) as conn:
+    async with db.ready(cfg.warehouse) as dsn, db.connection(dsn) as conn:
         if entries:
             await outbox.add(conn, entries)
         for source in sources:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TextIO
 
+from syncd.config import Config
 from syncd.core.results import ModuleRun
 from syncd.core.statusdoc import StatusDoc
+from syncd.engine import capacity
+from syncd.engine.checks import ModuleCheck
 from syncd.service.statuspage import outbox_counts
 
 
@@ -78,3 +81,17 @@ def status(doc: StatusDoc, out: TextIO) -> None:
     for note in dict.fromkeys(n for n in notes if n):
         out.write(note + "\n")
 
+
+def checks(results: list[ModuleCheck], out: TextIO) -> None:
+    """The answer table on stdout."""
+    table([("SOURCE", "MODULE", "RESULT", "DETAIL")]
+                 + [(r.source, r.module, r.result, r.detail) for r in results], out)
+
+
+def capacity_report(config: Config, out: TextIO) -> list[str]:
+    """Write each host's capacity line under the table; return its warnings (one sentence
+    per host whose configured intervals cannot be met)."""
+    figures = capacity.from_config(config)
+    for line in dict.fromkeys(c.sentence() for c in figures.values()):
+        out.write(f"capacity {line}\n")
+    return capacity.warnings(figures)

@@ -11,12 +11,13 @@
         │   └── Unreachable      no connection at all: the window's size is not the cause
         ├── RetriesExhausted     a retriable error that outlived the retry budget
         ├── WindowTooLarge       a window failed twice: read it in smaller pieces
+        ├── AnswerTooLarge       over max_answer_mb: refused unread (a window is split)
         ├── RequestRejected      400: our request is wrong; retrying cannot help
         ├── ModuleForbidden      403: stop this module (permission, mode, HTTPS)
         ├── SourceUnauthorized   401: stop every module of the source (credentials)
         └── EndpointMisconfigured 404/405: base_url or endpoint is wrong in the config
 
-aiohttp exceptions are translated in exactly one place (``client.py``), asyncpg's in
+aiohttp exceptions are translated in exactly one place (``engine/http.py``), asyncpg's in
 exactly one place (``warehouse/db.py``).
 Every ``str()`` is one plain sentence that says what to fix; none contains a secret.
 """
@@ -96,6 +97,10 @@ class WindowTooLarge(ApiError):
     def __init__(self, sentence: str, *, requests: int, **kw: Any) -> None:
         super().__init__(sentence, **kw)
         self.requests = requests
+
+
+class AnswerTooLarge(ApiError):
+    """An answer larger than ``max_answer_mb`` (announced or read so far): never buffered."""
 
 
 class RetriesExhausted(ApiError):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TextIO
 
-from syncd.cli import report
 from syncd.config import Config
 from syncd.core.backoff import Backoff
 from syncd.core.errors import (
@@ -16,7 +14,6 @@ from syncd.core.errors import (
     RetriesExhausted,
     SourceUnauthorized,
 )
-from syncd.engine import capacity
 from syncd.engine.hosts import limiters_for
 
 # Two tries: enough to ride out one transient fault, short enough to answer quickly.
@@ -53,21 +50,6 @@ async def run_check(config: Config, now: dt.datetime) -> list[ModuleCheck]:
         checker = source.source_kind.checker()
         results.extend(await checker(source, now, limiters[source.name]))
     return results
-
-
-def render(results: list[ModuleCheck], out: TextIO) -> None:
-    """The answer table on stdout."""
-    report.table([("SOURCE", "MODULE", "RESULT", "DETAIL")]
-                 + [(r.source, r.module, r.result, r.detail) for r in results], out)
-
-
-def capacity_report(config: Config, out: TextIO) -> list[str]:
-    """Write each host's capacity line under the table; return its warnings (one sentence
-    per host whose configured intervals cannot be met)."""
-    figures = capacity.from_config(config)
-    for line in dict.fromkeys(c.sentence() for c in figures.values()):
-        out.write(f"capacity {line}\n")
-    return capacity.warnings(figures)
 
 
 def sentences(results: list[ModuleCheck]) -> list[str]:

@@ -1,19 +1,48 @@
-"""HTTP pieces every source kind's client shares: the session (TLS, timeouts), reading a
-body into one buffer, and the translation of aiohttp's failures into syncd's errors —
-the only place that knows aiohttp's exceptions."""
+"""The one request loop every source kind's client uses, and the HTTP pieces around it.
+
+A kind's client builds a ``Request`` and a pure ``judge`` (answer → result, or raise the
+ApiError it means); ``RequestLoop.send`` does the rest, the same for every kind: the
+limiter turn, one deadline per request (``request_timeout``), no redirect ever followed,
+the answer bounded by ``max_answer_mb`` from its bytes (never from what a header claims),
+aiohttp's failures translated into syncd's errors (the only place that knows them),
+retries with backoff decided here, a 429 holding the whole source, and one log line per failed try.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dt
+import random
 import ssl
-from collections.abc import AsyncIterator, Iterator
-from typing import Protocol
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import aiohttp
+import structlog
 
 from syncd import __version__
 from syncd.config import SourceConfig
-from syncd.core.errors import EndpointMisconfigured, RetriableError, Unreachable
+from syncd.core.backoff import Backoff, parse_retry_after
+from syncd.core.errors import (
+    AnswerTooLarge,
+    ApiError,
+    EndpointMisconfigured,
+    RateLimited,
+    RetriableError,
+    RetriesExhausted,
+    Unreachable,
+    WindowTooLarge,
+    says_nothing_of_size,
+)
+from syncd.engine.limiter import Priority, RateLimiter
+
+log = structlog.get_logger("syncd.client")
+T = TypeVar("T")
+_MB = 1 << 20
 
 
 def ssl_context(source: SourceConfig) -> ssl.SSLContext:
@@ -28,7 +57,8 @@ def ssl_context(source: SourceConfig) -> ssl.SSLContext:
 async def open_session(source: SourceConfig) -> AsyncIterator[aiohttp.ClientSession]:
     """The one HTTP session of a source, with TLS verification and timeouts."""
     timeout = aiohttp.ClientTimeout(
-        total=None, connect=source.connect_timeout, sock_read=source.read_timeout)
+        total=source.request_timeout, connect=source.connect_timeout,
+        sock_read=source.read_timeout)
     connector = aiohttp.TCPConnector(ssl=ssl_context(source), limit=16)
     headers = {"User-Agent": f"syncd/{__version__}", "Accept": "application/json"}
     async with aiohttp.ClientSession(
@@ -65,26 +95,203 @@ class NoObserver:
         pass
 
 
-async def read_body(resp: aiohttp.ClientResponse) -> bytearray:
-    """The whole body in one buffer, sized from Content-Length when the body is sent as
-    is: a big answer is never held twice (aiohttp's ``read()`` joins its chunks into a
-    second copy, and a growing buffer is copied as it grows)."""
-    size = resp.content_length if "Content-Encoding" not in resp.headers else None
-    body = bytearray(size or 0)
-    at = 0
-    async for chunk in resp.content.iter_any():
-        end = at + len(chunk)
-        if end <= len(body):
-            body[at:end] = chunk
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request as a kind's client builds it; ``url`` never carries a credential unless
+    ``params`` does (and ``params`` are never logged)."""
+
+    ctx: Asker
+    method: str
+    url: str
+    priority: Priority
+    data: bytes | None = None
+    json: Any = None  # a JSON body aiohttp serialises (instead of ``data``)
+    content_type: str | None = None
+    params: Mapping[str, str] | None = None
+    headers: Mapping[str, str] | None = None
+    share: RateLimiter | None = None  # a kind's share of the budget, taken before the limiter
+    log_fields: Mapping[str, Any] = field(default_factory=dict)  # e.g. dates or page
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer, read whole and within the limits, handed to the kind's judge."""
+
+    status: int
+    body: bytearray
+    headers: Mapping[str, str]
+    retry_after: float | None
+    ctx: Asker
+    attempt: int  # 1 for the first try: the request cost this many
+    first_sent: float  # time.monotonic() when the first try went out
+
+
+class Hooks:
+    """What a kind adds around each try (CloudOnex: the server's rate headers); the
+    default adds nothing."""
+
+    def answered(self, request: Request, answer: Answer) -> Answer:
+        """Every answer, before it is judged (may return a cleaned copy)."""
+        return answer
+
+    def sending(self, delta: int) -> None:
+        """``+1`` as a try goes out, ``-1`` when its answer is in (or it failed)."""
+
+
+@dataclass(slots=True)
+class RequestLoop:
+    """Sends the requests of one source: the limiter turn, deadline, size bound, error
+    translation and retries, for every kind alike."""
+
+    source: SourceConfig
+    session: aiohttp.ClientSession
+    limiter: RateLimiter
+    backoff: Backoff
+    observer: ClientObserver = field(default_factory=NoObserver)
+    hooks: Hooks = field(default_factory=Hooks)
+    rand: Callable[[], float] = random.random
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    requests: int = 0
+    retries: int = 0
+
+    async def send(
+        self, request: Request, judge: Callable[[Answer], T], *,
+        split_after: int | None = None,
+        on_attempt: Callable[[int, bool], Awaitable[None]] | None = None,
+    ) -> T:
+        """``judge(answer)`` of the first answer it accepts, retrying within the budget.
+
+        With ``split_after``, that many failures the request's size may cause (not 429s,
+        not an unreachable server) raise WindowTooLarge instead of spending the whole
+        budget, and an answer over ``max_answer_mb`` raises it at once. ``on_attempt(n,
+        lost)`` runs before each try is sent; ``lost`` says an earlier try got no answer,
+        so the server may already have acted on it (creates)."""
+        first_sent: float | None = None
+        failures, lost = 0, False
+        for attempt in range(1, self.backoff.attempts + 1):
+            if request.share is not None:
+                await request.share.acquire(request.priority)
+            self.observer.waited(await self.limiter.acquire(
+                request.priority, source=self.source.name))
+            first_sent = first_sent or time.monotonic()
+            if on_attempt is not None:
+                await on_attempt(attempt, lost)
+            try:
+                answer = await self._exchange(request, attempt, first_sent)
+                return judge(self.hooks.answered(request, answer))
+            except AnswerTooLarge as exc:
+                _log_failure(request, exc, attempt, final=True)
+                if split_after is None:
+                    raise
+                raise WindowTooLarge(str(exc), requests=attempt, status=exc.status,
+                                     module=exc.module) from exc
+            except RetriableError as exc:
+                lost = lost or exc.status is None or 200 <= exc.status < 300
+                failures += not says_nothing_of_size(exc)
+                if split_after is not None and failures >= split_after:
+                    _log_failure(request, exc, attempt, final=True)
+                    raise WindowTooLarge(str(exc), requests=attempt, status=exc.status,
+                                         message=exc.message, request_id=exc.request_id,
+                                         module=exc.module) from exc
+                await self._before_retry(request, exc, attempt)
+            except ApiError as exc:
+                _log_failure(request, exc, attempt, final=True)
+                raise
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    async def _before_retry(self, request: Request, exc: RetriableError, attempt: int) -> None:
+        final = attempt >= self.backoff.attempts
+        _log_failure(request, exc, attempt, final=final)
+        if final:
+            text = str(exc).removesuffix("; syncd retries.")
+            raise RetriesExhausted(f"{text}; gave up after {attempt} tries.", status=exc.status,
+                                   message=exc.message, request_id=exc.request_id,
+                                   module=exc.module) from exc
+        self.retries += 1
+        self.observer.retry(request.ctx.module)
+        # A server's Retry-After is believed up to the backoff's retry_after_cap (a
+        # kind's default: its own window, CloudOnex's hour).
+        delay = self.backoff.delay(attempt, self.rand, exc.retry_after)
+        if isinstance(exc, RateLimited):
+            # Another client shares our key or IP: every module of the source holds back.
+            self.limiter.pause(delay)
         else:
-            body[at:] = chunk  # more than announced: grow
-        at = end
-    del body[at:]  # less than announced (a broken answer, judged later)
+            await self.sleep(delay)
+
+    async def _exchange(self, request: Request, attempt: int, first_sent: float) -> Answer:
+        """One try: sent, answered and read whole within the deadline and the size bound."""
+        self.requests += 1
+        self.hooks.sending(+1)
+        status = 0
+        try:
+            with transport_errors(request.ctx, self.source):
+                async with asyncio.timeout(self.source.request_timeout):
+                    async with self.session.request(
+                        request.method, request.url, **_body(request),
+                        params=request.params, headers=_headers(request),
+                        allow_redirects=False,
+                    ) as resp:
+                        status = resp.status
+                        if 300 <= status < 400:
+                            raise _redirect(request, resp, self.source)
+                        body = await read_body(resp, self.source.max_answer_mb * _MB,
+                                               request.ctx)
+                        retry_after = parse_retry_after(resp.headers.get("Retry-After"),
+                                                        dt.datetime.now(dt.UTC))
+                        return Answer(status, body, resp.headers, retry_after, request.ctx,
+                                      attempt, first_sent)
+        finally:
+            self.hooks.sending(-1)
+            self.observer.response(request.ctx.module, status)
+
+
+def _body(request: Request) -> dict[str, Any]:
+    return {"json": request.json} if request.json is not None else {"data": request.data}
+
+
+def _headers(request: Request) -> dict[str, str] | None:
+    headers = dict(request.headers or {})
+    if request.content_type is not None:
+        headers["Content-Type"] = request.content_type
+    return headers or None
+
+
+def _redirect(request: Request, resp: aiohttp.ClientResponse,
+              source: SourceConfig) -> EndpointMisconfigured:
+    """A 3xx is never followed: the credentials travel with the request."""
+    target = resp.headers.get("Location", "")
+    host = urlsplit(target).hostname or (target[:80] if target else "an unnamed place")
+    return EndpointMisconfigured(
+        f"{request.ctx.module}: the server answered HTTP {resp.status}, a redirect to "
+        f"{host!s}; syncd never follows redirects (the credentials travel with every "
+        f"request) — if the API really moved, set base_url of source {source.name!r} to "
+        "its new address.", status=resp.status, module=request.ctx.module)
+
+
+async def read_body(resp: aiohttp.ClientResponse, limit: int, ctx: Asker) -> bytearray:
+    """The whole body in one growing buffer, refused as soon as it is announced or found
+    larger than ``limit`` bytes; nothing is allocated from what a header claims."""
+    announced = resp.content_length
+    if announced is not None and announced > limit:
+        raise _too_large(ctx, limit, announced)
+    body = bytearray()
+    async for chunk in resp.content.iter_any():
+        if len(body) + len(chunk) > limit:
+            raise _too_large(ctx, limit, None)
+        body += chunk
     return body
 
 
+def _too_large(ctx: Asker, limit: int, announced: int | None) -> AnswerTooLarge:
+    said = f" (it announced {announced // _MB:,} MB)" if announced is not None else ""
+    return AnswerTooLarge(
+        f"{ctx.module}: the answer is larger than max_answer_mb = {limit // _MB} MB{said}; "
+        f"syncd refused it — raise max_answer_mb of source {ctx.source!r} if the server is "
+        "trusted and really sends that much.", module=ctx.module)
+
+
 @contextlib.contextmanager
-def transport_errors(ctx: Asker) -> Iterator[None]:
+def transport_errors(ctx: Asker, source: SourceConfig | None = None) -> Iterator[None]:
     """Translate aiohttp/socket failures into syncd errors — the only place that does."""
     try:
         yield
@@ -104,8 +311,22 @@ def transport_errors(ctx: Asker) -> Iterator[None]:
             f"{ctx.module}: connecting to the server timed out; syncd retries (check the "
             f"network and connect_timeout of source {ctx.source!r} if it persists).",
             module=ctx.module) from None
-    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+    except (aiohttp.ClientError, ConnectionError) as exc:
         kind = type(exc).__name__
         raise RetriableError(
             f"{ctx.module}: the connection failed mid-request ({kind}); syncd retries.",
             module=ctx.module) from None
+    except TimeoutError:  # the request's own deadline
+        limit = f" of {source.request_timeout:g} s" if source is not None else ""
+        raise RetriableError(
+            f"{ctx.module}: no complete answer within the deadline{limit} "
+            f"(request_timeout of source {ctx.source!r}); syncd retries.",
+            module=ctx.module) from None
+
+
+def _log_failure(request: Request, exc: ApiError, attempt: int, *, final: bool) -> None:
+    log.warning(
+        "api.request_failed", module=exc.module, error=type(exc).__name__,
+        http_status=exc.status, server_message=exc.message, request_id=exc.request_id,
+        attempt=attempt, final=final, **request.log_fields,
+    )

@@ -1,30 +1,33 @@
-"""What the syncers of every source kind share: one HTTP session, client, limiter and loader
-per source (``Syncer``); a pass whose modules run concurrently, where a 401 stops them all
-with its one sentence and anything else (a lost warehouse, a bug) ends the pass as a plain
-error, not an exception group; each module's outcome recorded in its state row."""
+"""One ``Syncer`` for every source kind (session, client, limiter and loader per source), a
+pass whose modules run concurrently — a 401 stops them all with its one sentence, anything
+else (a lost warehouse, a bug) ends the pass as a plain error, not an exception group — and
+each module's outcome recorded in its state row."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import Callable, Coroutine
 from typing import Any, Generic, Self, TypeVar
 
 import aiohttp
-import asyncpg
 
 from syncd.config import SourceConfig
 from syncd.core.backoff import Backoff
 from syncd.core.errors import ApiError, SourceUnauthorized, SyncdError
-from syncd.core.results import ModuleRun
+from syncd.core.results import Cycle, ModuleRun, ResyncRange
+from syncd.core.windows import Purpose
 from syncd.engine.hosts import limiters_for
 from syncd.engine.http import ClientObserver, open_session
 from syncd.engine.limiter import RateLimiter
 from syncd.engine.progress import Progress
 from syncd.warehouse import state
+from syncd.warehouse.db import Connection
 from syncd.warehouse.loader import Loader
 
 C = TypeVar("C")
+DEFAULT_PURPOSES = frozenset({Purpose.FRESH, Purpose.BACKFILL})
 
 
 class Syncer(Generic[C]):
@@ -33,7 +36,7 @@ class Syncer(Generic[C]):
     Use ``async with Kind(...) as s: await s.run(...)``; a kind supplies ``_client``."""
 
     def __init__(
-        self, source: SourceConfig, conn: asyncpg.Connection, *,
+        self, source: SourceConfig, conn: Connection, *,
         backoff: Backoff | None = None, observer: ClientObserver | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
@@ -47,6 +50,13 @@ class Syncer(Generic[C]):
     def _client(self, session: aiohttp.ClientSession) -> C:
         raise NotImplementedError
 
+    async def run(self, modules: tuple[str, ...], progress: Progress, *, now: dt.datetime,
+                  purposes: frozenset[Purpose] = DEFAULT_PURPOSES,
+                  resync: ResyncRange | None = None,
+                  cycle: Cycle | None = None) -> list[ModuleRun]:
+        """One pass over ``modules``: the kind's own sequence of reads."""
+        raise NotImplementedError
+
     async def __aenter__(self) -> Self:
         self.client = self._client(
             await self._exit.enter_async_context(open_session(self.source)))
@@ -56,6 +66,17 @@ class Syncer(Generic[C]):
         await self._exit.aclose()
         async with self.loader.turn():  # a shielded load still running finishes first
             pass
+
+
+def open_syncer(source: SourceConfig, conn: Connection, *,
+                backoff: Backoff | None = None, observer: ClientObserver | None = None,
+                limiter: RateLimiter | None = None) -> Syncer[Any]:
+    """The syncer of ``source``'s kind (named by the kind registry, never here)."""
+    kind_syncer = source.source_kind.syncer()
+    built = kind_syncer(source, conn, backoff=backoff, observer=observer, limiter=limiter)
+    if not isinstance(built, Syncer):
+        raise TypeError(f"{source.kind}: its syncer is not a syncd.engine.syncer.Syncer")
+    return built
 
 
 async def run_modules(runs: list[ModuleRun],
@@ -98,7 +119,7 @@ async def module_part(run: ModuleRun, progress: Progress,
     progress.finished(run)
 
 
-async def record(loader: Loader, conn: asyncpg.Connection, runs: list[ModuleRun]) -> None:
+async def record(loader: Loader, conn: Connection, runs: list[ModuleRun]) -> None:
     """Each module's last error (or its clearing) in its state row."""
     async with loader.turn():
         for run in runs:

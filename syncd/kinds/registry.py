@@ -1,10 +1,11 @@
-"""Source kinds: the one place that lists the APIs syncd speaks (the seam).
+"""Source kinds: the one place that lists the APIs syncd speaks (the seam), as descriptors.
 
-A kind is a package of its own (``syncd.skybiz``, ``syncd.cloudonex``), described here by
-what the engine needs: its modules, its default rate, which credentials it takes, its own
-config keys, and where its syncer and its checker live. The engine (daemon, commands,
-status, metrics) asks this module and never names a kind; the syncer is imported only when
-a pass needs it.
+A kind is a package of its own (``syncd.kinds.skybiz``, ``syncd.kinds.cloudonex``),
+described here by what the engine needs: its modules (the kind's pure data table), its
+default rate, which credentials it takes, its own config keys, and where its syncer and its
+checker live — as import paths, resolved only when a pass needs them, so this registry
+imports nothing of a kind but its module table. The engine (daemon, commands, status,
+metrics) asks this module and never names a kind.
 """
 
 from __future__ import annotations
@@ -12,35 +13,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from syncd.core.model import Module
 from syncd.kinds.cloudonex import resources
 from syncd.kinds.skybiz import modules as skybiz
-
-if TYPE_CHECKING:
-    import datetime as dt
-
-    from syncd.core.results import Cycle, ModuleRun, ResyncRange
-    from syncd.core.windows import Purpose
-    from syncd.engine.progress import Progress
-    from syncd.warehouse.loader import Loader
-
-
-class Syncer(Protocol):
-    """One source's passes over one warehouse connection (an async context manager).
-
-    ``loader.turn()`` guards the connection between loads; ``client`` is the kind's API
-    client (write-back uses it where the kind has one)."""
-
-    loader: Loader
-    client: Any
-
-    async def __aenter__(self) -> Syncer: ...
-    async def __aexit__(self, *exc: object) -> None: ...
-    async def run(self, modules: tuple[str, ...], progress: Progress, *, now: dt.datetime,
-                  purposes: frozenset[Purpose] = ..., resync: ResyncRange | None = None,
-                  cycle: Cycle | None = None) -> list[ModuleRun]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +50,8 @@ class SourceKind:
     def names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.modules)
 
-    def syncer(self) -> Callable[..., Syncer]:
+    def syncer(self) -> Callable[..., Any]:
+        """The kind's Syncer class (``syncd.engine.syncer.open_syncer`` builds it)."""
         return _resolve(self.syncer_path)  # type: ignore[no-any-return]
 
     def checker(self) -> Callable[..., Awaitable[Any]]:

@@ -19,7 +19,6 @@ import asyncpg
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from syncd.cli import commands
 from syncd.config import Config, SourceConfig
 from syncd.core.errors import SyncdError, WarehouseError
 from syncd.core.results import Cycle
@@ -27,10 +26,10 @@ from syncd.core.statusdoc import ModuleDoc, SourceDoc, StatusDoc
 from syncd.core.windows import Purpose
 from syncd.engine import capacity
 from syncd.engine.hosts import limiters_for
-from syncd.kinds.registry import Syncer
+from syncd.engine.syncer import Syncer, open_syncer
 from syncd.kinds.skybiz.push.sender import ModulePush
 from syncd.kinds.skybiz.push.service import OutboxService
-from syncd.service import httpd, leader, waits
+from syncd.service import httpd, leader, status, waits
 from syncd.service import jobs as schedule
 from syncd.service.membership import Membership, joined
 from syncd.service.metrics import Metrics
@@ -48,7 +47,7 @@ class SourceWorker:
         self.leadership = leader.Leadership(daemon.dsn, source.name, daemon.membership,
                                             daemon.stopping)
         self.conn: asyncpg.Connection | None = None
-        self.sync: Syncer | None = None
+        self.sync: Syncer[Any] | None = None
         self.passes: set[asyncio.Task[Any]] = set()
         self.status: SourceDoc | None = None
         self.lost = asyncio.Event()
@@ -74,11 +73,10 @@ class SourceWorker:
                 self._crashed("leader", exc)
                 await self._pause(leader.POLL_SECONDS)
 
-    def _syncer(self, conn: asyncpg.Connection) -> Syncer:
+    def _syncer(self, conn: asyncpg.Connection) -> Syncer[Any]:
         """The source's syncer over the leader's connection (the one place it is built)."""
-        syncer = self.source.source_kind.syncer()
-        return syncer(self.source, conn, observer=self.observer,
-                      limiter=self.daemon.limiters[self.source.name])
+        return open_syncer(self.source, conn, observer=self.observer,
+                           limiter=self.daemon.limiters[self.source.name])
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
         """Schedule the passes until the daemon stops, the share moves or the connection
@@ -192,7 +190,7 @@ class SourceWorker:
         assert self.sync is not None
         now = dt.datetime.now(dt.UTC)
         async with self.sync.loader.turn():
-            self.status = await commands.source_status(
+            self.status = await status.source_document(
                 self.conn, self.source, now,
                 host_capacity=self.daemon.capacity[self.source.name].to_json())
         for m in self.status["modules"]:
@@ -314,5 +312,5 @@ class Daemon:
 async def run(cfg: Config, notifier: Notifier | None = None) -> int:
     """Migrate, then serve until a signal; 0 on a clean stop."""
     notifier = notifier or Notifier()
-    async with commands.warehouse(cfg) as dsn:
+    async with db.ready(cfg.warehouse) as dsn:
         return await Daemon(cfg, dsn, notifier).run()

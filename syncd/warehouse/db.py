@@ -16,6 +16,9 @@ import asyncpg
 from syncd.config import WarehouseConfig
 from syncd.core.errors import RetriableError, WarehouseError
 
+# The warehouse connection as the layers above pass it along (they never call asyncpg).
+Connection = asyncpg.Connection
+
 # pg_advisory_lock key for migrations: two `syncd migrate` at once take turns.
 MIGRATION_LOCK = 0x73796E63  # "sync"
 # Server-side keepalives of the daemon's connections: PostgreSQL probes an idle client
@@ -130,3 +133,13 @@ def embedded(data_dir: Path) -> Iterator[str]:
                              ) from None
     with server:
         yield server.get_uri()
+
+
+@contextlib.asynccontextmanager
+async def ready(cfg: WarehouseConfig, *, migrate_first: bool = True) -> AsyncIterator[str]:
+    """The warehouse DSN (embedded PostgreSQL started if none is configured), migrated."""
+    async with warehouse_dsn(cfg) as dsn:
+        if migrate_first:
+            async with connection(dsn) as conn:
+                await migrate(conn)
+        yield dsn

@@ -10,6 +10,7 @@ configured limit alone applies.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
@@ -38,21 +39,23 @@ def reserve(limit: int) -> int:
 
 def seconds_to_reset(headers: RateHeaders, now: float) -> float | None:
     """Seconds until the budget resets (``now`` in Unix seconds), when the headers say."""
-    if headers.reset_at is None:
+    if headers.reset_at is None or not math.isfinite(headers.reset_at):
         return None
     if headers.reset_at < _UNIX_EPOCH_2001:  # some servers send the seconds to go
         return max(0.0, headers.reset_at)
     return max(0.0, headers.reset_at - now)
 
 
-def judge(headers: RateHeaders, now: float, in_flight: int, limit: int) -> Verdict | None:
+def judge(headers: RateHeaders, now: float, in_flight: int, limit: int, *,
+          cap: float = math.inf) -> Verdict | None:
     """Whether to hold back after an answer with ``headers``; ``in_flight``: our other
-    requests already sent and not yet answered (each will spend one more)."""
+    requests already sent and not yet answered (each will spend one more). A hold never
+    lasts longer than ``cap`` (the source's own ``per_seconds``), whatever the header says."""
     if headers.remaining is None:
         return None
     left = headers.remaining - in_flight
     wait = seconds_to_reset(headers, now)
-    wait = UNKNOWN_RESET if wait is None else wait
+    wait = min(cap, UNKNOWN_RESET if wait is None else wait)
     if left <= 1:
         return Verdict(Hold.ALL, wait)
     if left <= reserve(headers.limit or limit):

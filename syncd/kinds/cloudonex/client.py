@@ -1,15 +1,16 @@
-"""The CloudOnex HTTP client: GET one page of a resource, judged, within the budget.
+"""The CloudOnex client: builds each GET of a resource page and judges its answer.
 
-Every request goes through the source's host limiter (the configured 1000 / hour); pages of
-complete reads also through a bulk limiter that leaves a reserve of the hour for fresh
-reads. The server's ``X-RateLimit-*`` headers are obeyed on top (``budget``). 429, 5xx,
-transport faults and HTML pages are retried with backoff; the key travels only in the
-``Authorization`` header, never in a URL.
+Every request goes through the engine's one request loop (``RequestLoop``) and the source's
+host limiter (the configured 1000 / hour); pages of complete reads also through a bulk
+limiter that leaves a reserve of the hour for fresh reads. The server's ``X-RateLimit-*``
+headers are obeyed on top (``budget``), believed up to the source's own ``per_seconds``.
+The key travels only in the ``Authorization`` header, never in a URL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import random
 import time
@@ -20,10 +21,9 @@ import aiohttp
 import structlog
 
 from syncd.config import SourceConfig
-from syncd.core.backoff import Backoff, parse_retry_after
-from syncd.core.errors import ApiError, RateLimited, RetriableError, RetriesExhausted
+from syncd.core.backoff import Backoff
 from syncd.credentials.lookup import Credentials, env_prefix
-from syncd.engine.http import ClientObserver, NoObserver, read_body, transport_errors
+from syncd.engine.http import Answer, ClientObserver, Hooks, NoObserver, Request, RequestLoop
 from syncd.engine.limiter import Priority, RateLimiter
 from syncd.kinds.cloudonex import budget
 from syncd.kinds.cloudonex.answers import Context, Page, RateHeaders, judge
@@ -41,8 +41,9 @@ class Fetched:
     first_sent: float  # time.monotonic() of its first try
 
 
-class CloudonexClient:
-    """Reads pages of resources from one CloudOnex source."""
+class CloudonexClient(Hooks):
+    """Reads pages of resources from one CloudOnex source (its ``Hooks`` add the server's
+    rate headers and key scrubbing to every try of the engine's loop)."""
 
     def __init__(
         self, source: SourceConfig, session: aiohttp.ClientSession, limiter: RateLimiter, *,
@@ -52,14 +53,15 @@ class CloudonexClient:
     ) -> None:
         if source.credentials is None:
             raise ValueError("CloudonexClient needs a source loaded with its credentials")
-        self.source, self.session, self.limiter = source, session, limiter
+        self.source, self.limiter = source, limiter
         self.credentials: Credentials = source.credentials
         rate = source.rate_limit
         self.bulk = RateLimiter(max(1, rate.requests - budget.reserve(rate.requests)),
                                 rate.per_seconds, margin=rate.margin_seconds)
-        self.backoff = backoff or Backoff()
-        self.observer: ClientObserver = observer or NoObserver()
-        self._rand, self._sleep = rand, sleep
+        # A server's Retry-After / Reset is believed up to the source's own window.
+        self.loop = RequestLoop(source, session, limiter,
+                                backoff or Backoff(retry_after_cap=rate.per_seconds),
+                                observer or NoObserver(), hooks=self, rand=rand, sleep=sleep)
         self.in_flight = 0
         self.headers: RateHeaders | None = None  # the last answer's, when it had them
         self.observed_at: dt.datetime | None = None
@@ -78,79 +80,46 @@ class CloudonexClient:
         if date_from is not None and date_to is not None:
             params |= {"date_from": date_from.isoformat(), "date_to": date_to.isoformat()}
         ctx = self.context(resource)
-        first_sent: float | None = None
-        for attempt in range(1, self.backoff.attempts + 1):
-            if bulk:
-                await self.bulk.acquire(priority)
-            self.observer.waited(await self.limiter.acquire(priority))
-            first_sent = first_sent or time.monotonic()
-            try:
-                page = await self._get(ctx, params)
-                return Fetched(page, attempt, first_sent)
-            except RetriableError as exc:
-                await self._before_retry(exc, attempt, ctx)
-                self.observer.retry(resource)
-            except ApiError as exc:
-                _log_failure(exc, attempt, params, final=True)
-                raise
-        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+        request = Request(
+            ctx, "GET", ctx.url, priority, params=params,
+            headers={"Authorization": f"Bearer {self.credentials.api_key.reveal()}"},
+            share=self.bulk if bulk else None, log_fields={"page": params["page"]})
 
-    async def _get(self, ctx: Context, params: dict[str, str]) -> Page:
-        headers = {"Authorization": f"Bearer {self.credentials.api_key.reveal()}"}
-        status = 0
-        self.in_flight += 1
-        try:
-            with transport_errors(ctx):
-                async with self.session.get(ctx.url, params=params, headers=headers) as resp:
-                    status = resp.status
-                    body = await read_body(resp)
-                    rate = RateHeaders.read(resp.headers)
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"),
-                                                    dt.datetime.now(dt.UTC))
-        finally:
-            self.in_flight -= 1
-            self.observer.response(ctx.module, status)
+        def fetched(answer: Answer) -> Fetched:
+            return Fetched(judge(answer.status, answer.body, ctx, answer.retry_after),
+                           answer.attempt, answer.first_sent)
+
+        return await self.loop.send(request, fetched)
+
+    # -- Hooks: what CloudOnex adds around each try of the engine's loop --------------
+
+    def sending(self, delta: int) -> None:
+        self.in_flight += delta
+
+    def answered(self, request: Request, answer: Answer) -> Answer:
+        """Obey the rate headers; keep an echoed key out of every sentence."""
+        rate = RateHeaders.read(answer.headers)
         self._obey(rate)
+        body, retry_after = answer.body, answer.retry_after
         key = self.credentials.api_key.reveal().encode()
-        if key and (not 200 <= status < 300 or len(body) < _SMALL) and key in body:
+        if key and (not 200 <= answer.status < 300 or len(body) < _SMALL) and key in body:
             # A server that echoes the key in its error message must not leak it into our
             # sentences, logs or the module's last error.
-            body = body.replace(key, b"[the API key]")
-        if status == 429 and retry_after is None:
+            body = bytearray(body.replace(key, b"[the API key]"))
+        if answer.status == 429 and retry_after is None:
             retry_after = budget.seconds_to_reset(rate, time.time())
-        return judge(status, body, ctx, retry_after)
+        return dataclasses.replace(answer, body=body, retry_after=retry_after)
 
     def _obey(self, rate: RateHeaders) -> None:
         """Hold back when the server says the key's budget is nearly spent."""
         if not rate.present:
             return
         self.headers, self.observed_at = rate, dt.datetime.now(dt.UTC)
-        verdict = budget.judge(rate, time.time(), self.in_flight, self.source.rate_limit.requests)
+        verdict = budget.judge(rate, time.time(), self.in_flight,
+                               self.source.rate_limit.requests,
+                               cap=self.source.rate_limit.per_seconds)
         if verdict is None:
             return
         log.info("api.budget_hold", source=self.source.name, hold=verdict.hold.value,
                  remaining=rate.remaining, seconds=round(verdict.seconds, 1))
         (self.limiter if verdict.hold is budget.Hold.ALL else self.bulk).pause(verdict.seconds)
-
-    async def _before_retry(self, exc: RetriableError, attempt: int, ctx: Context) -> None:
-        final = attempt >= self.backoff.attempts
-        _log_failure(exc, attempt, None, final=final)
-        if final:
-            text = str(exc).removesuffix("; syncd retries.")
-            raise RetriesExhausted(f"{text}; gave up after {attempt} tries.", status=exc.status,
-                                   message=exc.message, module=exc.module) from exc
-        if isinstance(exc, RateLimited):
-            # The key's budget is spent (maybe by another client): every read of this source
-            # waits for the reset the server named, not just this one.
-            wait = exc.retry_after if exc.retry_after is not None else \
-                self.backoff.delay(attempt, self._rand)
-            self.limiter.pause(min(wait, self.source.rate_limit.per_seconds))
-            return
-        await self._sleep(self.backoff.delay(attempt, self._rand, exc.retry_after))
-
-
-def _log_failure(exc: ApiError, attempt: int, params: dict[str, str] | None, *,
-                 final: bool) -> None:
-    log.warning("api.request_failed", module=exc.module, error=type(exc).__name__,
-                http_status=exc.status, server_message=exc.message, attempt=attempt,
-                final=final, page=params.get("page") if params else None)

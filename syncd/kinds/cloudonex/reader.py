@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-import asyncpg
 import msgspec
 import structlog
 
@@ -38,6 +37,7 @@ from syncd.kinds.cloudonex.budget import seconds_to_reset
 from syncd.kinds.cloudonex.client import CloudonexClient, Fetched
 from syncd.kinds.cloudonex.resources import DATED
 from syncd.warehouse import state
+from syncd.warehouse.db import Connection
 from syncd.warehouse.loader import Batch
 
 log = structlog.get_logger("syncd.cloudonex")
@@ -75,7 +75,7 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
     loader shared by every pass)."""
 
     def __init__(
-        self, source: SourceConfig, conn: asyncpg.Connection, *,
+        self, source: SourceConfig, conn: Connection, *,
         backoff: Backoff | None = None, observer: ClientObserver | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
@@ -88,7 +88,7 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
 
     async def run(
         self, modules: tuple[str, ...], progress: Progress, *, now: dt.datetime,
-        purposes: frozenset[Purpose] = frozenset({Purpose.FRESH, Purpose.BACKFILL}),
+        purposes: frozenset[Purpose] = syncer.DEFAULT_PURPOSES,
         resync: ResyncRange | None = None, cycle: Cycle | None = None,
     ) -> list[ModuleRun]:
         """One pass: the planned reads of ``modules``, each resource's in turn."""

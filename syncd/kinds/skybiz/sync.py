@@ -10,12 +10,10 @@ pieces (``pieces.py``), committed in order. A 403 stops its module; a 401 stops 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 from collections import deque
 
 import aiohttp
-import asyncpg
 import structlog
 
 from syncd.config import SourceConfig
@@ -27,14 +25,15 @@ from syncd.core.splits import Span
 from syncd.core.windows import Purpose, Window, cycle_windows, plan
 from syncd.core.windows import resync as resync_windows
 from syncd.engine import syncer
-from syncd.engine.http import ClientObserver
+from syncd.engine.http import Answer, ClientObserver
 from syncd.engine.limiter import Priority, RateLimiter
 from syncd.engine.pieces import PieceReader
 from syncd.engine.progress import Progress
 from syncd.kinds.skybiz import modules as skybiz
-from syncd.kinds.skybiz.answers import classify, judge
-from syncd.kinds.skybiz.client import Answer, SkybizClient
+from syncd.kinds.skybiz.answers import Context, classify, judge
+from syncd.kinds.skybiz.client import SkybizClient
 from syncd.warehouse import sizes, state
+from syncd.warehouse.db import Connection
 from syncd.warehouse.loader import Batch
 
 log = structlog.get_logger("syncd.sync")
@@ -50,7 +49,7 @@ class SourceSync(syncer.Syncer[SkybizClient]):
     and loader shared by every pass)."""
 
     def __init__(
-        self, source: SourceConfig, conn: asyncpg.Connection, *,
+        self, source: SourceConfig, conn: Connection, *,
         backoff: Backoff | None = None, observer: ClientObserver | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
@@ -65,7 +64,7 @@ class SourceSync(syncer.Syncer[SkybizClient]):
 
     async def run(
         self, modules: tuple[str, ...], progress: Progress, *, now: dt.datetime,
-        purposes: frozenset[Purpose] = frozenset({Purpose.FRESH, Purpose.BACKFILL}),
+        purposes: frozenset[Purpose] = syncer.DEFAULT_PURPOSES,
         resync: ResyncRange | None = None, cycle: Cycle | None = None,
     ) -> list[ModuleRun]:
         """One pass: the windows of ``purposes`` for every module, concurrently."""
@@ -184,32 +183,35 @@ class _Pass:
         self, client: SkybizClient, module: Module, window: Window,
         after: asyncio.Event | None, committed: asyncio.Event, *, reader: PieceReader,
     ) -> list[LoadResult]:
-        async def fetch(piece: Window, split_after: int | None, spent: int) -> LoadResult:
-            async def accept(answer: Answer) -> LoadResult:
-                # The failed tries at a larger size are counted on the piece that loads.
-                batch = judged(dataclasses.replace(answer, attempt=answer.attempt + spent))
-                if after is not None:
-                    await after.wait()  # commit in plan order: watermarks stay contiguous
-                # Shielded: once a load has begun it finishes (commit or rollback) even if
-                # the pass is being cancelled, so the connection is never left mid-statement.
-                cycle = self.cycle.start if self.cycle else None
-                return await asyncio.shield(self.loader.load(module, piece, batch, cycle))
+        """Plan → request → judge → load → commit, for each piece of ``window``."""
+        ctx = client.context(module.name)
 
-            return await client.fetch(module.name, piece.date_from, piece.date_to, accept,
-                                      priority=PRIORITY[piece.purpose], split_after=split_after)
+        async def fetch(piece: Window, split_after: int | None, spent: int) -> LoadResult:
+            batch = await client.fetch(module.name, piece.date_from, piece.date_to,
+                                       lambda answer: judged(answer, ctx, spent),
+                                       priority=PRIORITY[piece.purpose],
+                                       split_after=split_after)
+            if after is not None:
+                await after.wait()  # commit in plan order: watermarks stay contiguous
+            # Shielded: once a load has begun it finishes (commit or rollback) even if
+            # the pass is being cancelled, so the connection is never left mid-statement.
+            cycle = self.cycle.start if self.cycle else None
+            return await asyncio.shield(self.loader.load(module, piece, batch, cycle))
 
         results = await reader.read(window, fetch)
         committed.set()
         return results
 
 
-def judged(answer: Answer) -> Batch:
-    """The records of a complete, successful SKYBIZ read, or raise the error it means."""
+def judged(answer: Answer, ctx: Context, spent: int = 0) -> Batch:
+    """The records of a complete, successful SKYBIZ read, or raise the error it means;
+    ``spent``: the failed tries at a larger size, counted on the piece that loads."""
     if not 200 <= answer.status < 300:
-        classify(answer.status, answer.body, answer.ctx, answer.retry_after)  # raises
+        classify(answer.status, answer.body, ctx, answer.retry_after)  # raises
     try:
         parsed = body.parse(body.prepare(answer.body))
     except ValueError:  # no JSON object at all
         parsed = body.parse(b"")
-    judge(answer.status, parsed.envelope, answer.ctx)
-    return Batch(parsed.records, parsed.envelope.request_id, answer.attempt, answer.first_sent)
+    judge(answer.status, parsed.envelope, ctx)
+    return Batch(parsed.records, parsed.envelope.request_id, answer.attempt + spent,
+                 answer.first_sent)

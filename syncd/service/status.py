@@ -1,0 +1,102 @@
+"""The status document (CONTRACT §5) of every source, built in one place: for
+``syncd status``, the demo, the daemon's status page, ``/status.json`` and its gauges."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+
+from syncd.config import Config, SourceConfig
+from syncd.core.statusdoc import BudgetDoc, CapacityDoc, ModuleDoc, SourceDoc, StatusDoc
+from syncd.engine import capacity
+from syncd.kinds.skybiz.push import outbox
+from syncd.service import membership
+from syncd.warehouse import db, state
+
+
+async def document(cfg: Config, now: dt.datetime) -> StatusDoc:
+    """The ``status --json`` document (CONTRACT §5) plus new fields and unparsed values."""
+    figures = capacity.from_config(cfg)
+    async with db.ready(cfg.warehouse) as dsn, db.connection(dsn) as conn:
+        leaders = await membership.leaders(conn)
+        return {"sources": [
+            await source_document(conn, s, now, leader=leaders.get(s.name),
+                                host_capacity=figures[s.name].to_json())
+            for s in cfg.sources]}
+
+
+async def source_document(
+    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime, *,
+    leader: str | None = None, host_capacity: CapacityDoc | None = None,
+) -> SourceDoc:
+    """One source's part of the status document; its leader and its host's capacity as the
+    caller knows them (computed once for all sources)."""
+    modules: list[ModuleDoc] = []
+    windowed = source.backfill_from is not None
+    for name in source.modules:
+        st = await state.module_status(conn, source.name, source.module(name))
+        if source.backfill_from is not None:
+            high = st.high_watermark
+            complete = st.low_watermark is not None and st.low_watermark <= source.backfill_from
+            progress = _progress(st, source.backfill_from, source.today(now))
+        else:  # a paged kind: current as of its last read, complete after a complete read
+            high = st.last_success_at.astimezone(source.zone).date() if st.last_success_at \
+                else None
+            complete = st.last_full_read_at is not None
+            progress = 1.0 if complete else 0.0
+        entry: ModuleDoc = {
+            "module": name,
+            "high_watermark": _iso(high),
+            "low_watermark": _iso(st.low_watermark),
+            "backfill_complete": complete,
+            "backfill_progress": progress,
+            "rows": st.rows,
+            "deleted_rows": st.deleted_rows,
+            "last_success_at": _iso(_local(st.last_success_at, source)),
+            "last_error": st.last_error,
+            "new_fields": list(st.new_fields),
+            "unparsed_values": st.unparsed_values,
+        }
+        if not windowed:
+            entry["last_full_read_at"] = _iso(_local(st.last_full_read_at, source))
+        modules.append(entry)
+    doc: SourceDoc = {
+        "name": source.name, "kind": source.kind, "modules": modules,
+        "renewal_date": _iso(source.renewal_date),
+        "leader": leader, "outbox": await outbox.counts(conn, source.name),
+        "capacity": host_capacity}
+    if not windowed:
+        doc["budget"] = _budget(await state.budget(conn, source.name), source, now)
+    return doc
+
+
+def _local(at: dt.datetime | None, source: SourceConfig) -> dt.datetime | None:
+    return at.astimezone(source.zone).replace(microsecond=0) if at else None
+
+
+def _budget(seen: state.Budget | None, source: SourceConfig, now: dt.datetime) -> BudgetDoc:
+    """The API budget as its server announced it last (``remaining`` is back to the limit
+    once ``reset_at`` has passed)."""
+    rate = source.rate_limit
+    limit = seen.limit if seen and seen.limit is not None else rate.requests
+    remaining = seen.remaining if seen else None
+    if seen and seen.reset_at is not None and seen.reset_at <= now:
+        remaining = limit
+    return {"limit": limit, "per_seconds": rate.per_seconds, "remaining": remaining,
+            "reset_at": _iso(_local(seen.reset_at, source) if seen else None),
+            "observed_at": _iso(_local(seen.observed_at, source) if seen else None)}
+
+
+def _progress(st: state.ModuleStatus, backfill_from: dt.date, today: dt.date) -> float:
+    """Share of the days from backfill_from to today that are loaded."""
+    if st.low_watermark is None or st.high_watermark is None:
+        return 0.0
+    span = (today - min(backfill_from, today)).days + 1
+    low = max(st.low_watermark, backfill_from)
+    loaded = (min(st.high_watermark, today) - low).days + 1
+    return round(max(0.0, min(1.0, loaded / span)), 4)
+
+
+def _iso(value: dt.date | dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
