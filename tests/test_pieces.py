@@ -229,3 +229,36 @@ async def test_a_day_that_never_answers_stops_only_its_module(
         one_day = [r for r in e.sim.requests if r.date_from == r.date_to == bad.isoformat()]
         assert len(one_day) == FAST.attempts
         assert Counter(r.status for r in e.sim.requests if r.module == "customer") == {200: 3}
+
+
+class SizeLimitedServer:
+    """Refuses every read longer than ``max_days`` (the same everywhere), counting refusals
+    as requests: each WindowTooLarge stands for the two refused tries it took."""
+
+    def __init__(self, max_days: int) -> None:
+        self.max_days = max_days
+        self.refused = 0
+        self.loaded: list[Window] = []
+
+    async def fetch(self, piece: Window, split_after: int | None, spent: int) -> str:
+        if piece.days > self.max_days:
+            assert split_after is not None
+            self.refused += split_after
+            raise WindowTooLarge("sales: internal error", requests=split_after, status=500)
+        self.loaded.append(piece)
+        return str(piece)
+
+
+async def test_a_server_wide_size_limit_is_learned_within_the_contract_budget() -> None:
+    """A server that answers 500 to every read longer than 7 days costs a 121-day backfill
+    at most 4 · ⌈121/31⌉ = 16 refused requests (CONTRACT §9), and every day is loaded."""
+    from syncd.core.windows import Watermarks, plan
+
+    pieces = reader([])
+    server = SizeLimitedServer(max_days=7)
+    today = D + dt.timedelta(days=120)
+    for window in plan(Watermarks(), today, D, 7, max_days=skybiz.MAX_WINDOW_DAYS):
+        await pieces.read(window, server.fetch)
+    days = {w.date_from + dt.timedelta(days=i) for w in server.loaded for i in range(w.days)}
+    assert days >= {D + dt.timedelta(days=i) for i in range(121)}
+    assert server.refused <= 16

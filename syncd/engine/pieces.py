@@ -36,6 +36,11 @@ class PieceReader:
         self.spans = list(spans)
         self.max_days = max_days  # the kind's longest window
         self.size = max_days  # what the next piece may be; halves on failure, doubles on success
+        # Growing back stays below a size that failed in two places apart: such a limit is
+        # the server's rather than one heavy day's, and trying that size again would cost
+        # two refused requests each time (CONTRACT §9: at most two failures per size).
+        self.ceiling = max_days
+        self._failed: list[Window] = []
         self._remember = remember
 
     async def read(self, window: Window, fetch: Fetch[T]) -> list[T]:
@@ -57,11 +62,16 @@ class PieceReader:
                     raise
                 raise _unanswerable(piece, exc) from exc
             spent = 0
-            self.size = grow(self.size, self.max_days)
+            self.size = grow(self.size, self.ceiling)
             remaining = rest(remaining, piece)
         return results
 
     async def _split(self, piece: Window, exc: WindowTooLarge) -> None:
+        if any(f.days <= piece.days and (f.date_to < piece.date_from
+                                         or piece.date_to < f.date_from)
+               for f in self._failed):
+            self.ceiling = max(1, min(self.ceiling, piece.days - 1))
+        self._failed.append(piece)
         self.size = halve(piece.days)
         span = Span(piece.date_from, piece.date_to, self.size)
         self.spans.append(span)
@@ -73,8 +83,9 @@ class PieceReader:
 
 def _unanswerable(piece: Window, exc: RetriesExhausted) -> RetriesExhausted:
     """The module's one sentence when a single day still fails after the whole budget."""
+    said = str(exc).removeprefix(f"{exc.module}: ").split("; gave up")[0]
     cause = (f"HTTP {exc.status}" + (f" {exc.message}" if exc.message else "")
-             if exc.status else "no complete answer")
+             if exc.status else said if "answer" in said else "no complete answer")
     ref = f" (request_id {exc.request_id})" if exc.request_id else ""
     return RetriesExhausted(
         f"{exc.module}: the server cannot answer {piece.date_from} even as a one-day window "
