@@ -221,7 +221,7 @@ class _Parser:
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
             raise self.fail(where, "a source name must be letters, digits and _, "
                             "starting with a letter.")
-        kind_name = raw.get("kind", "skybiz") if isinstance(raw, dict) else "skybiz"
+        kind_name = raw.get("kind", kinds.DEFAULT) if isinstance(raw, dict) else kinds.DEFAULT
         try:
             kind = kinds.get(str(kind_name))
         except KeyError as exc:

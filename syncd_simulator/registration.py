@@ -20,16 +20,22 @@ import ssl
 import string
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
 
 from syncd_simulator import encoding, rules
+from syncd_simulator.data import Dataset
+from syncd_simulator.options import SimulatorOptions
 from syncd_simulator.rules import Rejected
 
-if TYPE_CHECKING:
-    from syncd_simulator.server import Simulator
+
+class Host(Protocol):
+    """What registration needs of the simulator that serves it (its options and clock)."""
+
+    options: SimulatorOptions
+    dataset: Dataset
 
 REGISTER_PATH = "/01/clientportal/apiv2/register.php"
 _ALPHANUMERIC = string.ascii_letters + string.digits
@@ -51,7 +57,7 @@ class CallbackMode(enum.Enum):
 class Registrar:
     """The registration endpoint's state; tests change its fields between requests."""
 
-    sim: Simulator
+    sim: Host
     store_code: str = "S001"
     mode: CallbackMode = CallbackMode.OK
     delay_seconds: float = 5.0

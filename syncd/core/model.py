@@ -1,7 +1,7 @@
 """What a module of any source kind is: its fields, their warehouse types, keys, tables.
 
-Each kind lists its modules with these types (``syncd.skybiz.modules``,
-``syncd.cloudonex.resources``); the loader, the SQL builder and the row builders read only
+Each kind lists its modules with these types (``syncd.kinds.skybiz.modules``,
+``syncd.kinds.cloudonex.resources``); the loader, the SQL builder and the row builders read only
 these, never a kind's name.
 """
 
@@ -62,7 +62,7 @@ class Module:
     extra_params: tuple[tuple[str, str], ...] = ()  # always sent, e.g. price matrix filters
     lookback_days: int = 2
     modified_field: str | None = None  # newer-wins comparison for master rows
-    schema: str = "skybiz"  # the warehouse schema of the module's tables
+    schema: str = ""  # the warehouse schema of the module's tables (the kind's: required)
     line_name: str | None = None  # the lines table (default ``<name>_line``)
     line_key: tuple[str, ...] = ()  # the lines table's parent-key columns (default: the key's)
     flat_lines: bool = True  # a record without ``items`` may itself carry a line (flat rows)
@@ -73,6 +73,8 @@ class Module:
         return f"{self.schema}.{self.name}"
 
     def __post_init__(self) -> None:
+        if not self.schema:
+            raise ValueError(f"module {self.name}: its kind must name the warehouse schema")
         header = {f.name.lower(): f for f in self.header}
         if len(header) != len(self.header):
             raise ValueError(f"module {self.name}: duplicate header field names")

@@ -82,6 +82,10 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
 )}
 
 
+# The kind of a source whose table names none: the first API syncd spoke (CONTRACT §2).
+DEFAULT = "skybiz"
+
+
 def get(name: str) -> SourceKind:
     """The kind called ``name``; KeyError names the supported ones."""
     try:

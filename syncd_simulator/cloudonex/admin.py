@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
@@ -24,9 +24,6 @@ from syncd_simulator import encoding
 from syncd_simulator.cloudonex import render, resources
 from syncd_simulator.cloudonex.faults import Fault
 from syncd_simulator.cloudonex.options import CloudOnexOptions
-
-if TYPE_CHECKING:
-    from syncd_simulator.cloudonex.server import CloudOnexSimulator
 
 ADMIN = "/_admin"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -54,8 +51,9 @@ def _guarded(handler: Callable[[dict[str, Any]], dict[str, object]]) -> Handler:
     return handle
 
 
-def add_routes(app: web.Application, sim: CloudOnexSimulator) -> None:
-    """Register the admin endpoints of ``sim`` on ``app``."""
+def add_routes(app: web.Application, sim: Any) -> None:
+    """Register the admin endpoints of ``sim`` (the CloudOnexSimulator, which imports this
+    module to call it: typed loosely so the two stay acyclic) on ``app``."""
 
     def mutate(body: dict[str, Any]) -> dict[str, object]:
         resource, action = str(body["resource"]), body.get("action")

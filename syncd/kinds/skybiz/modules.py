@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from syncd.core.model import Field, FieldType, Kind, Module
 
+SCHEMA = "skybiz"  # the warehouse schema of every SKYBIZ table
 # Every read names date_from..date_to of at most 31 days (date_to = date_from + 30).
 MAX_WINDOW_DAYS = 31
 
@@ -175,22 +176,25 @@ _DOC_KEY = ("DocType", "Doc1No")
 
 MODULES: tuple[Module, ...] = (
     Module("customer", "customer.php", "Customer", Kind.MASTER, "DateTimeModified",
-           ("CusCode",), _PARTY, accepts_fields=True, modified_field="DateTimeModified"),
+           ("CusCode",), _PARTY, accepts_fields=True, modified_field="DateTimeModified",
+           schema=SCHEMA),
     Module("supplier", "supplier.php", "Supplier", Kind.MASTER, "DateTimeModified",
-           ("CusCode",), _PARTY, accepts_fields=True, modified_field="DateTimeModified"),
+           ("CusCode",), _PARTY, accepts_fields=True, modified_field="DateTimeModified",
+           schema=SCHEMA),
     Module("item", "item.php", "Item", Kind.MASTER, "DateTimeModified",
-           ("ItemCode",), _ITEM, accepts_fields=True, modified_field="DateTimeModified"),
+           ("ItemCode",), _ITEM, accepts_fields=True, modified_field="DateTimeModified",
+           schema=SCHEMA),
     Module("sales", "sales.php", "Sales", Kind.DOCUMENT, "D_ate",
-           _DOC_KEY, _SALES_HEADER, _SALES_LINES, lookback_days=7),
+           _DOC_KEY, _SALES_HEADER, _SALES_LINES, lookback_days=7, schema=SCHEMA),
     Module("purchase", "purchase.php", "Purchase", Kind.DOCUMENT, "D_ate",
-           _DOC_KEY, _PURCHASE_HEADER, _PURCHASE_LINES, lookback_days=7),
+           _DOC_KEY, _PURCHASE_HEADER, _PURCHASE_LINES, lookback_days=7, schema=SCHEMA),
     Module("collection", "collection.php", "Collection", Kind.DOCUMENT, "D_ate",
-           ("RunNo",), _COLLECTION, lookback_days=7),
+           ("RunNo",), _COLLECTION, lookback_days=7, schema=SCHEMA),
     Module("sales_order", "sales_order.php", "Sales Order", Kind.DOCUMENT, "D_ate",
-           _DOC_KEY, _SALES_ORDER_HEADER, _SALES_ORDER_LINES, lookback_days=7),
+           _DOC_KEY, _SALES_ORDER_HEADER, _SALES_ORDER_LINES, lookback_days=7, schema=SCHEMA),
     Module("price_matrix", "price_matrix.php", "Price Matrix", Kind.MASTER, "DateTimeModify",
            ("RunNo",), _PRICE_MATRIX, extra_params=(("item_code", ""), ("cus_code", "")),
-           modified_field="DateTimeModify"),
+           modified_field="DateTimeModify", schema=SCHEMA),
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in MODULES}
