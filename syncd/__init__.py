@@ -1,3 +1,3 @@
-"""syncd: incremental SKYBIZ -> PostgreSQL sync daemon."""
+"""syncd: incremental business-API -> PostgreSQL sync daemon (SKYBIZ, CloudOnex)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
