@@ -44,6 +44,56 @@ pytestmark = pytest.mark.slow
 OUTAGE_S = 20.0  # how long PostgreSQL stays away: the scenario itself, not a wait
 
 
+class SilentNetwork:
+    """A TCP proxy in front of a PostgreSQL's Unix socket that can go silent: while frozen
+    no byte passes either way and new connections hang, as on a network that drops every
+    packet (a failover whose old primary vanished without resetting its connections);
+    ``fail_over`` then resets every connection it carried and lets new ones through."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        self.open = asyncio.Event()
+        self.open.set()
+        self.carried: set[asyncio.StreamWriter] = set()
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
+
+    def freeze(self) -> None:
+        self.open.clear()
+
+    def fail_over(self) -> None:
+        for writer in self.carried:
+            writer.transport.abort()
+        self.carried.clear()
+        self.open.set()
+
+    async def stop(self) -> None:
+        self.fail_over()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self.open.wait()
+        up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)
+        self.carried |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                             return_exceptions=True)
+        for w in (writer, up_writer):
+            w.transport.abort()
+
+    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        while data := await source.read(65536):
+            await self.open.wait()  # frozen: hold the bytes, read no more
+            sink.write(data)
+            await sink.drain()
+        sink.transport.abort()
+
+
 async def crash(warehouse: OwnWarehouse) -> None:
     """Stop the server the way a crash or a failover does: no shutdown checkpoint, every
     backend killed at once, its clients' sockets closed under them."""
@@ -195,3 +245,45 @@ async def test_sync_losing_the_warehouse_mid_pass_is_one_sentence(
         assert await warehouse_sales(conn) == sales_truth(sim)
     finally:
         await conn.close()
+
+
+async def test_run_gives_up_a_silent_warehouse_and_leads_again_after_failover(
+    simulator: StartSim, tmp_path: Path,
+    own_warehouse: OwnWarehouse,  # noqa: F811 - the fixture imported above
+    daemons: Daemons,  # noqa: F811 - the fixture imported above
+) -> None:
+    """A warehouse that goes silent mid-backfill (every packet dropped, nothing reset): the
+    daemon answers /healthz 503 and stops leading instead of hanging on its loads; after
+    the failover resets the old connections it leads again and finishes the backfill with
+    no window committed twice and exactly the source's sales."""
+    sim, url = await simulator(rate_requests=5, rate_seconds=1.0, history_days=SLOW_HISTORY)
+    network = SilentNetwork(f"{own_warehouse.sockets}/.s.PGSQL.5432")
+    via = f"postgresql://postgres@127.0.0.1:{await network.start()}/postgres"
+    try:
+        port = free_port()
+        path = tmp_path / "syncd.toml"
+        path.write_text(slow_config(url, via, sim.dataset.start, port), encoding="utf-8")
+        daemon = await daemons(path, port)
+        await until(lambda: _three(own_warehouse.dsn), "3 backfill windows", alive=daemon)
+        network.freeze()
+        await until(lambda: healthz_is(port, 503), "/healthz 503 while silent", alive=daemon)
+
+        async def not_leading() -> bool:
+            return leader((await scrape(port))[1]) == 0
+
+        await until(not_leading, "leadership given up while silent", alive=daemon)
+        network.fail_over()
+        await until(lambda: all_backfilled(port), "the backfill finished after the failover",
+                    deadline_s=90, alive=daemon)
+        conn = await asyncpg.connect(own_warehouse.dsn)
+        try:
+            assert twice(await ledger(conn)) == []
+            assert await warehouse_sales(conn) == sales_truth(sim)
+        finally:
+            await conn.close()
+        daemon.terminate()
+        result = await daemon.finish(30)
+    finally:
+        await network.stop()
+    assert result.code == 0, result.stderr[-3000:]
+    assert_no_traceback(result)

@@ -105,6 +105,8 @@ class SourceWorker:
                                              else self.daemon.stopping.wait())
                 await waits.first(self.daemon.stopping.wait(), self.lost.wait(),
                              self.leadership.moved())
+                if self.daemon.probe.reason is not None:
+                    db.abort(conn)  # unconfirmed: no load may hang on a silent socket
                 self._unschedule()
                 pusher.cancel()  # a request in flight leaves its documents `sending`: safe
                 await asyncio.gather(pusher, return_exceptions=True)

@@ -45,9 +45,11 @@ def db_errors(doing: str) -> Iterator[None]:
         raise WarehouseError(f"{doing}: {exc.message}; create the database or fix "
                              "[warehouse] dsn.") from None
     except asyncpg.PostgresError as exc:
+        # asyncpg's own connection errors carry no server message, only their text.
+        said = exc.message or str(exc) or type(exc).__name__
         if _gone(exc):
-            raise _went_away(doing, exc.message) from None
-        raise WarehouseError(f"{doing}: PostgreSQL said: {exc.message}.") from None
+            raise _went_away(doing, said) from None
+        raise WarehouseError(f"{doing}: PostgreSQL said: {said.rstrip('.')}.") from None
     except asyncpg.InterfaceError as exc:  # the connection closed under a statement
         raise _went_away(doing, str(exc)) from None
     except (OSError, TimeoutError) as exc:
@@ -97,6 +99,12 @@ def on_lost(conn: asyncpg.Connection, callback: Callable[[], None]) -> None:
 
 def is_open(conn: asyncpg.Connection) -> bool:
     return not conn.is_closed()
+
+
+def abort(conn: asyncpg.Connection) -> None:
+    """Close ``conn`` at once, without a word to a server that may never answer: whatever
+    statement waits on it fails now (its transaction was not committed, or was in full)."""
+    conn.terminate()
 
 
 async def ping(conn: asyncpg.Connection, timeout: float) -> None:
