@@ -9,10 +9,14 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
+from syncd.service import httpd
+from syncd.service.health import WarehouseProbe
+from syncd.service.metrics import Metrics
 from tests import waiting
 from tests.conftest import finish_cli, run_cli, start_cli
 from tests.test_daemon import (  # noqa: F401 - `daemons` and `own_warehouse` are fixtures
@@ -56,6 +60,7 @@ class SilentNetwork:
         self.open.set()
         self.carried: set[asyncio.StreamWriter] = set()
         self.server: asyncio.Server | None = None
+        self.accepted = 0  # connections ever opened through it
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -78,6 +83,7 @@ class SilentNetwork:
             await self.server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
         await self.open.wait()
         up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)
         self.carried |= {writer, up_writer}
@@ -287,3 +293,40 @@ async def test_run_gives_up_a_silent_warehouse_and_leads_again_after_failover(
         await network.stop()
     assert result.code == 0, result.stderr[-3000:]
     assert_no_traceback(result)
+
+
+async def test_healthz_answers_from_the_probe_without_a_connection_per_request(
+    own_warehouse: OwnWarehouse,  # noqa: F811 - the fixture imported above
+) -> None:
+    """/healthz answers from the probe's last result: 50 requests open no connection to
+    PostgreSQL (the probe keeps its one), it turns 503 naming PostgreSQL once the server
+    is stopped with ``-m immediate``, and 200 again once it is back."""
+    network = SilentNetwork(f"{own_warehouse.sockets}/.s.PGSQL.5432")
+    via = f"postgresql://postgres@127.0.0.1:{await network.start()}/postgres"
+    probe = WarehouseProbe(via, every=0.1, timeout=2)
+    task = asyncio.create_task(probe.run())
+
+    async def no_status() -> Any:
+        return {"sources": []}
+
+    port = free_port()
+    runner = await httpd.serve(httpd.make_app(Metrics(), probe.health, no_status),
+                               "127.0.0.1", port)
+    try:
+        await until(lambda: healthz_is(port, 200), "/healthz 200")
+        assert network.accepted == 1
+        answers = [await http_get(port, "/healthz") for _ in range(50)]
+        assert answers == [(200, "ok\n")] * 50
+        assert network.accepted == 1
+
+        await crash(own_warehouse)
+        _, body = await until(lambda: healthz_is(port, 503), "/healthz 503")
+        assert body.startswith("unhealthy: ")
+        assert "PostgreSQL" in body
+        await own_warehouse.start()
+        await until(lambda: healthz_is(port, 200), "/healthz 200 again")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await runner.cleanup()
+        await network.stop()
