@@ -25,7 +25,6 @@ class WarehouseProbe:
                  timeout: float = TIMEOUT_SECONDS) -> None:
         self.dsn, self.every, self.timeout = dsn, every, timeout
         self.reason: str | None = STARTING
-        self.probed = asyncio.Event()  # set after the first probe, whatever its result
 
     def health(self) -> str | None:
         """The reason /healthz is unhealthy, or None (the cached result, no I/O)."""
@@ -51,4 +50,3 @@ class WarehouseProbe:
         elif reason is None and self.reason not in (None, STARTING):
             log.info("health.warehouse_back")
         self.reason = reason
-        self.probed.set()
