@@ -31,6 +31,7 @@ from syncd.kinds.skybiz.push.sender import ModulePush
 from syncd.kinds.skybiz.push.service import OutboxService
 from syncd.service import httpd, leader, status, waits
 from syncd.service import jobs as schedule
+from syncd.service.health import WarehouseProbe
 from syncd.service.membership import Membership, joined
 from syncd.service.metrics import Metrics
 from syncd.service.notify import Notifier
@@ -60,15 +61,24 @@ class SourceWorker:
 
     async def serve(self) -> None:
         """Lead the source whenever it is ours, until the daemon stops; after a lost
-        warehouse (or an unexpected error: counted and logged), lead again."""
+        warehouse (with backoff: ``waits.RECONNECT``) or an unexpected error (counted and
+        logged), lead again."""
+        retries = waits.Retries(self.daemon.stopping)
         while not self.daemon.stopping.is_set():
             try:
                 async with self.leadership.held() as conn:
                     if conn is not None:
+                        retries.succeeded()
                         await self._lead(conn)
             except WarehouseError as exc:
-                log.error("leader.lost", source=self.source.name, error=str(exc))
-                await self._pause(leader.POLL_SECONDS)
+                delay = retries.delay()
+                if retries.failures == 1:
+                    log.error("leader.lost", source=self.source.name, error=str(exc))
+                else:
+                    log.info("leader.reconnect_failed", source=self.source.name,
+                             attempt=retries.failures, retry_in=round(delay, 1),
+                             error=str(exc))
+                await retries.pause(delay)
             except Exception as exc:  # top of a job: counted and logged
                 self._crashed("leader", exc)
                 await self._pause(leader.POLL_SECONDS)
@@ -82,6 +92,8 @@ class SourceWorker:
         """Schedule the passes until the daemon stops, the share moves or the connection
         is lost; then stop them — a window being loaded commits or rolls back first."""
         self.conn, self.lost = conn, asyncio.Event()
+        # The lock went with the connection: stop at once, not at the next statement.
+        db.on_lost(conn, self.lost.set)
         self.daemon.metrics.leader.labels(self.source.name).set(1)
         try:
             async with self._syncer(conn) as self.sync:
@@ -91,6 +103,8 @@ class SourceWorker:
                                              else self.daemon.stopping.wait())
                 await waits.first(self.daemon.stopping.wait(), self.lost.wait(),
                              self.leadership.moved())
+                if self.daemon.probe.reason is not None:
+                    db.abort(conn)  # unconfirmed: no load may hang on a silent socket
                 self._unschedule()
                 pusher.cancel()  # a request in flight leaves its documents `sending`: safe
                 await asyncio.gather(pusher, return_exceptions=True)
@@ -161,7 +175,7 @@ class SourceWorker:
                           purposes=sorted(p.value for p in purposes), error=str(exc))
             else:
                 self._crashed("pass", exc)
-            if self.conn is None or self.conn.is_closed():
+            if self.conn is None or not db.is_open(self.conn):
                 self.lost.set()  # reconnect and take the lock again
         except asyncio.CancelledError:
             # Only our own stop cancels a pass (_cancel_passes): its in-flight load was
@@ -185,14 +199,22 @@ class SourceWorker:
                              Cycle(deep.start, sched.reread_days))
 
     async def refresh(self) -> None:
-        """Re-read this source's status: gauges, the STATUS= line, /status.json."""
-        assert self.conn is not None
-        assert self.sync is not None
+        """Re-read this source's status: gauges, the STATUS= line, /status.json. Without a
+        warehouse (not leading, or the connection lost) the last status stays."""
+        conn, sync = self.conn, self.sync
+        if conn is None or sync is None or not db.is_open(conn):
+            return
         now = dt.datetime.now(dt.UTC)
-        async with self.sync.loader.turn():
-            self.status = await status.source_document(
-                self.conn, self.source, now,
-                host_capacity=self.daemon.capacity[self.source.name].to_json())
+        try:
+            async with sync.loader.turn():
+                self.status = await status.source_document(
+                    conn, self.source, now,
+                    host_capacity=self.daemon.capacity[self.source.name].to_json())
+        except WarehouseError as exc:
+            log.warning("status.refresh_failed", source=self.source.name, error=str(exc))
+            if not db.is_open(conn):
+                self.lost.set()
+            return
         for m in self.status["modules"]:
             high = dt.date.fromisoformat(m["high_watermark"]) if m["high_watermark"] else None
             self.daemon.metrics.set_state(self.source.name, m["module"], high=high,
@@ -239,6 +261,7 @@ class Daemon:
         obs = cfg.observability
         self.membership = Membership(dsn, [s.name for s in cfg.sources],
                                      f"{obs.host}:{obs.port}", self._membership_error)
+        self.probe = WarehouseProbe(dsn)
         self.workers = [SourceWorker(self, s) for s in cfg.sources]
         for s in cfg.sources:
             if s.renewal_date is not None:
@@ -261,23 +284,19 @@ class Daemon:
         when = last.astimezone().strftime("%H:%M") if last else "-"
         return f"{current} modules current, backfill {backfill:.0%}, last pass {when}"
 
-    async def health(self) -> str | None:
-        try:
-            async with db.connection(self.dsn, timeout=3) as conn:
-                await asyncio.wait_for(conn.fetchval("SELECT 1"), 3)
-        except WarehouseError as exc:
-            return str(exc)
-        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
-            return f"the warehouse does not answer ({type(exc).__name__})"
-        return None
-
     async def status(self) -> StatusDoc:
         """/status.json: the ``status --json`` document plus what the status page shows."""
         return {"sources": [w.page_status() for w in self.workers]}
 
     async def run(self) -> int:
-        runner = await httpd.serve(httpd.make_app(self.metrics, self.health, self.status),
-                                   self.cfg.observability.host, self.cfg.observability.port)
+        probe = asyncio.create_task(self.probe.run())
+        try:
+            runner = await httpd.serve(
+                httpd.make_app(self.metrics, self.probe.health, self.status),
+                self.cfg.observability.host, self.cfg.observability.port)
+        except BaseException:
+            probe.cancel()
+            raise
         self._install_signals()
         watchdog = asyncio.create_task(self.notifier.watchdog())
         self.scheduler.start()
@@ -290,6 +309,8 @@ class Daemon:
         finally:
             self.scheduler.shutdown(wait=False)
             watchdog.cancel()
+            probe.cancel()
+            await asyncio.gather(probe, return_exceptions=True)
             await runner.cleanup()
         log.info("daemon.stopped")
         return 0

@@ -15,7 +15,8 @@ from syncd.core.statusdoc import StatusDoc
 from syncd.service import statuspage
 from syncd.service.metrics import Metrics
 
-HealthCheck = Callable[[], Awaitable[str | None]]  # None when healthy, else the reason
+# None when healthy, else the reason; a cached answer (``health.WarehouseProbe``), no I/O.
+HealthCheck = Callable[[], str | None]
 StatusSource = Callable[[], Awaitable[StatusDoc]]
 
 
@@ -25,7 +26,7 @@ def make_app(metrics: Metrics, health: HealthCheck, status: StatusSource) -> web
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:
-        reason = await health()
+        reason = health()
         if reason is None:
             return web.Response(text="ok\n")
         return web.Response(status=503, text=f"unhealthy: {reason}\n")

@@ -72,17 +72,25 @@ class Membership:
             await changed.wait()
 
     async def run(self) -> None:
-        """Heartbeat until cancelled, reconnecting after a lost warehouse."""
+        """Heartbeat until cancelled, reconnecting after a lost warehouse. Reconnects keep
+        the heartbeat's own pace (no backoff): one connect per ``HEARTBEAT_SECONDS`` is
+        what a healthy instance costs anyway, and the instance rejoins soon after."""
+        failures = 0
         while True:
             try:
                 async with db.connection(self.dsn, server_settings=db.KEEPALIVES,
                                          timeout=HEARTBEAT_SECONDS * 2) as conn:
                     while True:
                         await asyncio.wait_for(self._beat(conn), DEAD_AFTER / 2)
+                        if failures:
+                            log.info("membership.heartbeat_back", failures=failures)
+                            failures = 0
                         await asyncio.sleep(HEARTBEAT_SECONDS if self._joined
                                             else JOIN_SECONDS)
             except (WarehouseError, TimeoutError) as exc:
-                log.warning("membership.heartbeat_failed", error=str(exc) or "timed out")
+                failures += 1
+                if failures == 1:  # one warning per outage, not one per heartbeat
+                    log.warning("membership.heartbeat_failed", error=str(exc) or "timed out")
             except Exception as exc:  # top of a job: counted and logged
                 self.on_error(exc)
                 log.exception("membership.crashed")

@@ -8,7 +8,7 @@ import importlib.resources
 import re
 import subprocess
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -27,6 +27,9 @@ MIGRATION_LOCK = 0x73796E63  # "sync"
 KEEPALIVES = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2",
               "tcp_keepalives_count": "3"}
 _MIGRATION_NAME = re.compile(r"^\d{3}_[a-z0-9_]+\.sql$")
+# Besides connection exceptions (class 08), the SQLSTATEs of a server that went away
+# rather than refused a statement: shut down, crashed, still starting up (57P01-57P03).
+_GONE_STATES = frozenset({"57P01", "57P02", "57P03"})
 
 
 @contextlib.contextmanager
@@ -45,10 +48,29 @@ def db_errors(doing: str) -> Iterator[None]:
         raise WarehouseError(f"{doing}: {exc.message}; create the database or fix "
                              "[warehouse] dsn.") from None
     except asyncpg.PostgresError as exc:
-        raise WarehouseError(f"{doing}: PostgreSQL said: {exc.message}.") from None
-    except (OSError, asyncpg.InterfaceError, TimeoutError) as exc:
-        raise WarehouseError(f"{doing}: cannot reach PostgreSQL ({exc}); check that it runs and "
-                             "that [warehouse] dsn is right.") from None
+        # asyncpg's own connection errors carry no server message, only their text.
+        said = exc.message or str(exc) or type(exc).__name__
+        if _gone(exc):
+            raise _went_away(doing, said) from None
+        raise WarehouseError(f"{doing}: PostgreSQL said: {said.rstrip('.')}.") from None
+    except asyncpg.InterfaceError as exc:  # the connection closed under a statement
+        raise _went_away(doing, str(exc)) from None
+    except (OSError, TimeoutError) as exc:
+        raise WarehouseError(f"{doing}: cannot reach PostgreSQL ({str(exc) or 'timed out'}); "
+                             "check that it runs and that [warehouse] dsn is right.") from None
+
+
+def _gone(exc: asyncpg.PostgresError) -> bool:
+    return (isinstance(exc, asyncpg.exceptions.PostgresConnectionError)
+            or exc.sqlstate in _GONE_STATES)
+
+
+def _went_away(doing: str, detail: str) -> WarehouseError:
+    """A server that stopped, restarted or failed over under us: nothing half-written was
+    kept (every write is one transaction), so trying again is always safe."""
+    detail = detail.rstrip(".") or "connection closed"
+    return WarehouseError(f"{doing}: PostgreSQL went away or is not back yet ({detail}); "
+                          "nothing half-written was kept — try again once it runs.")
 
 
 async def connect(dsn: str, server_settings: dict[str, str] | None = None,
@@ -70,6 +92,28 @@ async def connection(dsn: str, server_settings: dict[str, str] | None = None,
         with contextlib.suppress(OSError, asyncpg.InterfaceError, asyncpg.PostgresError,
                                  TimeoutError):
             await conn.close(timeout=5)
+
+
+def on_lost(conn: asyncpg.Connection, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once ``conn`` closes, whoever closed it (the server going away
+    included): a leader's advisory lock is gone with its connection."""
+    conn.add_termination_listener(lambda _conn: callback())
+
+
+def is_open(conn: asyncpg.Connection) -> bool:
+    return not conn.is_closed()
+
+
+def abort(conn: asyncpg.Connection) -> None:
+    """Close ``conn`` at once, without a word to a server that may never answer: whatever
+    statement waits on it fails now (its transaction was not committed, or was in full)."""
+    conn.terminate()
+
+
+async def ping(conn: asyncpg.Connection, timeout: float) -> None:
+    """One round trip (``SELECT 1``) within ``timeout`` seconds, or WarehouseError."""
+    with db_errors("probing the warehouse"):
+        await conn.fetchval("SELECT 1", timeout=timeout)
 
 
 def migrations() -> list[tuple[str, str]]:
