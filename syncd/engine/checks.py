@@ -67,7 +67,9 @@ def capacity_report(config: Config, out: TextIO) -> list[str]:
     figures = capacity.from_config(config)
     for line in dict.fromkeys(c.sentence() for c in figures.values()):
         out.write(f"capacity {line}\n")
-    return capacity.warnings(figures)
+    targets, unmet = capacity.freshness_report(config)
+    out.writelines(f"{line}\n" for line in targets)
+    return [*capacity.warnings(figures), *unmet]
 
 
 def sentences(results: list[ModuleCheck]) -> list[str]:

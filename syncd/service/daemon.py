@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import time
 from typing import Any
 
 import asyncpg
@@ -36,6 +37,7 @@ from syncd.service.membership import Membership, joined
 from syncd.service.metrics import Metrics
 from syncd.service.notify import Notifier
 from syncd.warehouse import db
+from syncd.warehouse import freshness as reads
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -54,6 +56,11 @@ class SourceWorker:
         self.lost = asyncio.Event()
         self.observer = daemon.metrics.client_observer(source.name)
         self.last_pass: dt.datetime | None = None
+        self.targets = {m: source.freshness_target(m, daemon.cfg.schedule.interval(m))
+                        for m in source.modules}
+        self.plan = schedule.FreshPlan.of(self.targets)
+        self.read_starts: dict[str, float] = {}  # module → wall-clock start of its last read
+        self.fresh_task: asyncio.Task[None] | None = None
 
     @property
     def role(self) -> str:
@@ -87,6 +94,7 @@ class SourceWorker:
         self.daemon.metrics.leader.labels(self.source.name).set(1)
         try:
             async with self._syncer(conn) as self.sync:
+                await self._start_plan()
                 self._schedule()
                 pusher = asyncio.create_task(self._push_service().run()
                                              if self.source.source_kind.pushes
@@ -113,11 +121,36 @@ class SourceWorker:
         log.error("daemon.job_crashed", source=self.source.name, job=job,
                   error=f"{type(exc).__name__}: {exc}", exc_info=exc)
 
+    async def _start_plan(self) -> None:
+        """Record the targets, and start the plan from the warehouse's newest reads: a
+        restart or a takeover does not read every module again at once."""
+        assert self.conn is not None
+        assert self.sync is not None
+        async with self.sync.loader.turn():
+            await reads.save_targets(self.conn, self.source.name, self.targets)
+        await self.refresh()
+        ages = {m["module"]: m.get("age_seconds") for m in (self.status or {"modules": []})[
+            "modules"]}
+        self.read_starts = schedule.last_reads(ages, time.time())
+
+    async def _fresh(self) -> None:
+        """The fresh tick: start a pass of the modules the plan says are due (one fresh
+        pass at a time per source; the tick itself never waits)."""
+        if self.fresh_task is not None and not self.fresh_task.done():
+            return
+        now = time.time()
+        due = self.plan.due(self.read_starts, now)
+        if due:
+            self.read_starts.update(dict.fromkeys(due, now))
+            self.fresh_task = asyncio.create_task(
+                self._pass(due, frozenset({Purpose.FRESH})))
+
     def _schedule(self) -> None:
         """Hand the source's jobs (``schedule.jobs``) to the scheduler."""
         now = dt.datetime.now(dt.UTC)
-        for job in schedule.jobs(self.daemon.cfg.schedule, self.source.modules):
+        for job in schedule.jobs(self.daemon.cfg.schedule, self.source.modules, self.targets):
             func, args = ((self._deep, []) if not job.purposes else
+                          (self._fresh, []) if Purpose.FRESH in job.purposes else
                           (self._pass, [job.modules, job.purposes]))
             self.daemon.scheduler.add_job(
                 func, "interval", seconds=job.every, args=args,
@@ -223,9 +256,10 @@ class SourceWorker:
         return doc
 
     async def _cancel_passes(self) -> None:
-        for task in self.passes:
+        tasks = {*self.passes, *([self.fresh_task] if self.fresh_task else [])}
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.passes, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Daemon:
