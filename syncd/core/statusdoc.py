@@ -70,5 +70,16 @@ class SourceDoc(TypedDict):
     today: NotRequired[str]
 
 
+class OpenDoc(TypedDict):
+    """An alert open now (§11)."""
+
+    scope: str  # a source, "host:H" or "instance:H:P"
+    module: str | None
+    condition: str
+    opened_at: str  # UTC
+    what: str
+
+
 class StatusDoc(TypedDict):
     sources: list[SourceDoc]
+    alerts: NotRequired[list[OpenDoc]]  # the daemon's view: alerts open now
