@@ -151,3 +151,24 @@ def test_message_has_text_and_structured_fields() -> None:
         "at": "2026-11-21T10:00:00+00:00"}
     assert message(AlertKey("host:h", "", Condition.CAPACITY), "resolved", "ok", "nothing",
                    NOW)["source"] is None
+
+
+def test_demo_keep_says_where_to_look_and_sends_nothing() -> None:
+    """`syncd demo --keep` names the status page, /metrics and the DSN and shows an
+    [alerts] table to copy; the demo's own config has no [alerts] (it sends nothing)."""
+    import tomllib
+    from pathlib import Path
+    from tempfile import TemporaryDirectory
+
+    from syncd.cli import demo
+
+    text = demo.keep_hints("postgresql://demo@127.0.0.1:5999/postgres")
+    assert "http://127.0.0.1:9108/" in text
+    assert "http://127.0.0.1:9108/metrics" in text
+    assert "postgresql://demo@127.0.0.1:5999/postgres" in text
+    assert tomllib.loads(demo.ALERTS_SNIPPET)["alerts"]["after_failed_passes"] == 3
+    with TemporaryDirectory() as tmp:
+        path = Path(tmp) / "syncd.toml"
+        demo.write_config(path, "http://127.0.0.1:1/m", "http://127.0.0.1:2/api/v2",
+                          "postgresql://x@127.0.0.1/y", dt.date(2026, 1, 1))
+        assert "alerts" not in tomllib.loads(path.read_text())
