@@ -27,6 +27,7 @@ from syncd.kinds import registry as kinds
 DEFAULT_CONFIG = "syncd.toml"
 NIGHTLY = Boundary(3, 0)  # reread of recent documents, every day at 03:00 (source time)
 WEEKLY = Boundary(4, 0, weekday=6)  # reconcile of masters, Sundays at 04:00
+MIN_FRESHNESS, MAX_FRESHNESS = 60.0, 30 * 86400.0  # a freshness target's bounds, seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,8 @@ class SourceConfig:
     page_size: int = 100  # paged kinds (CloudOnex): records asked per page
     full_read_seconds: float = 6 * 3600.0  # paged kinds: [schedule] full_read, how often a
     #                                        resource is read completely at least
+    freshness: Mapping[str, float] = field(default_factory=dict)  # module → target seconds
+    #                                  ([sources.X.freshness]; every module, defaults filled)
 
     @property
     def source_kind(self) -> kinds.SourceKind:
@@ -90,6 +93,10 @@ class SourceConfig:
 
     def lookback(self, module: str) -> int:
         return self.lookback_days.get(module, self.module(module).lookback_days)
+
+    def freshness_target(self, module: str, default: float = 300.0) -> float:
+        """How old ``module``'s data may be, in seconds (§11)."""
+        return self.freshness.get(module, default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,12 +130,26 @@ class ObservabilityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertsConfig:
+    """Where alerts go (§11): webhook URLs (secrets: a Slack URL is its own token) and
+    how many failed passes in a row make a module "failing"."""
+
+    webhooks: tuple[Secret, ...] = ()
+    after_failed_passes: int = 3
+
+    def __post_init__(self) -> None:
+        if self.after_failed_passes < 1:
+            raise ValueError("after_failed_passes must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     warehouse: WarehouseConfig
     sources: tuple[SourceConfig, ...]
     schedule: ScheduleConfig = ScheduleConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -167,6 +188,7 @@ class _Parser:
         self.path, self.env, self.need_credentials = path, env, need_credentials
         self.data_dir: Path | None = None
         self.full_read = 6 * 3600.0
+        self.schedule_config = ScheduleConfig()
 
     def fail(self, where: str, what: str) -> ConfigError:
         return ConfigError(f"{self.path}: {where}: {what}")
@@ -182,13 +204,15 @@ class _Parser:
         return raw
 
     def config(self, raw: dict[str, Any]) -> Config:
-        top = self.table(raw, "top level", ("warehouse", "sources", "schedule", "observability"))
+        top = self.table(raw, "top level", ("warehouse", "sources", "schedule", "observability",
+                                             "alerts"))
         sources_raw = self.table(top.get("sources", {}), "[sources]", tuple(top.get("sources", {})))
         if not sources_raw:
             raise self.fail("[sources]", "no source configured; add a [sources.<name>] table.")
         warehouse = self.warehouse(top.get("warehouse", {}))
         self.data_dir = warehouse.data_dir  # the last place credentials are looked up
         schedule = self.schedule(top.get("schedule", {}))
+        self.schedule_config = schedule  # the default of every freshness target
         # [schedule] full_read is a setting of each paged source: it lives there only.
         self.full_read = parse_duration(top.get("schedule", {}).get("full_read", "6h"), self,
                                         "[schedule] full_read", zero=True)
@@ -198,6 +222,7 @@ class _Parser:
             sources=tuple(self.source(n, v) for n, v in sources_raw.items()),
             schedule=schedule,
             observability=self.observability(top.get("observability", {})),
+            alerts=self.alerts(top.get("alerts", {})),
         )
 
     def warehouse(self, raw: Any) -> WarehouseConfig:
@@ -233,7 +258,7 @@ class _Parser:
                                 "remove it.")
         t = self.table(raw, where, (
             "kind", "base_url", "timezone", "modules", "ca_file", "rate_limit",
-            "connect_timeout", "read_timeout", *kind.config_keys))
+            "connect_timeout", "read_timeout", "freshness", *kind.config_keys))
         modules = self.modules(t.get("modules"), f"{where} modules", kind)
         return SourceConfig(
             name=name,
@@ -260,6 +285,8 @@ class _Parser:
             renewal_date=load_renewal(name, self.env, self.data_dir),
             page_size=self.page_size(t.get("page_size", 100), f"{where} page_size"),
             full_read_seconds=self.full_read,
+            freshness=self.freshness(t.get("freshness", {}), f"[sources.{name}.freshness]",
+                                     kind, modules),
         )
 
     def page_size(self, value: Any, where: str) -> int:
@@ -369,6 +396,47 @@ class _Parser:
             reconcile=self.boundary(t.get("reconcile", "sun 04:00"), "[schedule] reconcile"),
             push_seconds=parse_duration(t.get("push", "1m"), self, "[schedule] push"),
         )
+
+    def freshness(self, raw: Any, where: str, kind: kinds.SourceKind,
+                  modules: tuple[str, ...]) -> dict[str, float]:
+        """Every module's freshness target: as given, else its [schedule] interval (a paged
+        resource read only completely: [schedule] full_read, which is how often it is read)."""
+        t = self.table(raw, where, kind.names)
+        out: dict[str, float] = {}
+        for m in modules:
+            if m in t:
+                out[m] = parse_duration(t[m], self, f"{where} {m}")
+                if not MIN_FRESHNESS <= out[m] <= MAX_FRESHNESS:
+                    raise self.fail(f"{where} {m}", "must be from 1m to 30 days (data that may "
+                                    "be older needs no target).")
+            else:
+                out[m] = self.schedule_config.interval(m)
+                if not kind.windowed and not kind.module(m).date_field:
+                    out[m] = max(out[m], self.full_read)
+        unused = sorted(set(t) - set(modules))
+        if unused:
+            raise self.fail(f"{where} {unused[0]}", "is not in this source's modules list; add "
+                            "it there or remove the target.")
+        return out
+
+    def alerts(self, raw: Any) -> AlertsConfig:
+        """``[alerts]``: https webhooks (http only to loopback), and the failed-pass count."""
+        t = self.table(raw, "[alerts]", ("webhooks", "after_failed_passes"))
+        hooks = t.get("webhooks", [])
+        if not isinstance(hooks, list) or not all(isinstance(h, str) for h in hooks):
+            raise self.fail("[alerts] webhooks", "must be a list of URLs.")
+        for i, url in enumerate(hooks):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise self.fail(f"[alerts] webhooks[{i}]", "is not an http(s) URL.")
+            if parts.scheme == "http" and not _is_loopback(parts.hostname):
+                raise self.fail(f"[alerts] webhooks[{i}]", "plain http:// is refused for a "
+                                "non-loopback host (the URL is a secret); use https://.")
+        n = t.get("after_failed_passes", 3)
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 1000:
+            raise self.fail("[alerts] after_failed_passes", "must be a whole number from 1 "
+                            "to 1000.")
+        return AlertsConfig(tuple(Secret(h) for h in hooks), n)
 
     def boundary(self, value: Any, where: str) -> Boundary | None:
         if value in ("off", False):

@@ -95,7 +95,8 @@ def test_hosts_are_separate_and_a_shared_host_takes_the_strictest_rate() -> None
 
 
 def test_from_config_reads_modules_intervals_and_hosts() -> None:
-    """The config's modules, [schedule] interval and per-module overrides feed the figures."""
+    """The config's modules, [schedule] interval and per-module overrides feed the figures,
+    as the read periods that keep each within its target (a tenth earlier: 18 s for 20)."""
     def source(name: str, url: str) -> SourceConfig:
         return SourceConfig(name=name, kind="skybiz", base_url=url, timezone="UTC",
                             backfill_from=dt.date(2024, 1, 1), modules=("sales", "customers"))
@@ -108,9 +109,9 @@ def test_from_config_reads_modules_intervals_and_hosts() -> None:
     figures = from_config(config)
     assert figures["a"] is figures["b"]
     assert figures["a"].requests_per_round == 4
-    assert figures["a"].interval_seconds == 20.0
+    assert figures["a"].interval_seconds == 18.0
     assert figures["c"].requests_per_round == 2
-    assert figures["a"].load == pytest.approx(2 * (1 / 20 + 1 / 60) * 2.04)
+    assert figures["a"].load == pytest.approx(2 * (1 / 18 + 1 / 54) * 2.04)
 
 
 def test_nonsense_loads_are_refused() -> None:
@@ -119,3 +120,54 @@ def test_nonsense_loads_are_refused() -> None:
         SourceLoad("s", "api", SKYBIZ, (0.0,))
     with pytest.raises(ValueError, match=">= 1 request"):
         SourceLoad("s", "api", SKYBIZ, (300.0,), requests_per_module=0)
+
+
+STORE = ("sales", "purchase", "collection", "sales_order", "customer", "supplier", "item",
+         "price_matrix")
+ISSUE_TARGETS = (300.0, 3600.0, 3600.0, 3600.0, 21600.0, 21600.0, 21600.0, 21600.0)
+
+
+def target_stores(n: int) -> list[SourceLoad]:
+    from syncd.core.freshness import read_every
+
+    return [SourceLoad(f"store{i}", "api", SKYBIZ, tuple(read_every(t) for t in ISSUE_TARGETS),
+                       modules=STORE, targets=ISSUE_TARGETS) for i in range(n)]
+
+
+@pytest.mark.parametrize(("n", "met", "met_backfilling"), [
+    (50, 400, 400),  # the issue's 50 stores: every target met, even while backfilling
+    (82, 656, 656),
+    (90, 720, 630),  # while a backfill runs, sales (5 min) falls behind
+    (104, 728, 728),  # beyond the rate: the 5-minute sales of every store cannot be met
+])
+def test_targets_decide_how_many_stores_fit(n: int, met: int, met_backfilling: int) -> None:
+    """Sales 5 min, documents 1 h, masters 6 h at 5 / 10 s: ~103 stores (82 while one
+    backfills) where every module every 5 minutes held 18; past that the shortest targets
+    go unmet first."""
+    from syncd.engine.capacity import target_fits, unmet_sentence
+
+    fits = target_fits(target_stores(n))
+    assert sum(f.met for f in fits) == met
+    assert sum(f.met_while_backfilling for f in fits) == met_backfilling
+    unmet = {f.module for f in fits if not f.met}
+    assert unmet == (set() if met == 8 * n else {"sales"})
+    sentence = unmet_sentence(fits)
+    assert (sentence is None) == (met == 8 * n)
+    if sentence:
+        assert sentence.startswith("freshness targets that cannot be met at the host's rate: "
+                                   f"sales (5m) on {n} sources, readable only every ≥ ")
+
+
+@pytest.mark.parametrize(("periods", "pace", "expected"), [
+    ([10.0, 10.0], 1.0, 10.0),  # fits: the shortest period
+    ([1.0, 1.0], 1.0, 2.0),  # two modules at one request a second: each every 2 s
+    ([1.0, 100.0], 1.0, 1.0 / (1 - 0.01)),  # the slow one keeps its period
+    ([1.0, 1.0, 3.0], 1.0, 3.0),  # all held to 3 s
+])
+def test_water_filling_shares_out_the_rate(periods: list[float], pace: float,
+                                           expected: float) -> None:
+    """At overload every module is read at the same slowest-affordable period, except those
+    that want less than that anyway."""
+    from syncd.engine.capacity import achievable_period
+
+    assert achievable_period(periods, pace) == pytest.approx(expected)

@@ -63,7 +63,7 @@ def check_rows(stdout: str) -> dict[str, tuple[str, str]]:
     starts = [lines[0].index(h) for h in ("MODULE", "RESULT", "DETAIL")]
     rows = {}
     for line in lines[1:]:
-        if line.startswith("capacity "):  # the host's capacity line follows the table
+        if line.startswith(("capacity ", "freshness ")):  # notes follow the table
             continue
         module = line[starts[0]:starts[1]].strip()
         rows[module] = (line[starts[1]:starts[2]].strip(), line[starts[2]:].strip())

@@ -18,22 +18,28 @@ FRESH, BACKFILL = frozenset({Purpose.FRESH}), frozenset({Purpose.BACKFILL})
 KINDS = {"sales": Kind.DOCUMENT, "purchase": Kind.DOCUMENT, "customer": Kind.MASTER}
 
 
-def test_one_fresh_job_per_interval_group_then_backfill_and_deep() -> None:
-    """Modules sharing an interval share a fresh job; the backfill and the deep job run
-    every [schedule] interval, fresh work first."""
+def test_one_fresh_tick_job_then_backfill_and_deep() -> None:
+    """One fresh job ticks within the smallest target's slack (30 s for 5 minutes); the
+    backfill and the deep job run every [schedule] interval, fresh work first."""
     sched = ScheduleConfig(interval_seconds=300, module_intervals={"customer": 3600})
     assert jobs(sched, ("sales", "customer", "purchase")) == [
-        Job("fresh:300", 300, 0.0, ("sales", "purchase"), FRESH),
-        Job("fresh:3600", 3600, 0.0, ("customer",), FRESH),
+        Job("fresh", 30.0, 0.0, ("sales", "customer", "purchase"), FRESH),
         Job("backfill", 300, 0.5, ("sales", "customer", "purchase"), BACKFILL),
         Job("deep", 300, 1.0, ("sales", "customer", "purchase"), frozenset()),
     ]
 
 
+def test_targets_decide_the_tick() -> None:
+    """A 1-minute target ticks every 6 s (a tenth of it); a 2 s interval every second."""
+    sched = ScheduleConfig(interval_seconds=2)
+    assert jobs(sched, ("sales", "customer"), {"sales": 60, "customer": 3600})[0].every == 6
+    assert jobs(sched, ("sales",))[0].every == 1.0
+
+
 def test_no_deep_job_without_reread_and_reconcile() -> None:
     """Both cycles switched off: only fresh passes and the backfill."""
     sched = ScheduleConfig(interval_seconds=60, reread=None, reconcile=None)
-    assert [j.name for j in jobs(sched, ("sales",))] == ["fresh:60", "backfill"]
+    assert [j.name for j in jobs(sched, ("sales",))] == ["fresh", "backfill"]
 
 
 @pytest.mark.parametrize(("now", "complete", "expected"), [

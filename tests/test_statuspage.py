@@ -148,4 +148,27 @@ async def test_status_page_in_headless_chromium(
         assert f'data-module="{module}"' in dom
     assert "leader" in dom
     assert str(sim.dataset.today) in dom  # the loaded range reaches today
+    assert dom.count("data-freshness") >= 8  # each module's age against its target
+    assert "data-alerts" in dom  # the alerts open now (none, or their list)
+    assert " UTC, refreshes" in dom
     assert (artifacts / "status-page.png").stat().st_size > 1000
+
+
+def test_freshness_bar_and_open_alerts() -> None:
+    """Each module shows its age against its target (green, amber past it, red past twice
+    it); the alerts open now are listed above the sources; the header time is UTC."""
+    doc = {"sources": [{**DOC["sources"][0], "modules": [
+        {**DOC["sources"][0]["modules"][0], "freshness_target": 300.0, "age_seconds": 90.0},
+        {**DOC["sources"][0]["modules"][1], "freshness_target": 300.0, "age_seconds": 900.0},
+    ]}], "alerts": [{"scope": "main", "module": "item", "condition": "failing",
+                     "opened_at": "2026-11-21T09:58:00+00:00",
+                     "what": "3 passes in a row failed: <denied>"}]}
+    page = statuspage.render(doc, NOW.astimezone(dt.timezone(dt.timedelta(hours=8))))
+    assert "data-freshness=fresh" in page
+    assert "90 s / 5 min" in page
+    assert "data-freshness=stale" in page
+    assert "width:100.0%" in page
+    assert "data-alerts=1" in page
+    assert "3 passes in a row failed: &lt;denied&gt;" in page
+    assert "updated 2026-11-21 10:00:00 UTC" in page
+    assert "no alerts open" in statuspage.render({**doc, "alerts": []}, NOW)

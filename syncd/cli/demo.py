@@ -104,13 +104,29 @@ async def _demo(out: TextIO, workdir: Path, keep: bool) -> int:
             if not keep:
                 out.write("Run `syncd demo --keep` to keep it running with the status page.\n")
                 return 0 if all(r.error is None for r in runs) else 1
-            out.write(f"\nNow running as `syncd run`: status page http://{LISTEN}/ , "
-                      f"metrics http://{LISTEN}/metrics . Ctrl-C stops everything.\n")
+            out.write(keep_hints(dsn))
             out.flush()
             return await Daemon(cfg, dsn, Notifier({})).run()
     finally:
         await crm.stop()
         await sim.stop()
+
+
+ALERTS_SNIPPET = """[alerts]                     # add to your syncd.toml to be told (§11)
+webhooks = ["https://hooks.slack.com/services/T000/B000/XXXX"]
+after_failed_passes = 3
+"""
+
+
+def keep_hints(dsn: str) -> str:
+    """Where to look while ``demo --keep`` runs, and the alerts table to copy (the demo
+    itself has none: it sends nothing anywhere)."""
+    return (f"\nNow running as `syncd run`. Look at:\n"
+            f"  status page  http://{LISTEN}/\n"
+            f"  metrics      http://{LISTEN}/metrics\n"
+            f"  warehouse    {dsn}\n"
+            f"To get alerts from your own syncd, copy:\n\n{ALERTS_SNIPPET}\n"
+            "Ctrl-C stops everything.\n")
 
 
 async def _bi_answers(dsn: str, today: dt.date, out: TextIO) -> None:

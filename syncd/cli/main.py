@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="only this module: sales, purchase or customer (repeat)")
     push.add_argument("--dry-run", action="store_true", help="only validate; send nothing")
     push.add_argument("--file", type=Path, help="first add the documents of this JSON file")
+    alerts = sub.add_parser("alerts", parents=[common], help="the [alerts] webhooks")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+    alerts_sub.add_parser("test", parents=[common],
+                          help="send one test alert to every endpoint; say what each answered")
     demo = sub.add_parser("demo", parents=[common],
                           help="the whole product on one machine against the simulator")
     demo.add_argument("--keep", action="store_true",
@@ -211,6 +215,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return simulator_cli.run(args)
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    """``syncd alerts test``: 0 when every endpoint answered 2xx, 1 otherwise."""
+    from syncd.service import alerts
+
+    cfg = _load(args)
+    if not cfg.alerts.webhooks:
+        raise ConfigError(f"{cfg.path}: [alerts] webhooks is empty; add the URL of a Slack, "
+                          "Mattermost or Teams incoming webhook.")
+    answers = asyncio.run(alerts.send_test(cfg.alerts, dt.datetime.now(dt.UTC)))
+    for a in answers:
+        said = f"answered {a.status}" if a.status is not None else "did not answer"
+        print(f"{a.endpoint}: {said}{': ' + a.detail if a.detail else ''}")
+    return EXIT_OK if all(a.ok for a in answers) else EXIT_FAILED
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from syncd.cli import demo
 
@@ -230,6 +249,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "push": cmd_push,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
+    "alerts": cmd_alerts,
 }
 
 

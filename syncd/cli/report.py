@@ -7,7 +7,7 @@ from typing import TextIO
 
 from syncd.config import Config
 from syncd.core.results import ModuleRun
-from syncd.core.statusdoc import StatusDoc
+from syncd.core.statusdoc import ModuleDoc, StatusDoc
 from syncd.engine import capacity
 from syncd.engine.checks import ModuleCheck
 from syncd.service.statuspage import outbox_counts
@@ -36,16 +36,35 @@ def sentences(items: list[ModuleRun]) -> list[str]:
     return list(dict.fromkeys(str(r.error) for r in items if r.error is not None))
 
 
+def span(seconds: float) -> str:
+    """A duration as a person reads it: "45s", "4m", "2h", "3d"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def freshness(m: ModuleDoc) -> str:
+    """E.g. "4m/5m" (age / target), "stale 2h/1h", "-/5m" before the first read."""
+    if "freshness_target" not in m:
+        return "-"
+    age = m.get("age_seconds")
+    text = f"{'-' if age is None else span(age)}/{span(m['freshness_target'])}"
+    return f"stale {text}" if m.get("stale") and age is not None else text
+
+
 def status(doc: StatusDoc, out: TextIO) -> None:
     """The human form of ``status --json``."""
-    rows = [("SOURCE", "MODULE", "LOADED", "BACKFILL", "ROWS", "DELETED", "LAST SUCCESS",
-             "LAST ERROR")]
+    rows = [("SOURCE", "MODULE", "LOADED", "BACKFILL", "ROWS", "DELETED", "AGE/TARGET",
+             "LAST SUCCESS", "LAST ERROR")]
     notes: list[str] = []
     for s in doc["sources"]:
         if figures := s.get("capacity"):
             warning = figures["warning"]
             notes += [f"capacity {figures['summary']}", f"warning: {warning}" if warning
                       else ""]
+        if warning := s.get("freshness_warning"):
+            notes.append(f"warning: {warning}")
         if s.get("renewal_date"):
             notes.append(f"{s['name']}: the API key must be renewed by {s['renewal_date']} "
                          "(syncd register)")
@@ -65,7 +84,8 @@ def status(doc: StatusDoc, out: TextIO) -> None:
                 backfill = "complete" if m["backfill_complete"] else (
                     f"{m['backfill_progress']:.0%}")
             rows.append((s["name"], m["module"], loaded, backfill, str(m["rows"]),
-                         str(m["deleted_rows"]), (m["last_success_at"] or "never")[:19],
+                         str(m["deleted_rows"]), freshness(m),
+                         (m["last_success_at"] or "never")[:19],
                          (m["last_error"] or "-")[:80]))
             if m["new_fields"]:
                 notes.append(f"{s['name']}/{m['module']}: new fields seen: "
@@ -94,4 +114,6 @@ def capacity_report(config: Config, out: TextIO) -> list[str]:
     figures = capacity.from_config(config)
     for line in dict.fromkeys(c.sentence() for c in figures.values()):
         out.write(f"capacity {line}\n")
-    return capacity.warnings(figures)
+    targets, unmet = capacity.freshness_report(config)
+    out.writelines(f"{line}\n" for line in targets)
+    return [*capacity.warnings(figures), *unmet]

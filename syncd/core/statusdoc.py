@@ -22,6 +22,10 @@ class ModuleDoc(TypedDict):
     last_full_read_at: NotRequired[str | None]  # paged kinds: the last complete read
     requests_last_hour: NotRequired[int]  # the daemon's view
     rate_limited_last_hour: NotRequired[int]
+    freshness_target: NotRequired[float]  # seconds the data may be old (§11)
+    age_seconds: NotRequired[float | None]  # now - the newest committed read
+    stale: NotRequired[bool]  # age above target (or never read)
+    target_met: NotRequired[bool]  # the host's rate can keep it within its target
 
 
 class BudgetDoc(TypedDict):
@@ -60,10 +64,22 @@ class SourceDoc(TypedDict):
     outbox: dict[str, dict[str, int]]
     capacity: CapacityDoc | None
     budget: NotRequired[BudgetDoc]  # paged kinds
+    freshness_warning: NotRequired[str | None]  # targets the host's rate cannot meet
     role: NotRequired[str]  # the daemon's view: leader / standby
     backfill_from: NotRequired[str | None]
     today: NotRequired[str]
 
 
+class OpenDoc(TypedDict):
+    """An alert open now (§11)."""
+
+    scope: str  # a source, "host:H" or "instance:H:P"
+    module: str | None
+    condition: str
+    opened_at: str  # UTC
+    what: str
+
+
 class StatusDoc(TypedDict):
     sources: list[SourceDoc]
+    alerts: NotRequired[list[OpenDoc]]  # the daemon's view: alerts open now

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from syncd.config import Config, RateLimit
 from syncd.core.fairqueue import SHARE, Priority
+from syncd.core.freshness import read_every
 from syncd.core.statusdoc import CapacityDoc
 from syncd.engine.hosts import host_of, host_rate
 
@@ -28,6 +29,8 @@ class SourceLoad:
     rate: RateLimit
     intervals: tuple[float, ...]  # seconds between fresh reads, one per module
     requests_per_module: int = 1
+    modules: tuple[str, ...] = ()  # the modules' names, aligned with intervals (optional)
+    targets: tuple[float, ...] = ()  # their freshness targets, aligned (optional)
 
     def __post_init__(self) -> None:
         if self.requests_per_module < 1 or any(i <= 0 for i in self.intervals):
@@ -116,12 +119,115 @@ def capacities(loads: Sequence[SourceLoad]) -> dict[str, Capacity]:
 
 def from_config(config: Config) -> dict[str, Capacity]:
     """The figures for every configured source, one request per module per round."""
-    return capacities([
-        SourceLoad(s.name, host_of(s), s.rate_limit,
-                   tuple(config.schedule.interval(m) for m in s.modules))
-        for s in config.sources])
+    return capacities(loads_of(config))
+
+
+def loads_of(config: Config) -> list[SourceLoad]:
+    """What every configured source asks: each module read as its freshness target needs."""
+    out = []
+    for s in config.sources:
+        targets = tuple(s.freshness_target(m, config.schedule.interval(m)) for m in s.modules)
+        out.append(SourceLoad(s.name, host_of(s), s.rate_limit,
+                              tuple(read_every(t) for t in targets), modules=s.modules,
+                              targets=targets))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class TargetFit:
+    """Whether one module's freshness target can be met on its host: at overload the
+    host's rate is shared out evenly (water-filling), so the shortest targets go unmet."""
+
+    source: str
+    module: str
+    target_seconds: float
+    every_seconds: float  # how often it can be read at best (its period when met)
+    met: bool
+    met_while_backfilling: bool
+
+
+def achievable_period(periods: Sequence[float], pace: float) -> float:
+    """The shortest period ``P`` the rate sustains when every module wants
+    ``periods[i]`` but none is read more often than every ``P``: solves
+    ``Σ 1 / max(p_i, P) = 1 / pace`` (the smallest period when that already fits)."""
+    ordered = sorted(periods)
+    if not ordered or sum(1 / p for p in ordered) * pace <= 1:
+        return ordered[0] if ordered else 0.0
+    slower = sum(1 / p for p in ordered)  # demand of modules whose period exceeds P
+    for i, p in enumerate(ordered):
+        slower -= 1 / p
+        # Modules 0..i are held to P: (i + 1) / P + slower = 1 / pace.
+        if slower * pace < 1:
+            limit = (i + 1) * pace / (1 - slower * pace)
+            nxt = ordered[i + 1] if i + 1 < len(ordered) else math.inf
+            if limit <= nxt:
+                return max(limit, p)
+    return len(ordered) * pace
+
+
+def target_fits(loads: Sequence[SourceLoad]) -> list[TargetFit]:
+    """Every named module's fit, host by host (fresh reads get (share-1)/share of the
+    rate while a backfill waits)."""
+    by_host: dict[str, list[SourceLoad]] = {}
+    for load in loads:
+        by_host.setdefault(load.host, []).append(load)
+    out: list[TargetFit] = []
+    share = SHARE[Priority.BACKFILL]
+    for group in by_host.values():
+        pace = host_rate(s.rate for s in group).seconds_per_request
+        periods = [i for s in group for i in s.intervals for _ in range(s.requests_per_module)]
+        full, backfilling = (achievable_period(periods, pace),
+                             achievable_period(periods, pace * share / (share - 1)))
+        for s in group:
+            for m, every, target in zip(s.modules, s.intervals, s.targets, strict=False):
+                out.append(TargetFit(s.name, m, target, max(every, full),
+                                     every >= full * (1 - 1e-9),
+                                     every >= backfilling * (1 - 1e-9)))
+    return out
+
+
+def unmet_sentence(fits: Sequence[TargetFit]) -> str | None:
+    """One sentence naming the targets the host's rate cannot meet (None: all are met)."""
+    unmet: dict[tuple[str, float], list[TargetFit]] = {}
+    for f in fits:
+        if not f.met:
+            unmet.setdefault((f.module, f.target_seconds), []).append(f)
+    if not unmet:
+        return None
+    parts = [f"{module} ({_duration(target)}) on {len(group)} source"
+             f"{'s' if len(group) != 1 else ''}, readable only every "
+             f"≥ {math.ceil(group[0].every_seconds)} s"
+             for (module, target), group in sorted(unmet.items(), key=lambda kv: kv[0][1])]
+    return (f"freshness targets that cannot be met at the host's rate: {'; '.join(parts)}: "
+            "lengthen those targets, sync fewer modules or give some sources to another "
+            "instance with its own IP.")
+
+
+def _duration(seconds: float) -> str:
+    """E.g. 300 → "5m", 21600 → "6h", 90 → "90s"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def warnings(figures: dict[str, Capacity]) -> list[str]:
     """The distinct one-sentence warnings, one per host that cannot keep up."""
     return list(dict.fromkeys(w for c in figures.values() if (w := c.warning())))
+
+
+def freshness_report(config: Config) -> tuple[list[str], list[str]]:
+    """For ``check``: one line per source with its modules' targets, and the sentences for
+    hosts whose rate cannot meet some of them."""
+    loads = loads_of(config)
+    lines = [f"freshness {s.name}: " + ", ".join(
+        f"{m} {_duration(t)}" for m, t in zip(s.modules, s.targets, strict=True))
+        for s in loads]
+    fits = target_fits(loads)
+    hosts = {s.name: s.host for s in loads}
+    by_host: dict[str, list[TargetFit]] = {}
+    for f in fits:
+        by_host.setdefault(hosts[f.source], []).append(f)
+    warned = [f"{host}: {w}" for host, group in by_host.items()
+              if (w := unmet_sentence(group))]
+    return lines, warned

@@ -13,6 +13,8 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import time
+from collections.abc import Collection
 from typing import Any
 
 import asyncpg
@@ -20,6 +22,7 @@ import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from syncd.config import Config, SourceConfig
+from syncd.core import alerting
 from syncd.core.errors import SyncdError, WarehouseError
 from syncd.core.results import Cycle
 from syncd.core.statusdoc import ModuleDoc, SourceDoc, StatusDoc
@@ -31,11 +34,13 @@ from syncd.kinds.skybiz.push.sender import ModulePush
 from syncd.kinds.skybiz.push.service import OutboxService
 from syncd.service import httpd, leader, status, waits
 from syncd.service import jobs as schedule
+from syncd.service.alerts import Alerter, Snapshot
 from syncd.service.health import WarehouseProbe
 from syncd.service.membership import Membership, joined
 from syncd.service.metrics import Metrics
 from syncd.service.notify import Notifier
 from syncd.warehouse import db
+from syncd.warehouse import freshness as reads
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -54,6 +59,12 @@ class SourceWorker:
         self.lost = asyncio.Event()
         self.observer = daemon.metrics.client_observer(source.name)
         self.last_pass: dt.datetime | None = None
+        self.targets = {m: source.freshness_target(m, daemon.cfg.schedule.interval(m))
+                        for m in source.modules}
+        self.plan = schedule.FreshPlan.of(self.targets)
+        self.read_starts: dict[str, float] = {}  # module → wall-clock start of its last read
+        self.fresh_task: asyncio.Task[None] | None = None
+        self.failed_in_a_row: dict[str, int] = {}  # modules with a pass since start
 
     @property
     def role(self) -> str:
@@ -97,6 +108,7 @@ class SourceWorker:
         self.daemon.metrics.leader.labels(self.source.name).set(1)
         try:
             async with self._syncer(conn) as self.sync:
+                await self._start_plan()
                 self._schedule()
                 pusher = asyncio.create_task(self._push_service().run()
                                              if self.source.source_kind.pushes
@@ -111,6 +123,7 @@ class SourceWorker:
                 await self._cancel_passes()
         finally:
             self.daemon.metrics.leader.labels(self.source.name).set(0)
+            self.daemon.alerter.forget(self.source.name)  # only a leader alerts for it
             self.conn = None
         if self.lost.is_set():
             raise WarehouseError("the warehouse connection was lost; reconnecting")
@@ -125,11 +138,36 @@ class SourceWorker:
         log.error("daemon.job_crashed", source=self.source.name, job=job,
                   error=f"{type(exc).__name__}: {exc}", exc_info=exc)
 
+    async def _start_plan(self) -> None:
+        """Record the targets, and start the plan from the warehouse's newest reads: a
+        restart or a takeover does not read every module again at once."""
+        assert self.conn is not None
+        assert self.sync is not None
+        async with self.sync.loader.turn():
+            await reads.save_targets(self.conn, self.source.name, self.targets)
+        await self.refresh()
+        ages = {m["module"]: m.get("age_seconds") for m in (self.status or {"modules": []})[
+            "modules"]}
+        self.read_starts = schedule.last_reads(ages, time.time())
+
+    async def _fresh(self) -> None:
+        """The fresh tick: start a pass of the modules the plan says are due (one fresh
+        pass at a time per source; the tick itself never waits)."""
+        if self.fresh_task is not None and not self.fresh_task.done():
+            return
+        now = time.time()
+        due = self.plan.due(self.read_starts, now)
+        if due:
+            self.read_starts.update(dict.fromkeys(due, now))
+            self.fresh_task = asyncio.create_task(
+                self._pass(due, frozenset({Purpose.FRESH})))
+
     def _schedule(self) -> None:
         """Hand the source's jobs (``schedule.jobs``) to the scheduler."""
         now = dt.datetime.now(dt.UTC)
-        for job in schedule.jobs(self.daemon.cfg.schedule, self.source.modules):
+        for job in schedule.jobs(self.daemon.cfg.schedule, self.source.modules, self.targets):
             func, args = ((self._deep, []) if not job.purposes else
+                          (self._fresh, []) if Purpose.FRESH in job.purposes else
                           (self._pass, [job.modules, job.purposes]))
             self.daemon.scheduler.add_job(
                 func, "interval", seconds=job.every, args=args,
@@ -165,8 +203,11 @@ class SourceWorker:
         assert self.sync is not None
         self.passes.add(task)
         try:
-            await self.sync.run(modules, self.daemon.metrics.progress(),
-                                now=dt.datetime.now(dt.UTC), purposes=purposes, cycle=cycle)
+            runs = await self.sync.run(modules, self.daemon.metrics.progress(),
+                                       now=dt.datetime.now(dt.UTC), purposes=purposes,
+                                       cycle=cycle)
+            self.failed_in_a_row = alerting.counted(
+                self.failed_in_a_row, {r.module: r.error is not None for r in runs})
             self.last_pass = dt.datetime.now(dt.UTC)
             await self.refresh()
         except Exception as exc:  # top of a job: a SyncdError is logged, anything else counted
@@ -220,7 +261,22 @@ class SourceWorker:
             self.daemon.metrics.set_state(self.source.name, m["module"], high=high,
                                           progress=m["backfill_progress"], now=now,
                                           zone=self.source.zone)
+        self._observe(now)
         self.daemon.notifier.status(self.daemon.summary())
+
+    def _observe(self, now: dt.datetime) -> None:
+        """Hand the status to the gauges and the alerts (no I/O: never slows the pass)."""
+        assert self.status is not None
+        metrics, name = self.daemon.metrics, self.source.name
+        for m in self.status["modules"]:
+            metrics.set_freshness(name, m, now, self.failed_in_a_row.get(m["module"]))
+        metrics.set_outbox(name, self.status["outbox"])
+        doc = SourceDoc(**self.status)
+        doc["today"] = self.source.today(now).isoformat()
+        host = self.daemon.host_alerts.get(name)
+        self.daemon.alerter.observe(Snapshot(
+            doc, dict(self.failed_in_a_row), asyncio.get_running_loop().time(), host,
+            self.daemon.host_warnings.get(host) if host else None))
 
     def page_status(self) -> SourceDoc:
         """This source's status with its role, span and last-hour request counts."""
@@ -243,9 +299,10 @@ class SourceWorker:
         return doc
 
     async def _cancel_passes(self) -> None:
-        for task in self.passes:
+        tasks = {*self.passes, *([self.fresh_task] if self.fresh_task else [])}
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.passes, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class Daemon:
@@ -258,6 +315,9 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.limiters = limiters_for(list(cfg.sources))
         self.capacity = capacity.from_config(cfg)  # the config never changes while running
+        self._capacity_alerts()
+        self.alerter = Alerter(cfg.alerts, dsn, on_delivery=self._delivered,
+                               on_open=self._open_alerts)
         obs = cfg.observability
         self.membership = Membership(dsn, [s.name for s in cfg.sources],
                                      f"{obs.host}:{obs.port}", self._membership_error)
@@ -266,6 +326,32 @@ class Daemon:
         for s in cfg.sources:
             if s.renewal_date is not None:
                 self.metrics.set_credential_expiry(s.name, s.renewal_date, s.zone)
+
+    def _capacity_alerts(self) -> None:
+        """Per host: the first source alerts for it (its leader), with the capacity or the
+        freshness-target warning."""
+        fits = capacity.target_fits(capacity.loads_of(self.cfg))
+        self.host_alerts: dict[str, str] = {}
+        self.host_warnings: dict[str, str | None] = {}
+        for s in self.cfg.sources:
+            figures = self.capacity[s.name]
+            if figures.host in self.host_warnings:
+                continue
+            peers = {n for n, c in self.capacity.items() if c.host == figures.host}
+            unmet = [f for f in fits if f.source in peers and not f.met]
+            self.host_alerts[s.name] = figures.host
+            self.host_warnings[figures.host] = figures.warning() or capacity.unmet_sentence(
+                unmet)
+            self.metrics.capacity_load.labels(figures.host).set(figures.load)
+            self.metrics.targets_unmet.labels(figures.host).set(len(unmet))
+
+    def _open_alerts(self, keys: Collection[alerting.AlertKey]) -> None:
+        for condition in alerting.Condition:
+            self.metrics.alerts_open.labels(condition.value).set(
+                sum(1 for k in keys if k.condition is condition))
+
+    def _delivered(self, endpoint: str, ok: bool) -> None:
+        self.metrics.alert_deliveries.labels(endpoint, "ok" if ok else "failed").inc()
 
     def _membership_error(self, exc: BaseException) -> None:
         self.metrics.job_errors.labels("", "membership").inc()
@@ -286,7 +372,8 @@ class Daemon:
 
     async def status(self) -> StatusDoc:
         """/status.json: the ``status --json`` document plus what the status page shows."""
-        return {"sources": [w.page_status() for w in self.workers]}
+        return {"sources": [w.page_status() for w in self.workers],
+                "alerts": self.alerter.open_now()}
 
     async def run(self) -> int:
         probe = asyncio.create_task(self.probe.run())
@@ -299,6 +386,7 @@ class Daemon:
             raise
         self._install_signals()
         watchdog = asyncio.create_task(self.notifier.watchdog())
+        alerter = asyncio.create_task(self.alerter.run(self.stopping))
         self.scheduler.start()
         self.notifier.ready("migrated; starting")
         log.info("daemon.ready", sources=[s.name for s in self.cfg.sources],
@@ -311,6 +399,8 @@ class Daemon:
             watchdog.cancel()
             probe.cancel()
             await asyncio.gather(probe, return_exceptions=True)
+            alerter.cancel()
+            await asyncio.gather(alerter, return_exceptions=True)
             await runner.cleanup()
         log.info("daemon.stopped")
         return 0

@@ -9,6 +9,7 @@ from collections import deque
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from syncd.core.results import LoadResult, ModuleRun
+from syncd.core.statusdoc import ModuleDoc
 from syncd.engine.progress import LogProgress
 
 _WINDOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -48,6 +49,47 @@ class Metrics:
             "working: the end of its renewal date, source time", ["source"], registry=r)
         self.pushed = Counter("syncd_push_documents", "Outbox documents decided by a push, "
                               "by final state", ["source", "module", "state"], registry=r)
+        self._freshness_metrics(r, sm)
+
+    def _freshness_metrics(self, r: CollectorRegistry, sm: list[str]) -> None:
+        """§11: what the Prometheus rules in contrib/prometheus alert on."""
+        self.target = Gauge("syncd_freshness_target_seconds", "How old the module's data may "
+                            "be ([sources.X.freshness])", sm, registry=r)
+        self.last_read = Gauge("syncd_last_read_timestamp_seconds", "When the module's newest "
+                               "committed read was (age = time() - this)", sm, registry=r)
+        self.failed_passes = Gauge("syncd_module_failed_passes", "Passes in a row that failed "
+                                   "(0 after a pass that succeeded)", sm, registry=r)
+        self.outbox = Gauge("syncd_outbox_documents", "Outbox documents by state",
+                            [*sm, "state"], registry=r)
+        self.new_fields = Gauge("syncd_new_fields", "Fields the API sent that syncd does not "
+                                "know (kept in _raw)", sm, registry=r)
+        self.capacity_load = Gauge("syncd_capacity_load_ratio", "Fresh requests per second "
+                                   "the targets need / what the host's rate allows",
+                                   ["host"], registry=r)
+        self.targets_unmet = Gauge("syncd_freshness_targets_unmet", "Modules whose target the "
+                                   "host's rate cannot meet", ["host"], registry=r)
+        self.alerts_open = Gauge("syncd_alerts_open", "Alerts open now (all instances)",
+                                 ["condition"], registry=r)
+        self.alert_deliveries = Counter("syncd_alert_deliveries", "Alert messages POSTed, by "
+                                        "endpoint host and result", ["endpoint", "result"],
+                                        registry=r)
+
+    def set_freshness(self, source: str, m: ModuleDoc, now: dt.datetime,
+                      failed_in_a_row: int | None) -> None:
+        """The §11 gauges of one module from its status."""
+        labels = (source, m["module"])
+        if "freshness_target" in m:
+            self.target.labels(*labels).set(m["freshness_target"])
+        if (age := m.get("age_seconds")) is not None:
+            self.last_read.labels(*labels).set(now.timestamp() - age)
+        if failed_in_a_row is not None:
+            self.failed_passes.labels(*labels).set(failed_in_a_row)
+        self.new_fields.labels(*labels).set(len(m["new_fields"]))
+
+    def set_outbox(self, source: str, outbox: dict[str, dict[str, int]]) -> None:
+        for module, states in outbox.items():
+            for state, n in states.items():
+                self.outbox.labels(source, module, state).set(n)
 
     def pushed_documents(self, source: str, module: str, **states: int) -> None:
         """Count documents a push decided: inserted=, rejected=, invalid=."""

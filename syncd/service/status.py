@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-import asyncpg
-
 from syncd.config import Config, SourceConfig
+from syncd.core import freshness as fresh
 from syncd.core.statusdoc import BudgetDoc, CapacityDoc, ModuleDoc, SourceDoc, StatusDoc
 from syncd.engine import capacity
 from syncd.kinds.skybiz.push import outbox
 from syncd.service import membership
 from syncd.warehouse import db, state
+from syncd.warehouse import freshness as reads
 
 
 async def document(cfg: Config, now: dt.datetime) -> StatusDoc:
@@ -20,20 +20,25 @@ async def document(cfg: Config, now: dt.datetime) -> StatusDoc:
     figures = capacity.from_config(cfg)
     async with db.ready(cfg.warehouse) as dsn, db.connection(dsn) as conn:
         leaders = await membership.leaders(conn)
-        return {"sources": [
+        for s in cfg.sources:
+            await reads.save_targets(conn, s.name, s.freshness)
+        doc: StatusDoc = {"sources": [
             await source_document(conn, s, now, leader=leaders.get(s.name),
                                 host_capacity=figures[s.name].to_json())
             for s in cfg.sources]}
+    add_target_fits(doc, capacity.target_fits(capacity.loads_of(cfg)))
+    return doc
 
 
 async def source_document(
-    conn: asyncpg.Connection, source: SourceConfig, now: dt.datetime, *,
+    conn: db.Connection, source: SourceConfig, now: dt.datetime, *,
     leader: str | None = None, host_capacity: CapacityDoc | None = None,
 ) -> SourceDoc:
     """One source's part of the status document; its leader and its host's capacity as the
     caller knows them (computed once for all sources)."""
     modules: list[ModuleDoc] = []
     windowed = source.backfill_from is not None
+    read_at = await reads.reads(conn, source.name)
     for name in source.modules:
         st = await state.module_status(conn, source.name, source.module(name))
         if source.backfill_from is not None:
@@ -60,6 +65,7 @@ async def source_document(
         }
         if not windowed:
             entry["last_full_read_at"] = _iso(_local(st.last_full_read_at, source))
+        _add_freshness(entry, source.freshness_target(name), read_at.get(name), now)
         modules.append(entry)
     doc: SourceDoc = {
         "name": source.name, "kind": source.kind, "modules": modules,
@@ -69,6 +75,30 @@ async def source_document(
     if not windowed:
         doc["budget"] = _budget(await state.budget(conn, source.name), source, now)
     return doc
+
+
+def _add_freshness(entry: ModuleDoc, target: float, read_at: dt.datetime | None,
+                   now: dt.datetime) -> None:
+    """§11: the module's target, the age of its newest committed read, and whether stale."""
+    age = fresh.age_seconds(read_at, now)
+    entry["freshness_target"] = target
+    entry["age_seconds"] = None if age is None else round(age, 1)
+    entry["stale"] = fresh.is_stale(age, target)
+
+
+def add_target_fits(doc: StatusDoc, fits: list[capacity.TargetFit]) -> None:
+    """Mark each module whose target its host's rate cannot meet (``target_met``)."""
+    met = {(f.source, f.module): f.met for f in fits}
+    for s in doc["sources"]:
+        for m in s["modules"]:
+            m["target_met"] = met.get((s["name"], m["module"]), True)
+        host = _host(s)
+        peers = {o["name"] for o in doc["sources"] if _host(o) == host}
+        s["freshness_warning"] = capacity.unmet_sentence([f for f in fits if f.source in peers])
+
+
+def _host(s: SourceDoc) -> str | None:
+    return s["capacity"]["host"] if s["capacity"] else None
 
 
 def _local(at: dt.datetime | None, source: SourceConfig) -> dt.datetime | None:

@@ -11,7 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 
-from syncd.core.statusdoc import BudgetDoc, CapacityDoc, ModuleDoc, SourceDoc, StatusDoc
+from syncd.core.statusdoc import (
+    BudgetDoc,
+    CapacityDoc,
+    ModuleDoc,
+    OpenDoc,
+    SourceDoc,
+    StatusDoc,
+)
 
 REFRESH_SECONDS = 10
 RENEWAL_WARNING_DAYS = 14
@@ -25,20 +32,23 @@ th{font-size:12px;text-transform:uppercase;color:#667}
 .bar{position:relative;height:12px;min-width:160px;background:#e4e7eb;border-radius:6px}
 .fill{position:absolute;top:0;height:12px;background:#2f80ed;border-radius:6px}
 .warn{background:#fff4e5;border:1px solid #f0b429;padding:6px 8px;margin:4px 0}
+.fresh{background:#1e8e3e}.late{background:#f0b429}.stale{background:#c5221f}
 .ok{color:#1e8e3e}.err{color:#c5221f}.num{text-align:right;font-variant-numeric:tabular-nums}
 """
 
 
 def render(doc: StatusDoc, now: dt.datetime) -> str:
     """The whole page for a ``/status.json`` document."""
-    sections = "".join(_source(s, now) for s in doc.get("sources", []))
+    sections = alerts_open(doc.get("alerts")) + "".join(
+        _source(s, now) for s in doc.get("sources", []))
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<title>syncd status</title><style>{_CSS}</style></head><body>"
         "<h1>syncd status</h1>"
-        f"<div class=meta>updated {escape(now.strftime('%Y-%m-%d %H:%M:%S %Z'))}, "
+        f"<div class=meta>updated {escape(now.astimezone(dt.UTC).strftime('%Y-%m-%d %H:%M:%S'))}"
+        " UTC, "
         f"refreshes every {REFRESH_SECONDS} s</div>{sections}</body></html>")
 
 
@@ -46,7 +56,8 @@ def _source(s: SourceDoc, now: dt.datetime) -> str:
     span = (s.get("backfill_from"), s.get("today"))
     rows = "".join(_module(m, span, now) for m in s.get("modules", []))
     role = s.get("role", "")
-    head = ("<tr><th>module</th><th>loaded range</th><th>lag</th><th>last success</th>"
+    head = ("<tr><th>module</th><th>loaded range</th><th>lag</th><th>age / target</th>"
+            "<th>last success</th>"
             "<th>rows</th><th>deleted</th><th>requests/h</th><th>429/h</th>"
             "<th>last error</th></tr>")
     today = dt.date.fromisoformat(s["today"]) if s.get("today") else now.date()
@@ -108,6 +119,7 @@ def _module(m: ModuleDoc, span: tuple[str | None, str | None], now: dt.datetime)
         escape(m["module"]),
         loaded,
         escape(_lag(m.get("high_watermark"), span[1] or now.date().isoformat())),
+        freshness_bar(m),
         escape((m.get("last_success_at") or "never")[:19].replace("T", " ")),
         f"<span class=num>{m.get('rows', 0):,}</span>",
         f"<span class=num>{m.get('deleted_rows', 0):,}</span>",
@@ -140,6 +152,43 @@ def _lag(high: str | None, today: str) -> str:
         return "-"
     days = (dt.date.fromisoformat(today) - dt.date.fromisoformat(high)).days
     return "current" if days <= 0 else f"{days} day{'s' if days != 1 else ''} behind"
+
+def freshness_bar(m: ModuleDoc) -> str:
+    """The data's age against its freshness target: green within it, amber past it, red
+    past twice it (an alert); the bar is full at twice the target."""
+    target, age = m.get("freshness_target"), m.get("age_seconds")
+    if target is None:
+        return "-"
+    if age is None:
+        return f"<div class=meta data-freshness>never read / {_span(target)}</div>"
+    state = "fresh" if age <= target else "late" if age <= 2 * target else "stale"
+    width = min(100.0, 50.0 * age / target)
+    return (f"<div class=bar data-freshness={state} title='age {_span(age)}, target "
+            f"{_span(target)}'><div class='fill {state}' style='left:0;width:{width:.1f}%'>"
+            f"</div></div><div class=meta>{_span(age)} / {_span(target)}</div>")
+
+
+def alerts_open(alerts: list[OpenDoc] | None) -> str:
+    """The alerts open now (every instance's), oldest first; nothing when none."""
+    if not alerts:
+        return "<div class=meta data-alerts=0>no alerts open</div>" if alerts is not None \
+            else ""
+    items = "".join(
+        f"<li data-alert='{escape(a['condition'])}'><b>{escape(a['condition'])}</b> "
+        f"{escape(a['scope'] + ('/' + a['module'] if a['module'] else ''))}: "
+        f"{escape(a['what'])} <span class=meta>since {escape(a['opened_at'][:16])} UTC"
+        "</span></li>" for a in alerts)
+    return (f"<div class=warn role=alert data-alerts={len(alerts)}><b>{len(alerts)} alert"
+            f"{'s' if len(alerts) != 1 else ''} open</b><ul>{items}</ul></div>")
+
+
+def _span(seconds: float) -> str:
+    """A duration a person reads at a glance: "90 s", "5 min", "6 h", "3 d"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= 2 * size or (seconds >= size and seconds % size == 0):
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
 
 def outbox_counts(counts: dict[str, int]) -> str:
     """E.g. "2 pending, 10 inserted, 1 invalid" (states with documents only)."""
