@@ -21,9 +21,8 @@ from syncd.core.statusdoc import BudgetDoc, CapacityDoc, ModuleDoc, SourceDoc, S
 from syncd.engine import capacity
 from syncd.engine.hosts import limiters_for
 from syncd.engine.progress import Progress
-from syncd.kinds.skybiz.push import outbox
 from syncd.service import leader, membership
-from syncd.warehouse import db, state
+from syncd.warehouse import db, outbox, state
 
 
 @contextlib.asynccontextmanager

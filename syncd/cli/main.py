@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="send the outbox's pending documents to the API")
     push.add_argument("--source", help="only this source")
     push.add_argument("--module", action="append", default=[],
-                      help="only this module: sales, purchase or customer (repeat)")
+                      help="only this module: sales, purchase, customer (SKYBIZ); customers, "
+                           "invoices, … (CloudOnex) (repeat)")
     push.add_argument("--dry-run", action="store_true", help="only validate; send nothing")
     push.add_argument("--file", type=Path, help="first add the documents of this JSON file")
     demo = sub.add_parser("demo", parents=[common],
@@ -185,14 +186,14 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     cfg = _load(args, need_credentials=not args.dry_run)
     sources = [s for s in ([cfg.source(args.source)] if args.source else cfg.sources)
-               if s.source_kind.pushes]
+               if command.push_modules(s.source_kind)]
     if not sources:
-        raise ConfigError(f"{cfg.path}: no source to push to; syncd push writes SKYBIZ "
-                          "documents (kind = \"skybiz\").")
+        raise ConfigError(f"{cfg.path}: no source to push to; configure a source whose kind "
+                          "has write-back.")
     wanted = command.modules(args.module)
     entries = command.load_file(args.file, cfg) if args.file else None
     if args.dry_run and entries is not None:
-        results = command.check_entries(entries)
+        results = command.check_entries(entries, cfg)
     else:
         results = asyncio.run(command.push(cfg, sources, wanted, dry_run=args.dry_run,
                                            entries=entries))

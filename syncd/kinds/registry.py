@@ -59,6 +59,8 @@ class SourceKind:
     checker_path: str  # "module:function" of its `syncd check` of one source
     url_hint: str  # an example base_url
     pushes: bool = False  # has an outbox (`syncd push`)
+    writer_path: str | None = None  # "module:Class" of its outbox Writer: (source, client)
+    #                                 -> Writer (client None: only validate)
     registers: bool = False  # credentials can be obtained by `syncd register`
 
     def module(self, name: str) -> Module:
@@ -79,6 +81,12 @@ class SourceKind:
     def checker(self) -> Callable[..., Awaitable[Any]]:
         return _resolve(self.checker_path)  # type: ignore[no-any-return]
 
+    def writer(self) -> Any:
+        """The factory of its outbox writer (``syncd.engine.outbox.writer.Writer``)."""
+        if self.writer_path is None:
+            raise KeyError(f"kind {self.name} has no write-back")
+        return _resolve(self.writer_path)
+
 
 def _resolve(path: str) -> Any:
     module, _, name = path.partition(":")
@@ -93,7 +101,7 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
         windowed=True, syncer_path="syncd.kinds.skybiz.sync:SourceSync",
         checker_path="syncd.kinds.skybiz.check:check_source",
         url_hint="https://example.com/01/clientportal/apiv2/modules", pushes=True,
-        registers=True),
+        writer_path="syncd.kinds.skybiz.push.writer:SkybizWriter", registers=True),
     SourceKind(
         name="cloudonex", label="CloudOnex", modules=resources.RESOURCES,
         default_rate=(1000, 3600.0), credentials=("api_key",),

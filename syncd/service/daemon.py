@@ -27,14 +27,14 @@ from syncd.core.statusdoc import ModuleDoc, SourceDoc, StatusDoc
 from syncd.core.windows import Purpose
 from syncd.engine import capacity
 from syncd.engine.hosts import limiters_for
+from syncd.engine.outbox.writer import ModulePush
 from syncd.kinds.registry import Syncer
-from syncd.kinds.skybiz.push.sender import ModulePush
-from syncd.kinds.skybiz.push.service import OutboxService
 from syncd.service import httpd, leader, waits
 from syncd.service import jobs as schedule
 from syncd.service.membership import Membership, joined
 from syncd.service.metrics import Metrics
 from syncd.service.notify import Notifier
+from syncd.service.pusher import OutboxService
 from syncd.warehouse import db
 
 log = structlog.get_logger("syncd.daemon")
@@ -138,7 +138,8 @@ class SourceWorker:
             if any(r.inserted or r.rejected or r.invalid for r in results):
                 await self.refresh()
 
-        return OutboxService(self.daemon.dsn, self.source.name, self.sync.client,
+        writer = self.source.source_kind.writer()(self.source, self.sync.client)
+        return OutboxService(self.daemon.dsn, self.source.name, writer,
                              self.daemon.cfg.schedule.push_seconds, report)
 
     def _unschedule(self) -> None:

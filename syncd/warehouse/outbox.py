@@ -1,4 +1,4 @@
-"""``syncd.outbox`` in the warehouse: the only SQL of the push package.
+"""``syncd.outbox`` in the warehouse: the only SQL of write-back, for every kind.
 
 Every state change is its own committed statement (or transaction), written before a
 request goes out and after its answer is read, so a crash anywhere leaves each document
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from syncd.kinds.skybiz.push.outcome import Outcome
+from syncd.engine.outbox.writer import Outcome
 from syncd.warehouse.db import db_errors
 
 STATES = ("pending", "sending", "inserted", "rejected", "invalid")
@@ -21,17 +21,21 @@ _LOCK = "SELECT pg_try_advisory_lock(hashtextextended('syncd.push.' || $1, 0))"
 _UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('syncd.push.' || $1, 0))"
 
 _OPEN = """
-SELECT id, state, document::text AS text FROM syncd.outbox
+SELECT id, state, document::text AS text, operation, target_id, attempts FROM syncd.outbox
 WHERE source = $1 AND module = $2 AND state IN ('pending', 'sending') ORDER BY id
 """
-# Rows that are or may become documents at the API, for the duplicate check.
-_KEYS = """
-SELECT id, coalesce(document->>'DocType', ''),
-       coalesce(document->>CASE WHEN $2 = 'customer' THEN 'CusCode' ELSE 'Doc1No' END, '')
-FROM syncd.outbox
+# Rows that are or may become documents at the API, for the duplicate check: those whose
+# document field $3 (named by the kind's writer, never by API data) is among $4.
+_LIVE = """
+SELECT id, document::text AS text FROM syncd.outbox
 WHERE source = $1 AND module = $2 AND state IN ('pending', 'sending', 'inserted')
-  AND document->>CASE WHEN $2 = 'customer' THEN 'CusCode' ELSE 'Doc1No' END = ANY($3::text[])
+  AND document->>$3 = ANY($4::text[])
 ORDER BY id
+"""
+# Record ids found at the source that other rows already hold as theirs.
+_CLAIMED = """
+SELECT created_id FROM syncd.outbox
+WHERE source = $1 AND module = $2 AND created_id = ANY($3::text[])
 """
 _INVALID = """
 UPDATE syncd.outbox AS o SET state = 'invalid', error = x.error,
@@ -45,8 +49,11 @@ WHERE id = ANY($1::bigint[])
 """
 _RECORD = """
 UPDATE syncd.outbox AS o SET state = x.state, error = x.error, fail_category = x.category,
-    request_id = $5, batch_id = $6, updated_at = now()
-FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS x(id, state, error, category)
+    created_id = coalesce(x.created_id, o.created_id),
+    request_id = $6, batch_id = $7,
+    updated_at = now()
+FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])
+     AS x(id, state, error, category, created_id)
 WHERE o.id = x.id
 """
 _BACK = """
@@ -58,18 +65,32 @@ SELECT module, state, count(*)::bigint AS n FROM syncd.outbox WHERE source = $1
 GROUP BY module, state ORDER BY module
 """
 _ADD = """
-INSERT INTO syncd.outbox (source, module, document)
-SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+INSERT INTO syncd.outbox (source, module, document, operation, target_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[])
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One open outbox document: its id, state and the JSON text stored."""
+    """One open outbox document: its id, state, the JSON text stored and what it asks."""
 
     id: int
     state: str
     text: str
+    operation: str = "create"
+    target_id: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A document to add: its source, module, JSON text and operation."""
+
+    source: str
+    module: str
+    text: str
+    operation: str = "create"
+    target_id: str | None = None
 
 
 async def lock(conn: asyncpg.Connection, source: str) -> bool:
@@ -87,16 +108,23 @@ async def unlock(conn: asyncpg.Connection, source: str) -> None:
 async def open_rows(conn: asyncpg.Connection, source: str, module: str) -> list[Row]:
     """The module's pending and sending documents, oldest first."""
     with db_errors("reading the outbox"):
-        return [Row(r["id"], r["state"], r["text"])
-                for r in await conn.fetch(_OPEN, source, module)]
+        return [Row(r["id"], r["state"], r["text"], r["operation"], r["target_id"],
+                    r["attempts"]) for r in await conn.fetch(_OPEN, source, module)]
 
 
-async def keys(conn: asyncpg.Connection, source: str, module: str, names: Sequence[str]
-               ) -> list[tuple[int, tuple[str, ...]]]:
-    """(id, key) of the live rows whose name is among ``names``, in id order."""
+async def live(conn: asyncpg.Connection, source: str, module: str, field: str,
+               values: Sequence[str]) -> list[tuple[int, str]]:
+    """(id, document text) of the live rows whose ``field`` is among ``values``, by id."""
     with db_errors("reading the outbox"):
-        rows = await conn.fetch(_KEYS, source, module, list(names))
-    return [(r[0], (r[2],) if module == "customer" else (r[1], r[2])) for r in rows]
+        rows = await conn.fetch(_LIVE, source, module, field, list(values))
+    return [(r["id"], r["text"]) for r in rows]
+
+
+async def claimed(conn: asyncpg.Connection, source: str, module: str,
+                  candidates: Sequence[str]) -> set[str]:
+    """The record ids among ``candidates`` that rows of the module already hold."""
+    with db_errors("reading the outbox"):
+        return {r[0] for r in await conn.fetch(_CLAIMED, source, module, list(candidates))}
 
 
 async def mark_invalid(conn: asyncpg.Connection, errors: dict[int, str]) -> None:
@@ -114,9 +142,10 @@ async def record(conn: asyncpg.Connection, outcomes: dict[int, Outcome],
                  request_id: str | None, batch_id: str | None) -> None:
     """Every document's outcome of one answer, in one transaction."""
     with db_errors("recording an answer"):
-        await conn.execute(_RECORD, list(outcomes), [o.state for o in outcomes.values()],
-                           [o.error for o in outcomes.values()],
-                           [o.category for o in outcomes.values()], request_id, batch_id)
+        values = list(outcomes.values())
+        await conn.execute(_RECORD, list(outcomes), [o.state for o in values],
+                           [o.error for o in values], [o.category for o in values],
+                           [o.created_id for o in values], request_id, batch_id)
 
 
 async def back_to_pending(conn: asyncpg.Connection, ids: Iterable[int]) -> None:
@@ -135,9 +164,12 @@ async def counts(conn: asyncpg.Connection, source: str) -> dict[str, dict[str, i
     return out
 
 
-async def add(conn: asyncpg.Connection, entries: Sequence[tuple[str, str, str]]) -> int:
-    """Insert (source, module, document JSON text) rows as pending; how many."""
+async def add(conn: asyncpg.Connection,
+              entries: Sequence[Entry | tuple[str, str, str]]) -> int:
+    """Insert documents (an Entry, or a (source, module, JSON text) create) as pending."""
+    rows = [e if isinstance(e, Entry) else Entry(*e) for e in entries]
     with db_errors("adding documents to the outbox"):
-        await conn.execute(_ADD, [e[0] for e in entries], [e[1] for e in entries],
-                           [e[2] for e in entries])
-    return len(entries)
+        await conn.execute(_ADD, [e.source for e in rows], [e.module for e in rows],
+                           [e.text for e in rows], [e.operation for e in rows],
+                           [e.target_id for e in rows])
+    return len(rows)
