@@ -108,7 +108,8 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
         config_keys=("page_size", "lookback_days"), windowed=False,
         syncer_path="syncd.kinds.cloudonex.reader:ResourceSync",
         checker_path="syncd.kinds.cloudonex.reader:check_source",
-        url_hint="https://crm.example.com/api/v2"),
+        url_hint="https://crm.example.com/api/v2", pushes=True,
+        writer_path="syncd.kinds.cloudonex.push.writer:CloudonexWriter"),
 )}
 
 
