@@ -21,3 +21,16 @@ ALTER TABLE syncd.outbox ADD CONSTRAINT outbox_operation_check CHECK (
 -- The never-twice check looks up which found records other rows already claimed.
 CREATE INDEX outbox_created ON syncd.outbox (source, module, created_id)
     WHERE created_id IS NOT NULL;
+
+-- CloudOnex webhooks (CONTRACT §8.2): what `syncd webhooks register` registered. Only the
+-- SHA-256 of the unguessable path segment is kept; `syncd run` serves the paths whose last
+-- segment hashes to one of these, and notes when a hint last arrived.
+CREATE TABLE syncd.webhooks (
+    id              bigserial PRIMARY KEY,
+    source          text NOT NULL,
+    token_sha256    bytea NOT NULL UNIQUE,
+    url             text NOT NULL,           -- as given, without the secret segment
+    events          text[] NOT NULL,
+    registered_at   timestamptz NOT NULL DEFAULT now(),
+    last_webhook_at timestamptz
+);

@@ -22,7 +22,7 @@ from syncd.engine import capacity
 from syncd.engine.hosts import limiters_for
 from syncd.engine.progress import Progress
 from syncd.service import leader, membership
-from syncd.warehouse import db, outbox, state
+from syncd.warehouse import db, hooks, outbox, state
 
 
 @contextlib.asynccontextmanager
@@ -148,6 +148,8 @@ async def source_status(
         "capacity": host_capacity}
     if not windowed:
         doc["budget"] = _budget(await state.budget(conn, source.name), source, now)
+    if source.source_kind.hints_path:
+        doc["last_webhook_at"] = _iso(_local(await hooks.last_heard(conn, source.name), source))
     return doc
 
 

@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "invoices, … (CloudOnex) (repeat)")
     push.add_argument("--dry-run", action="store_true", help="only validate; send nothing")
     push.add_argument("--file", type=Path, help="first add the documents of this JSON file")
+    webhooks = sub.add_parser("webhooks", parents=[common],
+                              help="register a webhook so `syncd run` hears of changes at once")
+    from syncd.cli import webhooks as webhooks_cli
+
+    webhooks_cli.add_arguments(webhooks)
     demo = sub.add_parser("demo", parents=[common],
                           help="the whole product on one machine against the simulator")
     demo.add_argument("--keep", action="store_true",
@@ -203,6 +208,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     return EXIT_OK if command.succeeded(results, dry_run=args.dry_run) else EXIT_FAILED
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from syncd.cli import webhooks as command
+
+    return asyncio.run(command.register(_load(args, need_credentials=True), args, sys.stdout))
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from syncd_simulator import cli as simulator_cli
 
@@ -227,6 +238,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "register": cmd_register,
     "push": cmd_push,
+    "webhooks": cmd_webhooks,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }

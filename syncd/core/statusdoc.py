@@ -60,6 +60,7 @@ class SourceDoc(TypedDict):
     outbox: dict[str, dict[str, int]]
     capacity: CapacityDoc | None
     budget: NotRequired[BudgetDoc]  # paged kinds
+    last_webhook_at: NotRequired[str | None]  # kinds with webhooks (CONTRACT §8.2)
     role: NotRequired[str]  # the daemon's view: leader / standby
     backfill_from: NotRequired[str | None]
     today: NotRequired[str]

@@ -62,6 +62,8 @@ class SourceKind:
     writer_path: str | None = None  # "module:Class" of its outbox Writer: (source, client)
     #                                 -> Writer (client None: only validate)
     registers: bool = False  # credentials can be obtained by `syncd register`
+    hints_path: str | None = None  # "module:Class" of its webhook HintReader: (syncer) ->
+    #                                reader (`syncd webhooks`, CONTRACT §8.2)
 
     def module(self, name: str) -> Module:
         """The module called ``name``; KeyError lists the known names."""
@@ -80,6 +82,12 @@ class SourceKind:
 
     def checker(self) -> Callable[..., Awaitable[Any]]:
         return _resolve(self.checker_path)  # type: ignore[no-any-return]
+
+    def hints(self) -> Any:
+        """The factory of its webhook hint reader (``syncd.service.hooks.Reader``)."""
+        if self.hints_path is None:
+            raise KeyError(f"kind {self.name} has no webhooks")
+        return _resolve(self.hints_path)
 
     def writer(self) -> Any:
         """The factory of its outbox writer (``syncd.engine.outbox.writer.Writer``)."""
@@ -109,7 +117,8 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
         syncer_path="syncd.kinds.cloudonex.reader:ResourceSync",
         checker_path="syncd.kinds.cloudonex.reader:check_source",
         url_hint="https://crm.example.com/api/v2", pushes=True,
-        writer_path="syncd.kinds.cloudonex.push.writer:CloudonexWriter"),
+        writer_path="syncd.kinds.cloudonex.push.writer:CloudonexWriter",
+        hints_path="syncd.kinds.cloudonex.hints:HintReader"),
 )}
 
 

@@ -31,11 +31,12 @@ from syncd.engine.outbox.writer import ModulePush
 from syncd.kinds.registry import Syncer
 from syncd.service import httpd, leader, waits
 from syncd.service import jobs as schedule
+from syncd.service.hooks import Hinted, Receiver
 from syncd.service.membership import Membership, joined
 from syncd.service.metrics import Metrics
 from syncd.service.notify import Notifier
 from syncd.service.pusher import OutboxService
-from syncd.warehouse import db
+from syncd.warehouse import db, hooks
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -142,6 +143,18 @@ class SourceWorker:
         return OutboxService(self.daemon.dsn, self.source.name, writer,
                              self.daemon.cfg.schedule.push_seconds, report)
 
+    def hint_reader(self) -> Any:
+        """The kind's webhook hint reader over the leader's syncer (None: not leading)."""
+        if self.sync is None or self.conn is None:
+            return None
+        return self.source.source_kind.hints()(self.sync)
+
+    async def heard(self, at: dt.datetime) -> None:
+        """A webhook for this source arrived (``status`` shows last_webhook_at)."""
+        if self.sync is not None and self.conn is not None:
+            async with self.sync.loader.turn():
+                await hooks.heard(self.conn, self.source.name, at)
+
     def _unschedule(self) -> None:
         for job in self.daemon.scheduler.get_jobs():
             if job.id.startswith(f"{self.source.name}:"):
@@ -243,6 +256,8 @@ class Daemon:
         self.membership = Membership(dsn, [s.name for s in cfg.sources],
                                      f"{obs.host}:{obs.port}", self._membership_error)
         self.workers = [SourceWorker(self, s) for s in cfg.sources]
+        self.receiver = Receiver({w.source.name: Hinted(w.source.name, w.hint_reader, w.heard)
+                                  for w in self.workers if w.source.source_kind.hints_path})
         for s in cfg.sources:
             if s.renewal_date is not None:
                 self.metrics.set_credential_expiry(s.name, s.renewal_date, s.zone)
@@ -278,9 +293,23 @@ class Daemon:
         """/status.json: the ``status --json`` document plus what the status page shows."""
         return {"sources": [w.page_status() for w in self.workers]}
 
+    async def _webhook_tokens(self) -> None:
+        """Keep the receiver's registered tokens current (a `webhooks register` while we
+        run is served within seconds)."""
+        while not self.stopping.is_set():
+            try:
+                async with db.connection(self.dsn) as conn:
+                    self.receiver.tokens = await hooks.tokens(conn)
+            except WarehouseError as exc:
+                log.warning("webhooks.tokens_unread", error=str(exc))
+            await waits.pause(self.stopping, 5)
+
     async def run(self) -> int:
-        runner = await httpd.serve(httpd.make_app(self.metrics, self.health, self.status),
-                                   self.cfg.observability.host, self.cfg.observability.port)
+        app = httpd.make_app(self.metrics, self.health, self.status)
+        self.receiver.add_routes(app)  # [webhooks] listen: the observability listener
+        runner = await httpd.serve(app, self.cfg.observability.host,
+                                   self.cfg.observability.port)
+        tokens = asyncio.create_task(self._webhook_tokens())
         self._install_signals()
         watchdog = asyncio.create_task(self.notifier.watchdog())
         self.scheduler.start()
@@ -293,6 +322,7 @@ class Daemon:
         finally:
             self.scheduler.shutdown(wait=False)
             watchdog.cancel()
+            tokens.cancel()
             await runner.cleanup()
         log.info("daemon.stopped")
         return 0

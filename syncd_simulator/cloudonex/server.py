@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from syncd_simulator import encoding
-from syncd_simulator.cloudonex import admin, query, render, resources, writes
+from syncd_simulator.cloudonex import admin, query, render, resources, webhooks, writes
 from syncd_simulator.cloudonex.data import Dataset
 from syncd_simulator.cloudonex.faults import BAD_GATEWAY, ERROR_PAGE, PHP_FATAL, Fault, FaultPlan
 from syncd_simulator.cloudonex.options import CloudOnexOptions, CloudOnexRequest, Drift
@@ -60,12 +60,14 @@ class CloudOnexSimulator:
         self._runner: web.AppRunner | None = None
         self._mutator: asyncio.Task[None] | None = None
         self.writes = writes.Writes(self)  # POST/PUT/DELETE endpoints and their knobs
+        self.hooks = webhooks.Hooks(self)  # POST /webhooks; events fired on mutations
 
     def app(self) -> web.Application:
         """A fresh aiohttp application serving this simulator's state."""
         app = web.Application()
         admin.add_routes(app, self)
         self.writes.add_routes(app)
+        self.hooks.add_routes(app)
         app.router.add_route("*", API + "/{tail:.*}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._outside)
         return app
