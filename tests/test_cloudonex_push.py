@@ -256,3 +256,17 @@ async def test_cli_dry_run_and_module_selection(
         "crm/invoices: 1 invalid, 1 ready to send",
         "  invalid #2 : items: At least one item (description, amount, qty) is required"]
     assert posts(sim) == []
+
+
+async def test_a_module_of_the_other_kind_is_invalid_at_once(
+    cloudonex_simulator: Any, tmp_path: Path, pg_dsn: str
+) -> None:
+    """A SKYBIZ `sales` row for a CloudOnex source becomes invalid and is never sent."""
+    sim, path = await setup(cloudonex_simulator, tmp_path, pg_dsn)
+    [row_id] = await add(pg_dsn, "sales", [{"Doc1No": "X"}])
+    await push(path)
+    row = (await rows(pg_dsn))[row_id]
+    assert (row["state"], row["error"]) == (
+        "invalid", "module sales is not pushed by this source's kind; use one of customers, "
+        "products, invoices, quotes, transactions, tickets, leads")
+    assert posts(sim) == []

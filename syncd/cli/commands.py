@@ -165,9 +165,16 @@ def _budget(seen: state.Budget | None, source: SourceConfig, now: dt.datetime) -
     remaining = seen.remaining if seen else None
     if seen and seen.reset_at is not None and seen.reset_at <= now:
         remaining = limit
+    from syncd.kinds.cloudonex.budget import reserve
+    from syncd.kinds.cloudonex.client import PUSH_SHARE
+
     return {"limit": limit, "per_seconds": rate.per_seconds, "remaining": remaining,
             "reset_at": _iso(_local(seen.reset_at, source) if seen else None),
-            "observed_at": _iso(_local(seen.observed_at, source) if seen else None)}
+            "observed_at": _iso(_local(seen.observed_at, source) if seen else None),
+            # How the hour is shared (README "Write-back to CloudOnex"): complete reads and
+            # pushes each have a ceiling, fresh reads go first and keep the reserve.
+            "complete_reads_limit": max(1, rate.requests - reserve(rate.requests)),
+            "push_limit": max(1, int(rate.requests * PUSH_SHARE))}
 
 
 def _progress(st: state.ModuleStatus, backfill_from: dt.date, today: dt.date) -> float:

@@ -32,6 +32,8 @@ class BudgetDoc(TypedDict):
     remaining: int | None
     reset_at: str | None
     observed_at: str | None
+    complete_reads_limit: NotRequired[int]  # of the hour, at most (the rest is for fresh)
+    push_limit: NotRequired[int]  # of the hour, at most, for write-back
 
 
 class CapacityDoc(TypedDict):

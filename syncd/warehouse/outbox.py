@@ -60,6 +60,13 @@ _BACK = """
 UPDATE syncd.outbox SET state = 'pending', updated_at = now()
 WHERE id = ANY($1::bigint[]) AND state = 'sending'
 """
+# Pending rows of modules the source's kind does not push (a SKYBIZ module on a CloudOnex
+# source, or the reverse): invalid at once, with the reason, instead of waiting for ever.
+_FOREIGN = """
+UPDATE syncd.outbox SET state = 'invalid', fail_category = 'validation', updated_at = now(),
+    error = 'module ' || module || ' is not pushed by this source''s kind; use one of ' || $3
+WHERE source = $1 AND state = 'pending' AND NOT module = ANY($2::text[])
+"""
 _COUNTS = """
 SELECT module, state, count(*)::bigint AS n FROM syncd.outbox WHERE source = $1
 GROUP BY module, state ORDER BY module
@@ -152,6 +159,13 @@ async def back_to_pending(conn: asyncpg.Connection, ids: Iterable[int]) -> None:
     """The API refused the whole request (401/403/…): these documents were not created."""
     with db_errors("recording a refused request"):
         await conn.execute(_BACK, list(ids))
+
+
+async def refuse_foreign(conn: asyncpg.Connection, source: str, modules: Sequence[str]) -> int:
+    """Mark pending rows of other modules than ``modules`` invalid; how many."""
+    with db_errors("recording invalid documents"):
+        done: str = await conn.execute(_FOREIGN, source, list(modules), ", ".join(modules))
+    return int(done.rsplit(maxsplit=1)[-1])
 
 
 async def counts(conn: asyncpg.Connection, source: str) -> dict[str, dict[str, int]]:

@@ -35,6 +35,8 @@ class Pusher:
         """Every selected module in the writer's order; a 401 stops the rest, a 403 only
         its module."""
         results, stop = [], None
+        if not dry_run:
+            await outbox.refuse_foreign(self.conn, self.source, self.writer.modules)
         for module in (m for m in self.writer.modules if modules is None or m in modules):
             result = ModulePush(self.source, module)
             results.append(result)
