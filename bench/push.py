@@ -22,9 +22,8 @@ import testbed
 from syncd.cli import commands
 from syncd.cli import push as command
 from syncd.config import RateLimit
-from syncd.kinds.skybiz.push import outbox
 from syncd.kinds.skybiz.push.encoding import dumps
-from syncd.warehouse import db
+from syncd.warehouse import db, outbox
 from syncd_simulator import Simulator, SimulatorOptions
 
 DOCUMENTS, BATCH = 10_000, 500

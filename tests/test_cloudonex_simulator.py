@@ -169,7 +169,8 @@ async def test_missing_or_wrong_key_answers_401(start: Start, session: aiohttp.C
 
 async def test_forbidden_unknown_and_wrong_method(start: Start,
                                                   session: aiohttp.ClientSession) -> None:
-    """403 for a forbidden resource, JSON 404 for an unknown one, 405 for POST on a list."""
+    """403 for a forbidden resource, JSON 404 for an unknown one, 405 for PATCH on a list
+    (POST creates: the write endpoints)."""
     _, base = await start(forbidden=frozenset({"leads"}))
     forbidden = await get(session, f"{base}/leads")
     assert forbidden.status == 403
@@ -178,7 +179,7 @@ async def test_forbidden_unknown_and_wrong_method(start: Start,
     missing = await get(session, f"{base}/users")
     assert missing.status == 404
     assert missing.json()["success"] is False
-    posted = await get(session, f"{base}/customers", method="POST")
+    posted = await get(session, f"{base}/customers", method="PATCH")
     assert posted.status == 405
     assert posted.headers["Allow"] == "GET"
 

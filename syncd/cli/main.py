@@ -70,13 +70,19 @@ def build_parser() -> argparse.ArgumentParser:
                           help="send the outbox's pending documents to the API")
     push.add_argument("--source", help="only this source")
     push.add_argument("--module", action="append", default=[],
-                      help="only this module: sales, purchase or customer (repeat)")
+                      help="only this module: sales, purchase, customer (SKYBIZ); customers, "
+                           "invoices, … (CloudOnex) (repeat)")
     push.add_argument("--dry-run", action="store_true", help="only validate; send nothing")
     push.add_argument("--file", type=Path, help="first add the documents of this JSON file")
     alerts = sub.add_parser("alerts", parents=[common], help="the [alerts] webhooks")
     alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
     alerts_sub.add_parser("test", parents=[common],
                           help="send one test alert to every endpoint; say what each answered")
+    webhooks = sub.add_parser("webhooks", parents=[common],
+                              help="register a webhook so `syncd run` hears of changes at once")
+    from syncd.cli import webhooks as webhooks_cli
+
+    webhooks_cli.add_arguments(webhooks)
     demo = sub.add_parser("demo", parents=[common],
                           help="the whole product on one machine against the simulator")
     demo.add_argument("--keep", action="store_true",
@@ -191,14 +197,14 @@ def cmd_push(args: argparse.Namespace) -> int:
 
     cfg = _load(args, need_credentials=not args.dry_run)
     sources = [s for s in ([cfg.source(args.source)] if args.source else cfg.sources)
-               if s.source_kind.pushes]
+               if command.push_modules(s.source_kind)]
     if not sources:
-        raise ConfigError(f"{cfg.path}: no source to push to; syncd push writes SKYBIZ "
-                          "documents (kind = \"skybiz\").")
+        raise ConfigError(f"{cfg.path}: no source to push to; configure a source whose kind "
+                          "has write-back.")
     wanted = command.modules(args.module)
     entries = command.load_file(args.file, cfg) if args.file else None
     if args.dry_run and entries is not None:
-        results = command.check_entries(entries)
+        results = command.check_entries(entries, cfg)
     else:
         results = asyncio.run(command.push(cfg, sources, wanted, dry_run=args.dry_run,
                                            entries=entries))
@@ -206,6 +212,12 @@ def cmd_push(args: argparse.Namespace) -> int:
     for sentence in command.sentences(results):
         print(f"syncd: {sentence}", file=sys.stderr)
     return EXIT_OK if command.succeeded(results, dry_run=args.dry_run) else EXIT_FAILED
+
+
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from syncd.cli import webhooks as command
+
+    return asyncio.run(command.register(_load(args, need_credentials=True), args, sys.stdout))
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -247,6 +259,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": cmd_check,
     "register": cmd_register,
     "push": cmd_push,
+    "webhooks": cmd_webhooks,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
     "alerts": cmd_alerts,

@@ -8,7 +8,8 @@
     └── ApiError                 the API answered (or failed to); carries request_id
         ├── RetriableError       try again after a backoff: 5xx, transport, broken body
         │   ├── RateLimited      429: pause the whole source, then try again
-        │   └── Unreachable      no connection at all: the window's size is not the cause
+        │   ├── Unreachable      no connection at all: the window's size is not the cause
+        │   └── AnswerLost       a write that must not be repeated got no usable answer
         ├── RetriesExhausted     a retriable error that outlived the retry budget
         ├── WindowTooLarge       a window failed twice: read it in smaller pieces
         ├── AnswerTooLarge       over max_answer_mb: refused unread (a window is split)
@@ -82,6 +83,11 @@ class RateLimited(RetriableError):
 
 class Unreachable(RetriableError):
     """The server could not be reached (connection refused, DNS): retried, never split."""
+
+
+class AnswerLost(RetriableError):
+    """A write went out and no usable answer came back: the server may have done it, so it
+    is looked for at the source before it is ever sent again."""
 
 
 def says_nothing_of_size(exc: BaseException | None) -> bool:

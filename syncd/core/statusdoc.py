@@ -36,6 +36,8 @@ class BudgetDoc(TypedDict):
     remaining: int | None
     reset_at: str | None
     observed_at: str | None
+    complete_reads_limit: NotRequired[int]  # of the hour, at most (the rest is for fresh)
+    push_limit: NotRequired[int]  # of the hour, at most, for write-back
 
 
 class CapacityDoc(TypedDict):
@@ -65,6 +67,7 @@ class SourceDoc(TypedDict):
     capacity: CapacityDoc | None
     budget: NotRequired[BudgetDoc]  # paged kinds
     freshness_warning: NotRequired[str | None]  # targets the host's rate cannot meet
+    last_webhook_at: NotRequired[str | None]  # kinds with webhooks (CONTRACT §8.2)
     role: NotRequired[str]  # the daemon's view: leader / standby
     backfill_from: NotRequired[str | None]
     today: NotRequired[str]

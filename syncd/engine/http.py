@@ -28,6 +28,7 @@ from syncd import __version__
 from syncd.config import SourceConfig
 from syncd.core.backoff import Backoff, parse_retry_after
 from syncd.core.errors import (
+    AnswerLost,
     AnswerTooLarge,
     ApiError,
     EndpointMisconfigured,
@@ -110,6 +111,7 @@ class Request:
     params: Mapping[str, str] | None = None
     headers: Mapping[str, str] | None = None
     share: RateLimiter | None = None  # a kind's share of the budget, taken before the limiter
+    repeatable: bool = True  # False: a try that may have reached the server is not repeated
     log_fields: Mapping[str, Any] = field(default_factory=dict)  # e.g. dates or page
 
 
@@ -186,6 +188,12 @@ class RequestLoop:
                 raise WindowTooLarge(str(exc), requests=attempt, status=exc.status,
                                      module=exc.module) from exc
             except RetriableError as exc:
+                if not request.repeatable and not says_nothing_of_size(exc):
+                    # It may have been done: the caller must look before sending it again.
+                    _log_failure(request, exc, attempt, final=True)
+                    raise AnswerLost(str(exc).removesuffix("; syncd retries.") + ".",
+                                     status=exc.status, message=exc.message,
+                                     request_id=exc.request_id, module=exc.module) from exc
                 lost = lost or exc.status is None or 200 <= exc.status < 300
                 failures += not says_nothing_of_size(exc)
                 if split_after is not None and failures >= split_after:

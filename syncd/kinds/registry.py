@@ -36,7 +36,14 @@ class SourceKind:
     checker_path: str  # "module:function" of its `syncd check` of one source
     url_hint: str  # an example base_url
     pushes: bool = False  # has an outbox (`syncd push`)
+    writer_path: str | None = None  # "module:Class" of its outbox Writer: (source, client)
+    #                                 -> Writer (client None: only validate)
     registers: bool = False  # credentials can be obtained by `syncd register`
+    # (complete reads, write-back): the most of the hourly budget each may take, for kinds
+    # that share a budget that way (status shows it)
+    budget_shares: tuple[float, float] | None = None
+    hints_path: str | None = None  # "module:Class" of its webhook HintReader: (syncer) ->
+    #                                reader (`syncd webhooks`, CONTRACT §8.2)
 
     def module(self, name: str) -> Module:
         """The module called ``name``; KeyError lists the known names."""
@@ -57,6 +64,18 @@ class SourceKind:
     def checker(self) -> Callable[..., Awaitable[Any]]:
         return _resolve(self.checker_path)  # type: ignore[no-any-return]
 
+    def hints(self) -> Any:
+        """The factory of its webhook hint reader (``syncd.service.hooks.Reader``)."""
+        if self.hints_path is None:
+            raise KeyError(f"kind {self.name} has no webhooks")
+        return _resolve(self.hints_path)
+
+    def writer(self) -> Any:
+        """The factory of its outbox writer (``syncd.engine.outbox.writer.Writer``)."""
+        if self.writer_path is None:
+            raise KeyError(f"kind {self.name} has no write-back")
+        return _resolve(self.writer_path)
+
 
 def _resolve(path: str) -> Any:
     module, _, name = path.partition(":")
@@ -71,14 +90,17 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
         windowed=True, syncer_path="syncd.kinds.skybiz.sync:SourceSync",
         checker_path="syncd.kinds.skybiz.check:check_source",
         url_hint="https://example.com/01/clientportal/apiv2/modules", pushes=True,
-        registers=True),
+        writer_path="syncd.kinds.skybiz.push.writer:SkybizWriter", registers=True),
     SourceKind(
         name="cloudonex", label="CloudOnex", modules=resources.RESOURCES,
         default_rate=(1000, 3600.0), credentials=("api_key",),
         config_keys=("page_size", "lookback_days"), windowed=False,
         syncer_path="syncd.kinds.cloudonex.reader:ResourceSync",
         checker_path="syncd.kinds.cloudonex.reader:check_source",
-        url_hint="https://crm.example.com/api/v2"),
+        url_hint="https://crm.example.com/api/v2", pushes=True,
+        writer_path="syncd.kinds.cloudonex.push.writer:CloudonexWriter",
+        hints_path="syncd.kinds.cloudonex.hints:HintReader",
+        budget_shares=(1 - resources.RESERVE_SHARE, resources.PUSH_SHARE)),
 )}
 
 

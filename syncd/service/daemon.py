@@ -29,17 +29,18 @@ from syncd.core.statusdoc import ModuleDoc, SourceDoc, StatusDoc
 from syncd.core.windows import Purpose
 from syncd.engine import capacity
 from syncd.engine.hosts import limiters_for
+from syncd.engine.outbox.writer import ModulePush
 from syncd.engine.syncer import Syncer, open_syncer
-from syncd.kinds.skybiz.push.sender import ModulePush
-from syncd.kinds.skybiz.push.service import OutboxService
 from syncd.service import httpd, leader, status, waits
 from syncd.service import jobs as schedule
 from syncd.service.alerts import Alerter, Snapshot
 from syncd.service.health import WarehouseProbe
+from syncd.service.hooks import Hinted, Receiver
 from syncd.service.membership import Membership, joined
 from syncd.service.metrics import Metrics
 from syncd.service.notify import Notifier
-from syncd.warehouse import db
+from syncd.service.pusher import OutboxService
+from syncd.warehouse import db, hooks
 from syncd.warehouse import freshness as reads
 
 log = structlog.get_logger("syncd.daemon")
@@ -94,7 +95,7 @@ class SourceWorker:
                 self._crashed("leader", exc)
                 await self._pause(leader.POLL_SECONDS)
 
-    def _syncer(self, conn: asyncpg.Connection) -> Syncer[Any]:
+    def _syncer(self, conn: db.Connection) -> Syncer[Any]:
         """The source's syncer over the leader's connection (the one place it is built)."""
         return open_syncer(self.source, conn, observer=self.observer,
                            limiter=self.daemon.limiters[self.source.name])
@@ -188,8 +189,21 @@ class SourceWorker:
             if any(r.inserted or r.rejected or r.invalid for r in results):
                 await self.refresh()
 
-        return OutboxService(self.daemon.dsn, self.source.name, self.sync.client,
+        writer = self.source.source_kind.writer()(self.source, self.sync.client)
+        return OutboxService(self.daemon.dsn, self.source.name, writer,
                              self.daemon.cfg.schedule.push_seconds, report)
+
+    def hint_reader(self) -> Any:
+        """The kind's webhook hint reader over the leader's syncer (None: not leading)."""
+        if self.sync is None or self.conn is None:
+            return None
+        return self.source.source_kind.hints()(self.sync)
+
+    async def heard(self, at: dt.datetime) -> None:
+        """A webhook for this source arrived (``status`` shows last_webhook_at)."""
+        if self.sync is not None and self.conn is not None:
+            async with self.sync.loader.turn():
+                await hooks.heard(self.conn, self.source.name, at)
 
     def _unschedule(self) -> None:
         for job in self.daemon.scheduler.get_jobs():
@@ -323,6 +337,8 @@ class Daemon:
                                      f"{obs.host}:{obs.port}", self._membership_error)
         self.probe = WarehouseProbe(dsn)
         self.workers = [SourceWorker(self, s) for s in cfg.sources]
+        self.receiver = Receiver({w.source.name: Hinted(w.source.name, w.hint_reader, w.heard)
+                                  for w in self.workers if w.source.source_kind.hints_path})
         for s in cfg.sources:
             if s.renewal_date is not None:
                 self.metrics.set_credential_expiry(s.name, s.renewal_date, s.zone)
@@ -375,15 +391,28 @@ class Daemon:
         return {"sources": [w.page_status() for w in self.workers],
                 "alerts": self.alerter.open_now()}
 
+    async def _webhook_tokens(self) -> None:
+        """Keep the receiver's registered tokens current (a `webhooks register` while we
+        run is served within seconds)."""
+        while not self.stopping.is_set():
+            try:
+                async with db.connection(self.dsn) as conn:
+                    self.receiver.tokens = await hooks.tokens(conn)
+            except WarehouseError as exc:
+                log.warning("webhooks.tokens_unread", error=str(exc))
+            await waits.pause(self.stopping, 5)
+
     async def run(self) -> int:
         probe = asyncio.create_task(self.probe.run())
         try:
-            runner = await httpd.serve(
-                httpd.make_app(self.metrics, self.probe.health, self.status),
-                self.cfg.observability.host, self.cfg.observability.port)
+            app = httpd.make_app(self.metrics, self.probe.health, self.status)
+            self.receiver.add_routes(app)  # [webhooks] listen: the observability listener
+            runner = await httpd.serve(app, self.cfg.observability.host,
+                                       self.cfg.observability.port)
         except BaseException:
             probe.cancel()
             raise
+        tokens = asyncio.create_task(self._webhook_tokens())
         self._install_signals()
         watchdog = asyncio.create_task(self.notifier.watchdog())
         alerter = asyncio.create_task(self.alerter.run(self.stopping))
@@ -401,6 +430,7 @@ class Daemon:
             await asyncio.gather(probe, return_exceptions=True)
             alerter.cancel()
             await asyncio.gather(alerter, return_exceptions=True)
+            tokens.cancel()
             await runner.cleanup()
         log.info("daemon.stopped")
         return 0

@@ -9,9 +9,8 @@ from syncd.config import Config, SourceConfig
 from syncd.core import freshness as fresh
 from syncd.core.statusdoc import BudgetDoc, CapacityDoc, ModuleDoc, SourceDoc, StatusDoc
 from syncd.engine import capacity
-from syncd.kinds.skybiz.push import outbox
 from syncd.service import membership
-from syncd.warehouse import db, state
+from syncd.warehouse import db, hooks, outbox, state
 from syncd.warehouse import freshness as reads
 
 
@@ -73,7 +72,10 @@ async def source_document(
         "leader": leader, "outbox": await outbox.counts(conn, source.name),
         "capacity": host_capacity}
     if not windowed:
-        doc["budget"] = _budget(await state.budget(conn, source.name), source, now)
+        doc["budget"] = _shares(_budget(await state.budget(conn, source.name), source, now),
+                                source)
+    if source.source_kind.hints_path:
+        doc["last_webhook_at"] = _iso(_local(await hooks.last_heard(conn, source.name), source))
     return doc
 
 
@@ -116,6 +118,17 @@ def _budget(seen: state.Budget | None, source: SourceConfig, now: dt.datetime) -
     return {"limit": limit, "per_seconds": rate.per_seconds, "remaining": remaining,
             "reset_at": _iso(_local(seen.reset_at, source) if seen else None),
             "observed_at": _iso(_local(seen.observed_at, source) if seen else None)}
+
+
+def _shares(doc: BudgetDoc, source: SourceConfig) -> BudgetDoc:
+    """How the hour is shared (README "Write-back to CloudOnex"): complete reads and pushes
+    each have a ceiling, fresh reads go first and keep the reserve."""
+    shares = source.source_kind.budget_shares
+    if shares is not None:
+        requests = source.rate_limit.requests
+        doc["complete_reads_limit"] = max(1, int(requests * shares[0]))
+        doc["push_limit"] = max(1, int(requests * shares[1]))
+    return doc
 
 
 def _progress(st: state.ModuleStatus, backfill_from: dt.date, today: dt.date) -> float:

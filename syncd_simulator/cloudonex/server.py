@@ -8,17 +8,16 @@ import datetime
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
 from syncd_simulator import encoding
-from syncd_simulator.cloudonex import admin, query, render, resources
+from syncd_simulator.cloudonex import admin, query, render, resources, webhooks, writes
 from syncd_simulator.cloudonex.data import Dataset
 from syncd_simulator.cloudonex.faults import BAD_GATEWAY, ERROR_PAGE, PHP_FATAL, Fault, FaultPlan
 from syncd_simulator.cloudonex.options import CloudOnexOptions, CloudOnexRequest, Drift
 from syncd_simulator.cloudonex.query import Refused
+from syncd_simulator.cloudonex.reply import HTML, Reply, error
 from syncd_simulator.cloudonex.resources import Record, Resource
 from syncd_simulator.faults import truncate
 from syncd_simulator.ratelimit import SlidingWindow
@@ -30,18 +29,6 @@ NOT_FOUND_PAGE = (
     "<h1>Not Found</h1>\n<p>The requested URL was not found on this server.</p>\n"
     "</body></html>\n"
 )
-_HTML = "text/html; charset=UTF-8"
-
-
-@dataclass(slots=True)
-class Reply:
-    """An answer before delivery, so that faults can still bend it."""
-
-    status: int
-    text: str
-    content_type: str = "application/json; charset=utf-8"
-    headers: dict[str, str] = field(default_factory=dict)
-    rate_headers: bool = True  # False for what a proxy in front of the server answers
 
 
 class CloudOnexSimulator:
@@ -59,11 +46,15 @@ class CloudOnexSimulator:
         self._drift: dict[str, Drift] = options.drifts()
         self._runner: web.AppRunner | None = None
         self._mutator: asyncio.Task[None] | None = None
+        self.writes = writes.Writes(self)  # POST/PUT/DELETE endpoints and their knobs
+        self.hooks = webhooks.Hooks(self)  # POST /webhooks; events fired on mutations
 
     def app(self) -> web.Application:
         """A fresh aiohttp application serving this simulator's state."""
         app = web.Application()
         admin.add_routes(app, self)
+        self.writes.add_routes(app)
+        self.hooks.add_routes(app)
         app.router.add_route("*", API + "/{tail:.*}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._outside)
         return app
@@ -153,7 +144,7 @@ class CloudOnexSimulator:
             reply = self._faulty(fault) or (self._one(resource, rid) if rid is not None
                                             else self._page(resource, listing))
         except Refused as exc:
-            reply = _error(exc)
+            reply = error(exc)
         return await self._deliver(request, arrived, who, reply, fault)
 
     def _route(self, request: web.Request, key: str, wait: float | None
@@ -181,9 +172,9 @@ class CloudOnexSimulator:
         if fault is Fault.SERVER_ERROR:
             raise Refused(500, "Internal server error")
         if fault is Fault.SERVER_ERROR_HTML:
-            return Reply(500, PHP_FATAL, _HTML)
+            return Reply(500, PHP_FATAL, HTML)
         if fault is Fault.HTML_200:
-            return Reply(200, ERROR_PAGE, _HTML)
+            return Reply(200, ERROR_PAGE, HTML)
         if fault is Fault.BAD_GATEWAY:
             return Reply(502, BAD_GATEWAY, "text/html", rate_headers=False)
         return None
@@ -250,19 +241,6 @@ class CloudOnexSimulator:
         while True:
             await asyncio.sleep(pause)
             self.mutations.append(self.dataset.random_mutation(_now()))
-
-
-def _error(exc: Refused) -> Reply:
-    """The documented error envelope (or the HTML page), with Retry-After on 429."""
-    if exc.page is not None:
-        return Reply(exc.status, exc.page, _HTML)
-    body: dict[str, Any] = {"success": False, "message": exc.message}
-    if exc.errors:
-        body["errors"] = exc.errors
-    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
-    if exc.status == 405:
-        headers["Allow"] = "GET"
-    return Reply(exc.status, encoding.dumps(body), headers=headers)
 
 
 def _now() -> datetime.datetime:

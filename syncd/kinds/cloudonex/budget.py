@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
+from syncd.kinds.cloudonex import resources
 from syncd.kinds.cloudonex.answers import RateHeaders
 
-RESERVE_SHARE = 0.2  # of the hourly budget, kept for fresh reads: bulk reads never use it
 UNKNOWN_RESET = 60.0  # seconds to hold when the server gives Remaining but no Reset
 _UNIX_EPOCH_2001 = 1_000_000_000  # a Reset below this is seconds-to-go, not a Unix time
 
@@ -34,7 +34,7 @@ class Verdict:
 
 def reserve(limit: int) -> int:
     """Requests of an hourly budget kept for fresh reads."""
-    return max(1, int(limit * RESERVE_SHARE))
+    return max(1, int(limit * resources.RESERVE_SHARE))
 
 
 def seconds_to_reset(headers: RateHeaders, now: float) -> float | None:

@@ -18,15 +18,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
+import msgspec
 import structlog
 
 from syncd.config import SourceConfig
 from syncd.core.backoff import Backoff
+from syncd.core.errors import RetriableError
 from syncd.credentials.lookup import Credentials, env_prefix
 from syncd.engine.http import Answer, ClientObserver, Hooks, NoObserver, Request, RequestLoop
 from syncd.engine.limiter import Priority, RateLimiter
-from syncd.kinds.cloudonex import budget
-from syncd.kinds.cloudonex.answers import Context, Page, RateHeaders, judge
+from syncd.engine.outbox import jsontext
+from syncd.kinds.cloudonex import budget, resources
+from syncd.kinds.cloudonex.answers import Context, Page, RateHeaders, error_for, judge
 
 log = structlog.get_logger("syncd.cloudonex")
 _SMALL = 1 << 16  # answers this short may be error envelopes that quote the request
@@ -59,12 +62,14 @@ class CloudonexClient(Hooks):
         self.bulk = RateLimiter(max(1, rate.requests - budget.reserve(rate.requests)),
                                 rate.per_seconds, margin=rate.margin_seconds)
         # A server's Retry-After / Reset is believed up to the source's own window.
+        self.backoff = backoff or Backoff(retry_after_cap=rate.per_seconds)
         self.loop = RequestLoop(source, session, limiter,
-                                backoff or Backoff(retry_after_cap=rate.per_seconds),
+                                self.backoff,
                                 observer or NoObserver(), hooks=self, rand=rand, sleep=sleep)
         self.in_flight = 0
         self.headers: RateHeaders | None = None  # the last answer's, when it had them
         self.observed_at: dt.datetime | None = None
+        self._push_limiter: RateLimiter | None = None  # write-back's share (push_limiter)
 
     def context(self, resource: str) -> Context:
         return Context(self.source.name, resource, self.source.endpoint_url(resource),
@@ -82,8 +87,8 @@ class CloudonexClient(Hooks):
         ctx = self.context(resource)
         request = Request(
             ctx, "GET", ctx.url, priority, params=params,
-            headers={"Authorization": f"Bearer {self.credentials.api_key.reveal()}"},
-            share=self.bulk if bulk else None, log_fields={"page": params["page"]})
+            headers=self._auth(), share=self.bulk if bulk else None,
+            log_fields={"page": params["page"]})
 
         def fetched(answer: Answer) -> Fetched:
             return Fetched(judge(answer.status, answer.body, ctx, answer.retry_after),
@@ -123,3 +128,104 @@ class CloudonexClient(Hooks):
         log.info("api.budget_hold", source=self.source.name, hold=verdict.hold.value,
                  remaining=rate.remaining, seconds=round(verdict.seconds, 1))
         (self.limiter if verdict.hold is budget.Hold.ALL else self.bulk).pause(verdict.seconds)
+        if verdict.hold is budget.Hold.BULK:
+            self.push_limiter.pause(verdict.seconds)  # write-back leaves the reserve too
+
+
+    # ---- write-back: POST / PUT / DELETE, and one record by id ----------------------------
+    # On the same loop as the reads; only the decisions are CloudOnex's. A create (POST) is
+    # never repeated by the loop: a 5xx or a lost answer raises AnswerLost, and the writer
+    # looks for the record at the source before anything is sent again (CONTRACT §8.1).
+    # PUT and DELETE may be repeated; 429s and connections never made are retried for all.
+
+    @property
+    def push_limiter(self) -> RateLimiter:
+        """At most resources.PUSH_SHARE of the hour for writes (created on first use)."""
+        if self._push_limiter is None:
+            rate = self.source.rate_limit
+            self._push_limiter = RateLimiter(max(1, int(rate.requests * resources.PUSH_SHARE)),
+                                             rate.per_seconds, margin=rate.margin_seconds)
+        return self._push_limiter
+
+    async def write(self, method: str, resource: str, path: str, body: str | None,
+                    on_attempt: Callable[[int, bool], Awaitable[None]]) -> Written:
+        """One write to ``path`` under base_url (``customers``, ``customers/7``,
+        ``batch/customers``); 2xx, 400 and 404 answers are returned for the writer to
+        judge."""
+        ctx = self.context(resource)
+        ctx = Context(ctx.source, resource, f"{self.source.base_url}/{path}", ctx.key_hint)
+        request = Request(
+            ctx, method, ctx.url, Priority.PUSH,
+            data=None if body is None else body.encode(), content_type="application/json",
+            headers=self._auth(), share=self.push_limiter, repeatable=method != "POST",
+            log_fields={"write": method})
+
+        def judged(answer: Answer) -> Written:
+            return _written(answer.status, answer.body, ctx, answer.retry_after)
+
+        return await self.loop.send(request, judged, on_attempt=on_attempt)
+
+    async def record(self, resource: str, rid: str) -> list[msgspec.Raw]:
+        """GET ``resource/rid``: the record as a one-record page, [] when it is gone."""
+        ctx = self.context(resource)
+        ctx = Context(ctx.source, resource, f"{ctx.url}/{rid}", ctx.key_hint)
+        request = Request(ctx, "GET", ctx.url, Priority.FRESH, headers=self._auth(),
+                          log_fields={"record": rid})
+
+        def judged(answer: Answer) -> list[msgspec.Raw]:
+            if answer.status == 404:
+                return []
+            if not 200 <= answer.status < 300:
+                raise error_for(answer.status, None, ctx, answer.retry_after)
+            raw = answer.body
+            one = _ONE.decode(bytes(raw)) if raw.strip().startswith(b"{") else None
+            if one is None or bytes(one.data)[:1] != b"{":
+                raise RetriableError(f"{resource}: the record {rid} came without its data; "
+                                     "syncd retries.", status=answer.status, module=resource)
+            return [one.data]
+
+        return await self.loop.send(request, judged)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.credentials.api_key.reveal()}"}
+
+
+# ---- write-back (the CloudonexClient methods' answers) ------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """The answer to a write: its status and envelope, values parsed exactly."""
+
+    status: int
+    data: object
+    errors: dict[str, str]
+    message: str | None
+
+
+class _One(msgspec.Struct, gc=False):
+    data: msgspec.Raw = msgspec.Raw(b"")
+
+
+_ONE = msgspec.json.Decoder(_One)
+
+
+def _written(status: int, raw: bytearray, ctx: Context, retry_after: float | None) -> Written:
+    """Judge a write's answer (an echoed key already scrubbed): errors raised, 2xx/400/404
+    returned."""
+    try:
+        doc = jsontext.loads(bytes(raw)[bytes(raw).find(b"{"):]) if b"{" in raw else None
+    except ValueError:
+        doc = None
+    env = doc if isinstance(doc, dict) else {}
+    message = str(env["message"])[:300] if env.get("message") is not None else None
+    if status in (400, 404, 409, 422) or (200 <= status < 300 and env.get("success") is False):
+        errors = env.get("errors")
+        return Written(400 if status < 300 else status, env.get("data"),
+                       {str(k): str(v)[:300] for k, v in errors.items()}
+                       if isinstance(errors, dict) else {}, message)
+    if not 200 <= status < 300:
+        raise error_for(status, message, ctx, retry_after)
+    if doc is None:
+        raise RetriableError(f"{ctx.module}: the server answered {status} with a body that is "
+                             "not JSON; syncd retries.", status=status, module=ctx.module)
+    return Written(status, env.get("data"), {}, message)

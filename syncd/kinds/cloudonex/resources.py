@@ -12,6 +12,10 @@ from __future__ import annotations
 from syncd.core.model import Field, FieldType, Kind, Module
 
 SCHEMA = "cloudonex"
+# How the hourly budget is shared: complete reads never use the reserve kept for fresh
+# reads; write-back takes at most its share, so a push never starves the reads.
+RESERVE_SHARE = 0.2
+PUSH_SHARE = 0.5
 _NUMERIC = frozenset({"amount", "price", "tax_rate", "qty", "balance"})
 _DATES = frozenset({"date", "due_date", "valid_until"})
 _TIMESTAMPS = frozenset({"created_at", "updated_at"})

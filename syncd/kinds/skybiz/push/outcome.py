@@ -10,23 +10,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from syncd.core.outcomes import Outcome
 
 ALREADY_EXISTS = ("document already exists", "customer code already exists")
 NAMED = re.compile(r"\((?:Doc1No|CusCode): ([^)]*)\)")
 _NAME_KEYS = ("Doc1No", "doc1no", "CusCode", "cuscode", "document", "code")
 _DEFAULT_WORDS = {"duplicate_documents": "Document already exists",
                   "duplicate_customers": "Customer code already exists"}
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The next state of one document and why."""
-
-    state: str  # inserted | rejected | pending (innocent: send again) | sending (unknown)
-    error: str | None = None
-    category: str | None = None
 
 
 def interpret(module: str, data: Mapping[str, Any], names: Sequence[str],

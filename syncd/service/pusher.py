@@ -1,5 +1,6 @@
 """The daemon's pusher of one led source: on every outbox insert (LISTEN/NOTIFY) and every
-``[schedule] push``, send what is pending. Its own warehouse connection, the source's client."""
+``[schedule] push``, send what is pending. Its own warehouse connection, the kind's writer
+over the source's client (any kind: the registry names the writer)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import asyncpg
 import structlog
 
 from syncd.core.errors import SyncdError
-from syncd.kinds.skybiz.push import outbox
-from syncd.kinds.skybiz.push.sender import Creator, ModulePush, Pusher
-from syncd.warehouse import db
+from syncd.engine.outbox.pusher import Pusher
+from syncd.engine.outbox.writer import ModulePush, Writer
+from syncd.warehouse import db, outbox
 
 log = structlog.get_logger("syncd.push")
 CHANNEL = "syncd_outbox"
@@ -23,9 +24,9 @@ CHANNEL = "syncd_outbox"
 class OutboxService:
     """Runs until cancelled; a notification for its source wakes it at once."""
 
-    def __init__(self, dsn: str, source: str, client: Creator, every: float,
+    def __init__(self, dsn: str, source: str, writer: Writer, every: float,
                  report: Callable[[list[ModulePush]], Awaitable[None]]) -> None:
-        self.dsn, self.source, self.client, self.every = dsn, source, client, every
+        self.dsn, self.source, self.writer, self.every = dsn, source, writer, every
         self.report = report
         self.wake = asyncio.Event()
 
@@ -54,7 +55,7 @@ class OutboxService:
         if not await outbox.lock(conn, self.source):
             return []
         try:
-            results = await Pusher(conn, self.source, self.client).push()
+            results = await Pusher(conn, self.source, self.writer).push()
         finally:
             await outbox.unlock(conn, self.source)
         await self.report(results)
