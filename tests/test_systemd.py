@@ -58,5 +58,6 @@ def test_unit_caps_memory_and_tasks_and_has_no_empty_ip_deny() -> None:
     settings = _settings(UNIT.read_text())
     memory, tasks = settings.get("MemoryMax", [""])[-1], settings.get("TasksMax", [""])[-1]
     assert re.fullmatch(r"[1-9][0-9]*[KMG]", memory), memory
-    assert tasks.isdigit() and 64 <= int(tasks) <= 4096, tasks
+    assert tasks.isdigit(), tasks
+    assert 64 <= int(tasks) <= 4096, tasks
     assert all(v for v in settings.get("IPAddressDeny", [])), "empty IPAddressDeny= denies nothing"
