@@ -17,12 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd.core import model
 from syncd.core.cycles import Boundary
 from syncd.core.errors import ConfigError
+from syncd.credentials import redaction
 from syncd.credentials.lookup import Credentials, Secret, load_credentials, load_renewal
 from syncd.kinds import registry as kinds
 
@@ -227,6 +228,8 @@ class _Parser:
             where_dir = Path(state)
         else:
             where_dir = self.path_value("~/.local/share/syncd", "[warehouse] data_dir")
+        if dsn:
+            _remember_dsn_password(dsn)
         return WarehouseConfig(dsn=Secret(dsn) if dsn else None, data_dir=where_dir)
 
     def path_value(self, value: str, where: str) -> Path:
@@ -490,6 +493,18 @@ def schedule_raw(top: Mapping[str, Any]) -> Mapping[str, Any]:
     """The [schedule] table if it is one (``schedule`` refuses any other value later)."""
     raw = top.get("schedule", {})
     return raw if isinstance(raw, dict) else {}
+
+
+def _remember_dsn_password(dsn: str) -> None:
+    """The DSN's password (in the URL or as ``?password=``) is a credential: scrub it."""
+    parts = urlsplit(dsn)
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    for value in [password or "", *parse_qs(parts.query).get("password", [])]:
+        redaction.remember(unquote(value))
+        redaction.remember(value)
 
 
 def _finite(value: Any) -> bool:

@@ -25,6 +25,7 @@ from syncd.core.errors import (
     RetriableError,
     SourceUnauthorized,
 )
+from syncd.credentials.redaction import said as server_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,7 @@ def _before_trailing_text(view: memoryview, error: str) -> _Envelope | None:
 def error_for(status: int, message: str | None, ctx: Context,
               retry_after: float | None) -> ApiError:
     """The error an HTTP status (or an error envelope's message) means for this resource."""
+    message = server_words(message)
     said = f" (\"{message}\")" if message else ""
     kw: dict[str, Any] = {"status": status, "message": message, "module": ctx.module,
                           "retry_after": retry_after}
@@ -218,7 +220,8 @@ def _true(value: Any) -> bool:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)[:300]
+    """A server's message, scrubbed of credentials and control characters, capped."""
+    return server_words(value)
 
 
 def _int(value: Any) -> int | None:

@@ -25,6 +25,7 @@ from syncd.core.errors import (
     RetriableError,
     SourceUnauthorized,
 )
+from syncd.credentials.redaction import said as server_words
 
 SUCCESS = frozenset({"success", "response", "ok"})
 
@@ -93,7 +94,8 @@ def judge(status: int, env: Envelope, ctx: Context, retry_after: float | None = 
     """Raise the error an answer means; return quietly for a complete successful read."""
     if not 200 <= status < 300:
         raise _error_for(status, env.message, env.request_id, ctx, retry_after)
-    kw: dict[str, Any] = {"status": status, "request_id": env.request_id, "module": ctx.module}
+    kw: dict[str, Any] = {"status": status, "request_id": server_words(env.request_id, 100),
+                          "module": ctx.module}
     if not env.parsed:
         raise RetriableError(
             f"{ctx.module}: the server answered 200 with a body that is not complete JSON "
@@ -125,7 +127,8 @@ def judge_create(
     env = _envelope_of(doc)
     if not 200 <= status < 300:
         raise _error_for(status, env.message, env.request_id, ctx, retry_after)
-    kw: dict[str, Any] = {"status": status, "request_id": env.request_id, "module": ctx.module}
+    kw: dict[str, Any] = {"status": status, "request_id": server_words(env.request_id, 100),
+                          "module": ctx.module}
     if not isinstance(doc, dict):
         raise RetriableError(f"{ctx.module}: the server answered a create request with a body "
                              "that is not complete JSON; syncd retries.", **kw)
@@ -157,6 +160,9 @@ def _error_for(
     status: int, message: str | None, request_id: str | None, ctx: Context,
     retry_after: float | None,
 ) -> ApiError:
+    # The server's words go into sentences, logs and last_error: an echo of the request
+    # must not carry the credentials there, nor a 64 MB message, nor terminal escapes.
+    message, request_id = server_words(message), server_words(request_id, 100)
     said = f" (\"{message}\")" if message else ""
     kw: dict[str, Any] = {"status": status, "message": message, "request_id": request_id,
                           "module": ctx.module, "retry_after": retry_after}
