@@ -9,13 +9,14 @@ raw bytes (``msgspec.Raw``) for the loader; money is never decoded here.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from syncd.core.body import ABSENT, first_byte, prepare, records_of
+from syncd.core.body import ABSENT, TOO_DEEP, UNREADABLE, first_byte, prepare, records_of
 from syncd.core.errors import (
     ApiError,
     EndpointMisconfigured,
@@ -88,6 +89,20 @@ _STARTS = 64
 def judge(status: int, body: bytes | bytearray, ctx: Context,
           retry_after: float | None = None) -> Page:
     """The page of a successful answer, or raise the ApiError that says what to do."""
+    try:
+        return _judge(status, body, ctx, retry_after)
+    except RecursionError:  # msgspec recurses per level of nesting, on Python's stack
+        fault = TOO_DEEP
+    except (msgspec.DecodeError, msgspec.ValidationError):  # e.g. a number out of range
+        fault = UNREADABLE
+    if not 200 <= status < 300:
+        raise error_for(status, None, ctx, retry_after)
+    raise RetriableError(f"{ctx.module}: the server answered {status} with a page that "
+                         f"{fault}; syncd retries.", status=status, module=ctx.module)
+
+
+def _judge(status: int, body: bytes | bytearray, ctx: Context,
+           retry_after: float | None) -> Page:
     # Escapes PostgreSQL cannot store become U+FFFD first: msgspec refuses lone surrogates.
     cleaned = prepare(body, 0)
     text = cleaned if isinstance(cleaned, bytes) else body
@@ -144,6 +159,10 @@ def _json(body: bytes | bytearray) -> tuple[_Envelope | list[Any] | None, int]:
             if isinstance(decoded, list):
                 return decoded, at
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            if isinstance(exc, msgspec.ValidationError) and body[at:at + 1] == b"{":
+                # Every envelope field takes any value: only a number out of range fails
+                # here, so this is the answer, unreadable — not a cue to look further in.
+                raise
             envelope = _before_trailing_text(view, str(exc))
             if envelope is not None:
                 return envelope, at
@@ -236,7 +255,9 @@ def _int(value: Any) -> int | None:
 
 
 def _float(value: Any) -> float | None:
+    """A header's number; ``inf``, ``nan`` and unparseable text are no number at all."""
     try:
-        return float(str(value).strip()) if value is not None else None
+        number = float(str(value).strip()) if value is not None else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None
