@@ -145,3 +145,23 @@ async def test_an_echoing_server_leaks_no_credential(
         for form in forms(value):
             assert form not in everything, form
     assert "**********" in everything
+
+
+def test_every_loaded_credential_is_remembered(tmp_path: Path) -> None:
+    """Credentials from the environment, $CREDENTIALS_DIRECTORY files and the DSN's
+    password are scrubbed from text as soon as they are loaded."""
+    from syncd import config
+    from syncd.credentials.lookup import load_credentials
+
+    env_key, file_secret, password = ("env-key-" + "1a2b" * 5, "file-secret-" + "3c4d" * 8,
+                                      "pg-pass-" + "5e6f" * 4)
+    (tmp_path / "main.api_secret").write_text(file_secret + "\n")
+    load_credentials("main", {"SYNCD_MAIN_API_KEY": env_key,
+                              "CREDENTIALS_DIRECTORY": str(tmp_path)})
+    path = tmp_path / "syncd.toml"
+    path.write_text(f'[warehouse]\ndsn = "postgresql://syncd:{password}@db/w"\n'
+                    '[sources.main]\nbase_url = "https://erp.example.com/api"\n'
+                    'backfill_from = "2024-01-01"\n', encoding="utf-8")
+    config.load(path, {})
+    for value in (env_key, file_secret, password):
+        assert redaction.scrub(f"echo {value} echo") == "echo ********** echo"
