@@ -8,23 +8,31 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import math
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd.core import model
 from syncd.core.cycles import Boundary
 from syncd.core.errors import ConfigError
+from syncd.credentials import redaction
 from syncd.credentials.lookup import Credentials, Secret, load_credentials, load_renewal
 from syncd.kinds import registry as kinds
 
 DEFAULT_CONFIG = "syncd.toml"
+DAY = 86400.0
+MAX_DURATION = 366 * DAY  # a schedule period longer than a year is a typo, not a plan
+MAX_DAYS = 3660  # lookback/re-read reach: ten years (and far from date arithmetic's limits)
+_ENDPOINT = re.compile(r"[A-Za-z0-9_./-]{1,200}")
+OLDEST_DATE, NEWEST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
 NIGHTLY = Boundary(3, 0)  # reread of recent documents, every day at 03:00 (source time)
 WEEKLY = Boundary(4, 0, weekday=6)  # reconcile of masters, Sundays at 04:00
 MIN_FRESHNESS, MAX_FRESHNESS = 60.0, 30 * 86400.0  # a freshness target's bounds, seconds
@@ -60,8 +68,8 @@ class SourceConfig:
     lookback_days: Mapping[str, int] = field(default_factory=dict)
     connect_timeout: float = 10.0
     read_timeout: float = 300.0
-    request_timeout: float = 600.0  # the most one request may take, connect to last byte
-    max_answer_mb: int = 1024  # a larger answer is refused before it is read
+    max_answer_mb: int = 1024  # an answer larger than this is refused before it is read
+    request_timeout: float = 600.0  # the most one request (connect to last byte) may take
     credentials: Credentials | None = None
     register_url: str | None = None  # where `syncd register` posts (the docs name none)
     renewal_date: dt.date | None = None  # stored by `syncd register`, when the API gave one
@@ -193,9 +201,13 @@ class _Parser:
     def fail(self, where: str, what: str) -> ConfigError:
         return ConfigError(f"{self.path}: {where}: {what}")
 
-    def table(self, raw: Any, where: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    def table(self, raw: Any, where: str, allowed: tuple[str, ...] | None) -> dict[str, Any]:
+        """``raw`` as a table with only ``allowed`` keys (``None``: any key)."""
         if not isinstance(raw, dict):
-            raise self.fail(where, "must be a table.")
+            raise self.fail(where, f"must be a table (e.g. {where} on a line of its own), not "
+                            f"{_shown(raw)}.")
+        if allowed is None:
+            return raw
         unknown = sorted(set(raw) - set(allowed))
         if unknown:
             raise self.fail(
@@ -206,7 +218,7 @@ class _Parser:
     def config(self, raw: dict[str, Any]) -> Config:
         top = self.table(raw, "top level", ("warehouse", "sources", "schedule", "observability",
                                              "alerts"))
-        sources_raw = self.table(top.get("sources", {}), "[sources]", tuple(top.get("sources", {})))
+        sources_raw = self.table(top.get("sources", {}), "[sources]", None)
         if not sources_raw:
             raise self.fail("[sources]", "no source configured; add a [sources.<name>] table.")
         warehouse = self.warehouse(top.get("warehouse", {}))
@@ -214,7 +226,7 @@ class _Parser:
         schedule = self.schedule(top.get("schedule", {}))
         self.schedule_config = schedule  # the default of every freshness target
         # [schedule] full_read is a setting of each paged source: it lives there only.
-        self.full_read = parse_duration(top.get("schedule", {}).get("full_read", "6h"), self,
+        self.full_read = parse_duration(schedule_raw(top).get("full_read", "6h"), self,
                                         "[schedule] full_read", zero=True)
         return Config(
             path=self.path,
@@ -235,18 +247,35 @@ class _Parser:
         if data_dir is not None and not isinstance(data_dir, str):
             raise self.fail("[warehouse] data_dir", "must be a path string.")
         state = self.env.get("STATE_DIRECTORY", "").split(":")[0]
-        default_dir = Path(state) if state else Path.home() / ".local/share/syncd"
-        return WarehouseConfig(
-            dsn=Secret(dsn) if dsn else None,
-            data_dir=Path(data_dir).expanduser() if data_dir else default_dir,
-        )
+        if data_dir:
+            where_dir = self.path_value(data_dir, "[warehouse] data_dir")
+        elif state:
+            where_dir = Path(state)
+        else:
+            where_dir = self.path_value("~/.local/share/syncd", "[warehouse] data_dir")
+        if dsn:
+            _remember_dsn_password(dsn)
+        return WarehouseConfig(dsn=Secret(dsn) if dsn else None, data_dir=where_dir)
+
+    def path_value(self, value: str, where: str) -> Path:
+        """A path from the config, ``~`` expanded; an unknown user or no home is a sentence."""
+        if "\x00" in value:
+            raise self.fail(where, "must not contain a NUL character.")
+        try:
+            return Path(value).expanduser()
+        except RuntimeError:  # "~nouser/x", or no $HOME and no passwd entry
+            raise self.fail(where, f"{_shown(value)}: cannot expand ~ (no such user, or no "
+                            "home directory); write an absolute path.") from None
 
     def source(self, name: str, raw: Any) -> SourceConfig:
         where = f"[sources.{name}]"
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
             raise self.fail(where, "a source name must be letters, digits and _, "
                             "starting with a letter.")
-        kind_name = raw.get("kind", kinds.DEFAULT) if isinstance(raw, dict) else kinds.DEFAULT
+        if not isinstance(raw, dict):
+            raise self.fail(where, f"must be a table ([sources.{name}] on a line of its own, "
+                            f"then its keys), not {_shown(raw)}.")
+        kind_name = raw.get("kind", kinds.DEFAULT)
         try:
             kind = kinds.get(str(kind_name))
         except KeyError as exc:
@@ -258,14 +287,15 @@ class _Parser:
                                 "remove it.")
         t = self.table(raw, where, (
             "kind", "base_url", "timezone", "modules", "ca_file", "rate_limit",
-            "connect_timeout", "read_timeout", "freshness", *kind.config_keys))
+            "connect_timeout", "read_timeout", "max_answer_mb", "request_timeout", "freshness",
+            *kind.config_keys))
         modules = self.modules(t.get("modules"), f"{where} modules", kind)
         return SourceConfig(
             name=name,
             kind=kind.name,
             base_url=self.base_url(t.get("base_url"), f"{where} base_url", kind.url_hint),
             timezone=self.timezone(t.get("timezone", "Asia/Kuala_Lumpur"), f"{where} timezone"),
-            backfill_from=(self.date(t.get("backfill_from"), f"{where} backfill_from")
+            backfill_from=(self.date_in_range(t.get("backfill_from"), f"{where} backfill_from")
                            if kind.windowed else None),
             modules=modules,
             rate_limit=self.rate_limit(t.get("rate_limit", {}), f"[sources.{name}.rate_limit]",
@@ -276,8 +306,13 @@ class _Parser:
             lookback_days=self.per_module(
                 t.get("lookback_days", {}), f"[sources.{name}.lookback_days]", int, kind.names),
             connect_timeout=self.positive(t.get("connect_timeout", 10.0),
-                                          f"{where} connect_timeout"),
-            read_timeout=self.positive(t.get("read_timeout", 300.0), f"{where} read_timeout"),
+                                          f"{where} connect_timeout", 3600.0),
+            read_timeout=self.positive(t.get("read_timeout", 300.0), f"{where} read_timeout",
+                                       DAY),
+            max_answer_mb=self.whole(t.get("max_answer_mb", 1024), f"{where} max_answer_mb",
+                                     1, 65536),
+            request_timeout=parse_duration(t.get("request_timeout", "10m"), self,
+                                           f"{where} request_timeout", low=1.0, high=DAY),
             credentials=(load_credentials(name, self.env, self.data_dir, kind.credentials)
                          if self.need_credentials else None),
             register_url=self.register_url(t.get("register_url"), f"{where} register_url",
@@ -290,8 +325,12 @@ class _Parser:
         )
 
     def page_size(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
-            raise self.fail(where, "must be a whole number from 1 to 1000.")
+        return self.whole(value, where, 1, 1000)
+
+    def whole(self, value: Any, where: str, low: int, high: int, unit: str = "") -> int:
+        """A whole number from ``low`` to ``high`` (``unit``: what it counts, for the sentence)."""
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.fail(where, f"must be a whole number{unit} from {low} to {high}.")
         return value
 
     def register_url(self, value: Any, where: str, hint: str) -> str | None:
@@ -301,10 +340,14 @@ class _Parser:
         if not isinstance(value, str) or not value:
             raise self.fail(where, f"is required, e.g. \"{hint}\".")
         parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise self.fail(where, f"{value!r} is not an http(s) URL.")
+        if parts.scheme not in ("http", "https") or not parts.hostname or not _port_ok(parts) \
+                or re.search(r"[\x00-\x20\x7f]", value):
+            raise self.fail(where, f"{_shown(value)} is not an http(s) URL.")
         if parts.username or parts.password:
             raise self.fail(where, "must not contain credentials; use SYNCD_<SOURCE>_API_KEY.")
+        if parts.query or parts.fragment or value.endswith(("?", "#")):
+            raise self.fail(where, "must not carry a query (?…) or a fragment (#…): syncd "
+                            "appends the endpoint path to it; remove them.")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
             raise self.fail(where, "plain http:// is refused for a non-loopback host (the API "
                             "requires HTTPS); use https://.")
@@ -328,7 +371,15 @@ class _Parser:
                 pass
         if value is None:
             raise self.fail(where, "is required, a date such as \"2020-01-01\".")
-        raise self.fail(where, f"{value!r} is not a date; write it as \"YYYY-MM-DD\".")
+        raise self.fail(where, f"{_shown(value)} is not a date; write it as \"YYYY-MM-DD\".")
+
+    def date_in_range(self, value: Any, where: str) -> dt.date:
+        """A date from 1900-01-01 to 2999-12-31: window arithmetic stays far from its limits."""
+        day = self.date(value, where)
+        if not OLDEST_DATE <= day <= NEWEST_DATE:
+            raise self.fail(where, f"{day} is out of range; give a date from {OLDEST_DATE} to "
+                            f"{NEWEST_DATE}.")
+        return day
 
     def modules(self, value: Any, where: str, kind: kinds.SourceKind) -> tuple[str, ...]:
         if value is None:
@@ -346,21 +397,34 @@ class _Parser:
     def rate_limit(self, raw: Any, where: str, default: tuple[int, float]) -> RateLimit:
         t = self.table(raw, where, ("requests", "per_seconds", "margin_seconds"))
         requests = t.get("requests", default[0])
-        if isinstance(requests, bool) or not isinstance(requests, int) or requests <= 0:
-            raise self.fail(f"{where} requests", "must be a whole number greater than 0.")
+        if isinstance(requests, bool) or not isinstance(requests, int) or not \
+                0 < requests <= 1_000_000:
+            raise self.fail(f"{where} requests", "must be a whole number greater than 0 "
+                            "(at most 1000000).")
         margin = t.get("margin_seconds", 0.2)
-        if isinstance(margin, bool) or not isinstance(margin, int | float) or margin < 0:
-            raise self.fail(f"{where} margin_seconds", "must be a number of seconds >= 0.")
+        if not _finite(margin) or not 0 <= margin <= 60:
+            raise self.fail(f"{where} margin_seconds", "must be a number of seconds from 0 "
+                            "to 60.")
         return RateLimit(requests, self.positive(t.get("per_seconds", default[1]),
-                                                 f"{where} per_seconds"),
+                                                 f"{where} per_seconds", 7 * DAY),
                          float(margin))
 
     def ca_file(self, value: Any, where: str) -> Path | None:
         if value is None:
             return None
-        path = Path(str(value)).expanduser()
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, "must be the path of a PEM CA certificate file.")
+        path = self.path_value(value, where)
         if not path.is_file():
             raise self.fail(where, f"{path} does not exist or is not a file.")
+        try:  # loaded now: a bad file is a config error, not a TLS traceback at first request
+            ssl.create_default_context().load_verify_locations(cafile=str(path))
+        except ssl.SSLError:
+            raise self.fail(where, f"{path} holds no PEM CA certificate (\"-----BEGIN "
+                            "CERTIFICATE-----\"); give the CA's certificate in PEM form.") from None
+        except (OSError, ValueError) as exc:
+            raise self.fail(where, f"cannot read {path} "
+                            f"({getattr(exc, 'strerror', None) or exc}).") from None
         return path
 
     def per_module(self, raw: Any, where: str, type_: type,
@@ -368,15 +432,18 @@ class _Parser:
         t = self.table(raw, where, names)
         for k, v in t.items():
             ok = isinstance(v, type_) and not isinstance(v, bool)
-            if type_ is int and (not ok or v < 1):
-                raise self.fail(f"{where} {k}", "must be a whole number of days >= 1.")
-            if type_ is str and (not ok or not v):
-                raise self.fail(f"{where} {k}", "must be a non-empty path such as \"sales.php\".")
+            if type_ is int:
+                self.whole(v, f"{where} {k}", 1, MAX_DAYS, " of days")
+            if type_ is str and (not ok or not _ENDPOINT.fullmatch(v) or ".." in v):
+                raise self.fail(f"{where} {k}", "must be a non-empty path such as \"sales.php\" "
+                                "(letters, digits, _ . - /; no query).")
         return dict(t)
 
-    def positive(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.fail(where, "must be a number greater than 0.")
+    def positive(self, value: Any, where: str, high: float = MAX_DURATION) -> float:
+        """A finite number of seconds greater than 0 and at most ``high``."""
+        if not _finite(value) or not 0 < value <= high:
+            raise self.fail(where, f"must be a number greater than 0 (at most {high:g}), not "
+                            f"{_shown(value)}.")
         return float(value)
 
     def schedule(self, raw: Any) -> ScheduleConfig:
@@ -384,9 +451,8 @@ class _Parser:
                                            "reconcile", "push", "full_read"))
         per_module = self.table(t.get("intervals", {}), "[schedule.intervals]",
                                 kinds.all_module_names())
-        days = t.get("reread_days", 62)
-        if isinstance(days, bool) or not isinstance(days, int) or days < 1:
-            raise self.fail("[schedule] reread_days", "must be a whole number of days >= 1.")
+        days = self.whole(t.get("reread_days", 62), "[schedule] reread_days", 1, MAX_DAYS,
+                          " of days")
         return ScheduleConfig(
             interval_seconds=parse_duration(t.get("interval", "5m"), self, "[schedule] interval"),
             module_intervals={m: parse_duration(v, self, f"[schedule.intervals] {m}")
@@ -441,6 +507,9 @@ class _Parser:
     def boundary(self, value: Any, where: str) -> Boundary | None:
         if value in ("off", False):
             return None
+        if not isinstance(value, str):
+            raise self.fail(where, f"{_shown(value)} is not \"HH:MM\" or \"DAY HH:MM\", "
+                            "or \"off\".")
         try:
             return Boundary.parse(str(value))
         except ValueError as exc:
@@ -458,17 +527,73 @@ class _Parser:
         return ObservabilityConfig(host=m[1] or "127.0.0.1", port=int(m[2]), log_format=fmt)
 
 
-def parse_duration(value: Any, parser: _Parser, where: str, *, zero: bool = False) -> float:
-    """``"5m"``, ``"90s"``, ``"1h30m"`` or a number of seconds, as seconds (``zero``: 0 too)."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and (
-            value > 0 or (zero and value == 0)):
-        return float(value)
-    m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", str(value).strip())
-    if m and any(m.groups()):
-        h, mi, s = (int(g or 0) for g in m.groups())
-        if h * 3600 + mi * 60 + s > 0 or zero:
-            return float(h * 3600 + mi * 60 + s)
-    raise parser.fail(where, f"{value!r} is not a duration; write e.g. \"5m\", \"90s\", \"1h\".")
+def parse_duration(value: Any, parser: _Parser, where: str, *, zero: bool = False,
+                   low: float = 0.0, high: float = MAX_DURATION) -> float:
+    """``"5m"``, ``"90s"``, ``"1h30m"`` or a number of seconds, as seconds: finite, above
+    ``low`` (``zero``: 0 too) and at most ``high``."""
+    seconds: float | None = None
+    if _finite(value):  # a huge int is clamped first: float() of it would overflow
+        seconds = float(max(-1, min(value, 10**18))) if isinstance(value, int) else value
+    elif isinstance(value, str) and len(value) <= 40:
+        m = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", value.strip())
+        if m and any(m.groups()):
+            h, mi, s = (int(g or 0) for g in m.groups())
+            seconds = float(h * 3600 + mi * 60 + s)
+    if seconds is None:
+        raise parser.fail(where, f"{_shown(value)} is not a duration; write e.g. \"5m\", "
+                          "\"90s\", \"1h\".")
+    if (seconds == 0 and zero) or (seconds > 0 and low <= seconds <= high):
+        return seconds
+    least = "0s, or " if zero else ""
+    raise parser.fail(where, f"{_shown(value)} is out of range; give {least}from "
+                      f"{_span(max(low, 1.0))} to {_span(high)}.")
+
+
+def _span(seconds: float) -> str:
+    """Seconds as the largest whole unit that states them (``"24h"``, ``"366d"``)."""
+    for unit, size in (("d", DAY), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def schedule_raw(top: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The [schedule] table if it is one (``schedule`` refuses any other value later)."""
+    raw = top.get("schedule", {})
+    return raw if isinstance(raw, dict) else {}
+
+
+def _remember_dsn_password(dsn: str) -> None:
+    """The DSN's password (in the URL or as ``?password=``) is a credential: scrub it."""
+    parts = urlsplit(dsn)
+    try:
+        password = parts.password
+    except ValueError:
+        password = None
+    for value in [password or "", *parse_qs(parts.query).get("password", [])]:
+        redaction.remember(unquote(value))
+        redaction.remember(value)
+
+
+def _finite(value: Any) -> bool:
+    """An int or float (never a bool) that is neither nan nor ±inf."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def _port_ok(parts: Any) -> bool:
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        return False
+    return True
+
+
+def _shown(value: Any) -> str:
+    """A config value quoted for a sentence, cut short: the sentence stays one line."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _is_loopback(host: str) -> bool:

@@ -12,28 +12,27 @@ from typing import Any
 
 import structlog
 
+from syncd.core.text import printable
+from syncd.credentials import redaction
 from syncd.credentials.lookup import Secret
 
-REDACTED = "**********"
+REDACTED = redaction.REDACTED
 SENSITIVE_KEYS = frozenset({"api_key", "api_secret", "authorization", "x-signature",
                             "password", "dsn", "requested_by"})
-_known_secrets: set[str] = set()
 
 
 def register_secret(value: str) -> None:
-    """Also scrub this exact value wherever it appears inside a logged string."""
-    if len(value) >= 6:
-        _known_secrets.add(value)
+    """Also scrub this value (and its encoded forms) wherever it appears in a logged string."""
+    redaction.remember(value)
 
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, Secret):
         return REDACTED
     if isinstance(value, str):
-        for secret in _known_secrets:
-            if secret in value:
-                value = value.replace(secret, REDACTED)
-        return value
+        return redaction.scrub(value)
+    if isinstance(value, BaseException):  # rendered with str() later, past this processor
+        return redaction.scrub(str(value))
     if isinstance(value, dict):
         return {k: REDACTED if str(k).lower() in SENSITIVE_KEYS else _scrub(v)
                 for k, v in value.items()}
@@ -47,6 +46,30 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     scrubbed = _scrub(dict(event))
     event.clear()
     event.update(scrubbed)
+    return event
+
+
+def _printable(value: Any, key: str = "") -> Any:
+    if isinstance(value, str):
+        return printable(value, lines=key in _MULTILINE)
+    if isinstance(value, dict):
+        return {printable(str(k)): _printable(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_printable(v) for v in value)
+    if isinstance(value, BaseException):
+        return printable(str(value))
+    return value
+
+
+_MULTILINE = frozenset({"exception", "stack"})  # tracebacks keep their lines
+
+
+def terminal_safe(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor for the console: control characters (ESC, bidi overrides) from
+    a server never reach the terminal. JSON lines escape them by themselves."""
+    cleaned = _printable(dict(event))
+    event.clear()
+    event.update(cleaned)
     return event
 
 
@@ -77,10 +100,12 @@ def _route_stdlib_logging(shared: list[Any], renderer: Any) -> None:
 def configure(log_format: str = "console", level: int = logging.INFO) -> None:
     """Route structlog to stderr in ``json`` or ``console`` form."""
     renderer: Any
+    console: list[Any] = []
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        console = [terminal_safe]
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -89,6 +114,7 @@ def configure(log_format: str = "console", level: int = logging.INFO) -> None:
         # local variable may hold a secret.
         structlog.processors.format_exc_info,
         redact,
+        *console,
     ]
     _route_stdlib_logging(shared, renderer)
     structlog.configure(

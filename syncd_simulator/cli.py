@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "and deleted recent documents), e.g. 1 for soak runs")
     parser.add_argument("--nested", action="store_true",
                         help="answer documents nested with an items array instead of flat rows")
+    parser.add_argument("--form-only", action="store_true",
+                        help="read only form fields, as a PHP server reading $_POST: JSON "
+                        "requests are answered 400 \"API key and secret are required\"")
     parser.add_argument("--scale", type=float, default=1.0, help="multiplies daily documents")
     parser.add_argument("--heavy", type=_heavy, metavar="FROM..TO/MAXDAYS",
                         help="days answered 500 (out of memory) in windows over MAXDAYS days")
@@ -83,7 +86,7 @@ def options_from(args: argparse.Namespace) -> SimulatorOptions:
         seed=args.seed, history_days=args.history_days, rate_requests=requests,
         rate_seconds=seconds, faults=args.faults, nested_documents=args.nested,
         scale=args.scale, api_key=args.api_key, api_secret=args.api_secret, heavy=args.heavy,
-        mutations_per_second=args.mutations,
+        mutations_per_second=args.mutations, form_only=args.form_only,
     )
 
 

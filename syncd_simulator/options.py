@@ -30,6 +30,7 @@ class SimulatorOptions:
     missing_modules: frozenset[str] = field(default_factory=frozenset)
     create_denied_modules: frozenset[str] = field(default_factory=frozenset)
     nested_documents: bool = False
+    form_only: bool = False  # read only form fields (PHP's $_POST): JSON requests get 400
     slow_seconds: float = 2.0
     scale: float = 1.0
     mutations_per_second: float = 0.0  # continuous source changes (soak runs); see churn.py

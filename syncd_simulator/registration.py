@@ -3,7 +3,9 @@
 ``POST {REGISTER_PATH}`` with ``{callback_url, store_code, store_main}``: checks the mode
 and the store, generates a key (25 alphanumerics) and a secret (64 characters), POSTs the
 signed callback, then answers 200 with ``callback_status``. From then on the simulator
-accepts the new key pair. ``CallbackMode`` bends the callback for the failure tests.
+accepts the new key pair. ``CallbackMode`` bends the callback for the failure tests;
+``nested_answer`` puts ``callback_status`` and the renewal date inside ``data``, as every
+other SKYBIZ answer nests its payload.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ class Registrar:
     delay_seconds: float = 5.0
     hold: asyncio.Event | None = None  # DELAY: call back once this is set (tests)
     renewal_days: int | None = 365
+    nested_answer: bool = False  # {"status", "message", "data": {"callback_status", …}}
     client_ssl: ssl.SSLContext | None = None  # to trust a test's self-signed receiver
     clock: Callable[[], float] = time.time
     asked: list[dict[str, Any]] = dataclasses.field(default_factory=list)
@@ -98,14 +101,14 @@ class Registrar:
         delivered = await self._call_back(url, key, secret)
         if self.mode is CallbackMode.STATUS_FAILED:
             delivered = False
+        payload: dict[str, Any] = {"callback_status": "success" if delivered else "failed"}
+        if renewal is not None:
+            payload["api_renewal_date"] = renewal.isoformat()
         doc: dict[str, Any] = {
             "status": "success",
             "message": "API credentials registered" if delivered else
-            "API credentials registered, but the callback delivery failed",
-            "callback_status": "success" if delivered else "failed"}
-        if renewal is not None:
-            doc["api_renewal_date"] = renewal.isoformat()
-        return _json(200, doc)
+            "API credentials registered, but the callback delivery failed"}
+        return _json(200, doc | ({"data": payload} if self.nested_answer else payload))
 
     async def _call_back(self, url: str, key: str, secret: str) -> bool:
         """POST the signed credentials; True when the first delivery got a 2xx."""

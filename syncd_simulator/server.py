@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from syncd_simulator import create, encoding, rules
+from syncd_simulator import create, encoding, phpform, rules
 from syncd_simulator import fields as skybiz
 from syncd_simulator.churn import Churn
 from syncd_simulator.data import KUALA_LUMPUR, Dataset
@@ -148,7 +148,9 @@ class Simulator:
             if fault in SERVER_ERRORS:
                 raise Rejected(500, SERVER_ERRORS[fault])
             raw = await request.read()
-            body = rules.parse_body(request.content_type, raw)
+            body = self._body(request.content_type, raw)
+            if self.options.form_only and body:  # the create path reads the JSON text
+                raw = encoding.dumps(body).encode()
             reply = await self._read(module, body, request, arrived, raw)
         except Rejected as exc:
             reply = self._error(exc)
@@ -156,6 +158,13 @@ class Simulator:
             fault = Fault.RESET
         fault = reply.fault or fault
         return await self._deliver(request, arrived, module, body, reply=reply, fault=fault)
+
+    def _body(self, content_type: str, raw: bytes) -> Body:
+        """The request as the server reads it: a JSON object, or with ``form_only`` only
+        form fields, as PHP's ``$_POST`` (a JSON body is then no fields at all)."""
+        if not self.options.form_only:
+            return rules.parse_body(content_type, raw)
+        return phpform.parse(raw) if content_type == "application/x-www-form-urlencoded" else {}
 
     async def _read(self, module: Module, body: Body, request: web.Request, now: float,
                     raw: bytes = b"") -> Reply:

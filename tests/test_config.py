@@ -160,3 +160,150 @@ def test_push_schedule(write_config: Callable[[str], Path]) -> None:
     assert config.load(write_config(text), {}).schedule.push_seconds == 15
     with pytest.raises(ConfigError, match=r"\[schedule\] push"):
         config.load(write_config(MINIMAL + '[schedule]\npush = "soon"\n'), {})
+
+
+# --- nonsense refused (issue 17): every number finite and in range, every table a table ---
+
+SOURCE = '[sources.main]\nbase_url = "https://erp.example.com/api"\nbackfill_from = "2024-01-01"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (SOURCE + "[sources.main.rate_limit]\nper_seconds = nan", "per_seconds"),
+        (SOURCE + "[sources.main.rate_limit]\nper_seconds = inf", "per_seconds"),
+        (SOURCE + "[sources.main.rate_limit]\nper_seconds = 1e300", "per_seconds"),
+        (SOURCE + "[sources.main.rate_limit]\nmargin_seconds = nan", "margin_seconds"),
+        (SOURCE + "[sources.main.rate_limit]\nmargin_seconds = inf", "margin_seconds"),
+        (SOURCE + "[sources.main.rate_limit]\nmargin_seconds = -0.1", "margin_seconds"),
+        (SOURCE + "[sources.main.rate_limit]\nrequests = 99999999999999", "requests"),
+        (SOURCE + "connect_timeout = nan", "connect_timeout"),
+        (SOURCE + "connect_timeout = inf", "connect_timeout"),
+        (SOURCE + "read_timeout = -inf", "read_timeout"),
+        (SOURCE + "read_timeout = 1e12", "read_timeout"),
+        (SOURCE + "max_answer_mb = 0", "max_answer_mb"),
+        (SOURCE + "max_answer_mb = 65537", "max_answer_mb"),
+        (SOURCE + "max_answer_mb = 1.5", "max_answer_mb"),
+        (SOURCE + "max_answer_mb = true", "max_answer_mb"),
+        (SOURCE + 'request_timeout = "0s"', "request_timeout"),
+        (SOURCE + 'request_timeout = "25h"', "request_timeout"),
+        (SOURCE + "request_timeout = nan", "request_timeout"),
+        (SOURCE + "request_timeout = 0.5", "request_timeout"),
+        (SOURCE + "[schedule]\ninterval = inf", "[schedule] interval"),
+        (SOURCE + "[schedule]\ninterval = nan", "[schedule] interval"),
+        (SOURCE + '[schedule]\ninterval = "99999999999h"', "[schedule] interval"),
+        (SOURCE + "[schedule]\ninterval = 99999999999999999999", "[schedule] interval"),
+        (SOURCE + "[schedule]\ninterval = -5", "[schedule] interval"),
+        (SOURCE + '[schedule]\npush = "9999999h"', "[schedule] push"),
+        (SOURCE + "[schedule]\nfull_read = inf", "[schedule] full_read"),
+        (SOURCE + "[schedule]\nreread_days = 99999999", "[schedule] reread_days"),
+        (SOURCE + "[schedule]\nreread = 5", "[schedule] reread"),
+        (SOURCE + '[schedule.intervals]\nsales = "1e9h"', "[schedule.intervals] sales"),
+        (SOURCE + "[sources.main.lookback_days]\nsales = 9999999999", "sales"),
+        ("sources = 5\n", "[sources]"),
+        ('sources = "main"\n', "[sources]"),
+        ("[sources]\nmain = 5\n", "[sources.main]"),
+        ('[sources]\nmain = "https://erp.example.com"\n', "[sources.main]"),
+        (SOURCE + "rate_limit = 5", "rate_limit"),
+        (SOURCE + 'endpoints = "sales.php"', "endpoints"),
+        (SOURCE + "[sources.main.endpoints]\nsales = \"sales.php?x=1\"", "sales"),
+        ("schedule = 5\n" + SOURCE, "[schedule]"),
+        ("warehouse = []\n" + SOURCE, "[warehouse]"),
+        ("observability = 1\n" + SOURCE, "[observability]"),
+        (SOURCE.replace("/api", "/api?store=1"), "base_url"),
+        (SOURCE.replace("/api", "/api#top"), "base_url"),
+        (SOURCE.replace("/api", "/api?"), "base_url"),
+        (SOURCE.replace("erp.example.com", "erp.example.com:99999"), "base_url"),
+        (SOURCE.replace("/api", "/a pi"), "base_url"),
+        (SOURCE + 'register_url = "https://erp.example.com/register.php?x=1"', "register_url"),
+        (SOURCE.replace('"2024-01-01"', '"0001-01-01"'), "backfill_from"),
+        (SOURCE.replace('"2024-01-01"', '"9999-12-31"'), "backfill_from"),
+        ('[warehouse]\ndata_dir = "~nosuchuser-syncd/x"\n' + SOURCE, "[warehouse] data_dir"),
+        (SOURCE + 'ca_file = "~nosuchuser-syncd/ca.pem"', "ca_file"),
+        (SOURCE + "ca_file = 5", "ca_file"),
+    ],
+)
+def test_nonsense_is_one_sentence_naming_file_and_key(
+    write_config: Callable[[str], Path], text: str, key: str
+) -> None:
+    """Non-finite, out-of-range and wrongly typed values are a ConfigError naming file and key."""
+    path = write_config(text + "\n")
+    with pytest.raises(ConfigError) as info:
+        config.load(path, {"STATE_DIRECTORY": str(path.parent)})
+    sentence = str(info.value)
+    assert sentence.startswith(f"{path}: ")
+    assert key in sentence
+    assert "\n" not in sentence
+    assert len(sentence) < 400
+    assert sentence.endswith((".", ")"))
+
+
+@pytest.mark.parametrize(
+    ("content", "ok"),
+    [(b"", False), (b"not a certificate\n", False),
+     (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", False),
+     (None, True)],
+)
+def test_ca_file_is_loaded_at_load_time(
+    write_config: Callable[[str], Path], tmp_path: Path, content: bytes | None, ok: bool
+) -> None:
+    """A ca_file that is not a PEM certificate is refused when the config loads, naming the key."""
+    ca = tmp_path / "ca.pem"
+    if content is None:
+        ca.write_bytes(_self_signed_pem(tmp_path))
+    else:
+        ca.write_bytes(content)
+    path = write_config(SOURCE + f'ca_file = "{ca}"\n')
+    if ok:
+        assert config.load(path, {}).sources[0].ca_file == ca
+        return
+    with pytest.raises(ConfigError, match=r"\[sources\.main\] ca_file: .*no PEM CA certificate"):
+        config.load(path, {})
+
+
+def _self_signed_pem(tmp_path: Path) -> bytes:
+    """A throw-away self-signed certificate in PEM form (openssl)."""
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("needs the openssl command")
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=test-ca"],
+                   check=True, capture_output=True)
+    return cert.read_bytes()
+
+
+def test_new_source_keys_default_and_parse(write_config: Callable[[str], Path]) -> None:
+    """max_answer_mb defaults to 1024 and request_timeout to 10 minutes; both can be set."""
+    src = config.load(write_config(SOURCE), {}).sources[0]
+    assert (src.max_answer_mb, src.request_timeout) == (1024, 600.0)
+    text = SOURCE + 'max_answer_mb = 16\nrequest_timeout = "1h30m"\n'
+    src = config.load(write_config(text), {}).sources[0]
+    assert (src.max_answer_mb, src.request_timeout) == (16, 5400.0)
+    src = config.load(write_config(SOURCE + "request_timeout = 24\n"), {}).sources[0]
+    assert src.request_timeout == 24.0
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [(SOURCE + "[sources.main.rate_limit]\nper_seconds = nan", "per_seconds"),
+     ("sources = 5\n", "[sources]"),
+     (SOURCE + '[schedule]\ninterval = "99999999999h"', "[schedule] interval")],
+)
+def test_cli_exits_2_with_the_sentence(
+    write_config: Callable[[str], Path], capsys: pytest.CaptureFixture[str], text: str, key: str
+) -> None:
+    """A nonsense config makes a command exit 2 with one ``syncd:`` sentence, no traceback."""
+    from syncd.cli.main import main
+
+    path = write_config(text + "\n")
+    assert main(["status", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"syncd: {path}: ")
+    assert key in err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from syncd.kinds.skybiz.registration import receiver
 from syncd.kinds.skybiz.registration.receiver import Receiver, make_runner
 
 NOW = 1_790_000_000
@@ -37,13 +39,11 @@ def served() -> Iterator[Served]:
     ready = threading.Event()
     holder: dict[str, object] = {}
 
-    async def route(request: web.Request) -> web.Response:
+    async def route(request: web.BaseRequest) -> web.StreamResponse:
         return await current[0].handle(request)
 
     async def start() -> None:
-        app = web.Application(client_max_size=16 * 1024)
-        app.router.add_route("*", "/{tail:.*}", route)
-        runner = make_runner(app)
+        runner = make_runner(route)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
@@ -57,7 +57,7 @@ def served() -> Iterator[Served]:
     assert ready.wait(10)
     yield Served(int(holder["port"]), current)  # type: ignore[call-overload]
     runner = holder["runner"]
-    assert isinstance(runner, web.AppRunner)
+    assert isinstance(runner, web.BaseRunner)
     asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
@@ -113,14 +113,16 @@ def test_fuzzed_requests_store_only_verified_callbacks(
         served: Served, caplog: pytest.LogCaptureFixture,
         request: tuple[str, str, list[tuple[str, str]], bytes, bool]) -> None:
     """Whatever the method, headers and body, only a verified callback at the right path is
-    kept, every other request is refused with 401/404 and nothing logs a traceback."""
+    kept, every other request is refused with 401/404/405 and nothing logs a traceback."""
     rx = Receiver(TOKEN, clock=lambda: NOW)
     served.current[0] = rx
     method, path, headers, body, valid = request
     status = send(served.port, method, path, headers, body)
     assert (rx.delivery is not None) == valid
     # 400: aiohttp's own answer to malformed HTTP (e.g. a duplicated Content-Type).
-    assert status == 200 if valid else status in (400, 401, 404)
+    assert status == 200 if valid else status in (400, 401, 404, 405)
+    if not valid and not path.endswith(TOKEN):
+        assert status in (400, 404)  # the token is checked first, whatever the method
     assert len(rx.refusals) == (0 if valid or status == 400 else 1)
     assert not [r for r in caplog.records if r.exc_info]
 
@@ -139,6 +141,7 @@ def test_a_second_valid_callback_is_refused_and_the_first_kept(served: Served) -
     assert rx.delivery is not None
     assert rx.delivery.api_key.reveal() == "A" * 25
     assert [r.kind for r in rx.refusals] == ["used"]
+    assert rx.replayed  # a second verified callback is refused like a replay
 
 
 def test_an_exact_resend_is_recorded_as_a_replay(served: Served) -> None:
@@ -152,11 +155,95 @@ def test_an_exact_resend_is_recorded_as_a_replay(served: Served) -> None:
     assert rx.replayed
 
 
-@pytest.mark.parametrize(("method", "size"), [("POST", 17 * 1024), ("GET", 0), ("PUT", 10)])
-def test_other_methods_and_oversized_bodies_get_401(served: Served, method: str,
-                                                    size: int) -> None:
-    """A body over 16 KiB or a method other than POST at the right path is a plain 401."""
+@pytest.mark.parametrize(("request_", "status", "kind"), [
+    (("POST", f"/{TOKEN}", 17 * 1024), 401, "oversized"),
+    (("GET", f"/{TOKEN}", 0), 405, "method"),
+    (("PUT", f"/{TOKEN}", 10), 405, "method"),
+    (("GET", "/", 0), 404, "wrong_path"),
+    (("POST", "/wp-login.php", 20 * 1024), 404, "wrong_path"),
+    (("POST", f"/{TOKEN}", 10), 401, "malformed"),
+])
+def test_noise_is_answered_by_what_it_is(served: Served, request_: tuple[str, str, int],
+                                         status: int, kind: str) -> None:
+    """A wrong path is 404 whatever the method, another method at the path 405, an
+    oversized or unsigned body at the path 401; each is one noted refusal."""
     rx = Receiver(TOKEN, clock=lambda: NOW)
     served.current[0] = rx
-    assert send(served.port, method, f"/{TOKEN}", [], b"x" * size) == 401
-    assert [r.kind for r in rx.refusals] == ["malformed"]
+    method, path, size = request_
+    assert send(served.port, method, path, [], b"x" * size) == status
+    assert [r.kind for r in rx.refusals] == [kind]
+    assert rx.delivery is None
+
+
+# --- slow-loris and floods: bounded connections, deadlines for the head and the body -----
+
+
+def _partial(port: int, data: bytes) -> socket.socket:
+    """A connection that sends ``data`` and then holds still."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conn.sendall(data)
+    return conn
+
+
+def _closed_by_server(conn: socket.socket) -> bool:
+    """Whether the server ends the connection (EOF or reset) within the socket's timeout."""
+    try:
+        while conn.recv(4096):
+            pass
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+    return True
+
+
+def _signed_callback() -> tuple[list[tuple[str, str]], bytes]:
+    body = json.dumps({"api_key": "A" * 25, "api_secret": "s" * 64}).encode()
+    sig = hmac.new(b"s" * 64, str(NOW).encode() + b"." + body, hashlib.sha256).hexdigest()
+    return [("X-Timestamp", str(NOW)), ("X-Signature", sig)], body
+
+
+def test_a_slow_request_head_is_cut_off(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client trickling its request head is disconnected at the head deadline; the real
+    callback afterwards is still accepted."""
+    monkeypatch.setattr(receiver, "HEAD_SECONDS", 0.2)
+    rx = Receiver(TOKEN, clock=lambda: NOW)
+    served.current[0] = rx
+    with _partial(served.port, f"POST /{TOKEN} HTTP/1.1\r\nHost: x\r\n".encode()) as slow:
+        assert _closed_by_server(slow)
+    headers, body = _signed_callback()
+    assert send(served.port, "POST", f"/{TOKEN}", headers, body) == 200
+    assert rx.delivery is not None
+
+
+def test_a_slow_body_is_refused(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body that does not arrive within the body deadline is a 401 "slow" refusal."""
+    monkeypatch.setattr(receiver, "BODY_SECONDS", 0.2)
+    rx = Receiver(TOKEN, clock=lambda: NOW)
+    served.current[0] = rx
+    head = f"POST /{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n12345"
+    with _partial(served.port, head.encode()) as slow:
+        answer = slow.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 401")
+    assert [r.kind for r in rx.refusals] == ["slow"]
+
+
+def test_connections_beyond_the_cap_are_turned_away(
+        served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past MAX_PER_PEER open connections from one address the next is closed at once,
+    the held ones stay open, and once they go a real callback is accepted."""
+    monkeypatch.setattr(receiver, "MAX_PER_PEER", 3)
+    rx = Receiver(TOKEN, clock=lambda: NOW)
+    served.current[0] = rx
+    held = [_partial(served.port, b"GET / HTTP/1.1\r\n") for _ in range(3)]
+    try:
+        with _partial(served.port, b"GET / HTTP/1.1\r\n") as extra:
+            assert _closed_by_server(extra)
+        for conn in held:
+            conn.settimeout(0.05)
+            assert not _closed_by_server(conn)
+    finally:
+        for conn in held:
+            conn.close()
+    headers, body = _signed_callback()
+    assert send(served.port, "POST", f"/{TOKEN}", headers, body) == 200

@@ -74,12 +74,11 @@ def sign(secret: str, stamp: str, body: bytes) -> str:
     (CallbackMode.STALE, "X-Timestamp was more than 300 s away"),
     (CallbackMode.REPLAY, "delivered twice (a replay)"),
     (CallbackMode.WRONG_PATH, "a path other than the single-use one"),
-    (CallbackMode.STATUS_FAILED, "reports callback_status failed"),
 ])
 async def test_each_bad_callback_stores_nothing(
         simulator: Start, tmp_path: Path, mode: CallbackMode, words: str) -> None:
-    """Bad signature, stale timestamp, replay, wrong path, failed callback_status: one
-    sentence that says to re-register, and the previous files are untouched."""
+    """Bad signature, stale timestamp, replay, wrong path: one sentence that says to
+    re-register, and the previous files are untouched."""
     sim, base_url = await simulator()
     sim.registration.mode = mode
     old_files(tmp_path / "creds")
@@ -162,7 +161,8 @@ async def test_forged_callbacks_are_refused_and_the_real_one_stored(
 async def test_a_self_consistent_forgery_wins_nothing(simulator: Start, tmp_path: Path) -> None:
     """A forger who learned the path can sign with its own secret (the HMAC proves no
     origin), but the real delivery is then refused and the server's failed
-    callback_status keeps the forged pair from being stored."""
+    the real one, arriving second at the used path, is refused like a replay: neither pair
+    is stored."""
     sim, base_url = await simulator()
     sim.registration.mode = CallbackMode.DELAY
     sim.registration.hold = asyncio.Event()
@@ -179,7 +179,8 @@ async def test_a_self_consistent_forgery_wins_nothing(simulator: Start, tmp_path
     with pytest.raises(RegistrationFailed) as info:
         await asyncio.wait_for(task, 10)
     assert sim.registration.callback_statuses == [401]
-    assert "callback_status failed" in str(info.value)
+    assert "someone else may hold" in str(info.value)
+    assert "nothing was stored" in str(info.value)
     assert unchanged(tmp_path / "creds")
 
 
@@ -221,6 +222,12 @@ def test_callback_url_must_be_https_unless_loopback(url: str, ok: bool) -> None:
     (b'{"status":"success","callback_status":false}', "false", False),
     (b'{"status":"success"}', None, False),
     (b'Warning: x in y.php\n{"status":"success","callback_status":"success"}', "success", True),
+    (b'{"status":"success","data":{"callback_status":"success"}}', "success", True),
+    (b'{"status":"success","data":{"callback_status":{"status":"failed"}}}', "failed", False),
+    (b'{"status":"success","callback_status":"success","data":{"callback_status":"failed"}}',
+     "success", True),
+    (b'{"status":"success","data":[]}', None, False),
+    (b'{"status":"success","data":' + b"[" * 5000 + b"]" * 5000 + b"}", None, False),
 ])
 def test_callback_status_is_read_liberally(body: bytes, callback_status: str | None,
                                            delivered: bool) -> None:
@@ -228,6 +235,86 @@ def test_callback_status_is_read_liberally(body: bytes, callback_status: str | N
     answer = register._answer(200, body)
     assert answer.callback_status == callback_status
     assert answer.delivered is delivered
+    assert answer.failed is (callback_status is not None and not delivered)
+
+
+def test_the_renewal_date_is_read_at_the_top_or_inside_data() -> None:
+    """api_renewal_date is found beside callback_status, at the top level or in data."""
+    nested = b'{"status":"success","data":{"callback_status":"success",' \
+             b'"api_renewal_date":"2027-03-01"}}'
+    top = b'{"status":"success","callback_status":"success","api_renewal_date":"2027-03-02"}'
+    assert register._answer(200, nested).renewal_date == dt.date(2027, 3, 1)
+    assert register._answer(200, top).renewal_date == dt.date(2027, 3, 2)
+
+
+@pytest.mark.parametrize("nested", [False, True])
+async def test_an_answer_nesting_callback_status_in_data_is_stored(
+        simulator: Start, tmp_path: Path, nested: bool) -> None:
+    """Whether the answer puts callback_status and the renewal date at the top level or
+    inside data, the verified callback is stored with the renewal date and no note."""
+    sim, base_url = await simulator()
+    sim.registration.nested_answer = nested
+    done = await register.register(make_plan(base_url, tmp_path / "creds"))
+    assert done.key_path.read_text() == sim.options.api_key
+    assert (tmp_path / "creds/main.api_secret").read_text() == sim.options.api_secret
+    assert done.renewal_date == sim.options.expires
+    assert done.answer is not None
+    assert done.answer.callback_status == "success"
+    assert done.note is None
+
+
+@pytest.mark.parametrize("nested", [False, True])
+async def test_a_verified_callback_is_stored_whatever_the_answer_says(
+        simulator: Start, tmp_path: Path, nested: bool) -> None:
+    """The secret exists once: when the answer reports the callback failed, the verified
+    callback is still stored and one sentence beside the paths says what the answer said."""
+    sim, base_url = await simulator()
+    sim.registration.mode = CallbackMode.STATUS_FAILED
+    sim.registration.nested_answer = nested
+    old_files(tmp_path / "creds")
+    done = await register.register(make_plan(base_url, tmp_path / "creds"))
+    assert done.key_path.read_text() == sim.options.api_key
+    assert done.note is not None
+    assert "callback_status failed" in done.note
+    assert "credentials are stored" in done.note
+    assert done.note.count("\n") == 0
+    assert sim.options.api_secret not in done.note
+
+
+async def test_scanners_and_slow_loris_never_end_the_wait(
+        simulator: Start, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scanner requests (GET /, wrong paths, another method at the path, an oversized body)
+    and slow-loris connections arrive before the genuine callback: each is answered, none
+    ends the wait, the slow ones are cut off, and the real callback is still stored."""
+    from syncd.kinds.skybiz.registration import receiver
+
+    monkeypatch.setattr(receiver, "HEAD_SECONDS", 0.3)
+    sim, base_url = await simulator()
+    sim.registration.mode = CallbackMode.DELAY
+    sim.registration.hold = asyncio.Event()
+    plan = make_plan(base_url, tmp_path / "creds")
+    task = asyncio.create_task(register.register(plan))
+    await until(lambda: sim.registration.asked, "the registration request", deadline_s=10)
+    url = str(sim.registration.asked[0]["callback_url"])
+    root = f"http://127.0.0.1:{plan.port}"
+    slow = [await asyncio.open_connection("127.0.0.1", plan.port) for _ in range(3)]
+    for _, writer in slow:
+        writer.write(b"POST /syncd/callback HTTP/1.1\r\nHost: x\r\n")  # and never more
+    async with aiohttp.ClientSession() as session:
+        for method, target, body, expected in [
+                ("GET", root + "/", b"", 404), ("GET", root + "/.env", b"", 404),
+                ("POST", url + "x", b"{}", 404), ("GET", url, b"", 405),
+                ("POST", url, b"x" * 20_000, 401), ("POST", url, b"{}", 401)]:
+            async with session.request(method, target, data=body) as resp:
+                assert resp.status == expected, (method, target)
+    for reader, _ in slow:  # the server cuts each slow connection at the head deadline
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+    assert not task.done()
+    sim.registration.hold.set()
+    done = await asyncio.wait_for(task, 10)
+    assert done.key_path.read_text() == sim.options.api_key
+    assert sim.registration.callback_statuses == [200]
+    assert done.note is None
 
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
@@ -370,3 +457,22 @@ async def test_a_server_that_answers_before_calling_back_is_waited_for(
     assert done.key_path.read_text() == "LATEKEYLATEKEYLATEKEYLATE"
     assert done.renewal_date is None
     assert not (tmp_path / "creds/main.renewal").exists()
+
+
+def test_the_note_is_printed_beside_the_stored_paths(tmp_path: Path) -> None:
+    """`syncd register` prints the answer line, the stored paths and then the note."""
+    import io
+
+    from syncd.cli import register as register_cli
+
+    answer = register._answer(200, b'{"status":"success","data":{"callback_status":"failed"}}')
+    note = register._note(answer)
+    assert note is not None
+    done = register.Registered(tmp_path / "main.api_key", tmp_path / "main.api_secret", "WXYZ",
+                               None, answer, note)
+    out = io.StringIO()
+    register_cli.render(done, "main", out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("registration answer: HTTP 200, callback_status failed")
+    assert lines[1].startswith("stored the credentials of source 'main'")
+    assert lines[2] == note

@@ -41,3 +41,23 @@ def test_unit_exposure_is_at_most_1_5() -> None:
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
     assert m is not None, done.stdout[-500:]
     assert float(m[1]) <= 1.5
+
+
+def _settings(text: str) -> dict[str, list[str]]:
+    """Every ``Key=value`` line of the unit (comments skipped), values per key in order."""
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line and not line.startswith(("#", "[")) and "=" in line:
+            key, _, value = line.partition("=")
+            found.setdefault(key.strip(), []).append(value.strip())
+    return found
+
+
+def test_unit_caps_memory_and_tasks_and_has_no_empty_ip_deny() -> None:
+    """MemoryMax= and TasksMax= are set to real limits; no IPAddressDeny= that denies nothing."""
+    settings = _settings(UNIT.read_text())
+    memory, tasks = settings.get("MemoryMax", [""])[-1], settings.get("TasksMax", [""])[-1]
+    assert re.fullmatch(r"[1-9][0-9]*[KMG]", memory), memory
+    assert tasks.isdigit(), tasks
+    assert 64 <= int(tasks) <= 4096, tasks
+    assert all(v for v in settings.get("IPAddressDeny", [])), "empty IPAddressDeny= denies nothing"

@@ -66,9 +66,12 @@ def plan_from(args: argparse.Namespace, cfg: Config) -> register.Plan:
 
 def render(done: register.Registered, source: str, out: TextIO) -> None:
     """Where the files are, the key's last 4 characters, renewal, the systemd-creds lines."""
-    out.write(f"{done.answer.line()}\n")
+    if done.answer is not None:
+        out.write(f"{done.answer.line()}\n")
     out.write(f"stored the credentials of source {source!r}: {done.key_path} (key ending "
               f"…{done.key_tail}) and {done.secret_path}\n")
+    if done.note:
+        out.write(f"{done.note}\n")
     if done.renewal_date:
         out.write(f"the key must be renewed by {done.renewal_date.isoformat()} "
                   "(run syncd register again before then)\n")

@@ -8,13 +8,16 @@ from typing import TextIO
 from syncd.config import Config
 from syncd.core.results import ModuleRun
 from syncd.core.statusdoc import ModuleDoc, StatusDoc
+from syncd.core.text import printable
 from syncd.engine import capacity
 from syncd.engine.checks import ModuleCheck
 from syncd.service.statuspage import outbox_counts
 
 
 def table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
-    """Left-aligned columns; the last column is not padded."""
+    """Left-aligned columns; the last column is not padded. Cells may hold a server's
+    words (a message, a field name): control characters never reach the terminal."""
+    rows = [[printable(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         cells = [c.ljust(w) for c, w in zip(row, widths, strict=False)]
@@ -33,7 +36,7 @@ def runs(items: list[ModuleRun], out: TextIO) -> None:
 
 def sentences(items: list[ModuleRun]) -> list[str]:
     """Each distinct error once, in the order met."""
-    return list(dict.fromkeys(str(r.error) for r in items if r.error is not None))
+    return list(dict.fromkeys(printable(str(r.error)) for r in items if r.error is not None))
 
 
 def span(seconds: float) -> str:
@@ -99,7 +102,7 @@ def status(doc: StatusDoc, out: TextIO) -> None:
     table(rows, out)
     # Sources sharing a host repeat its capacity lines: each distinct line once.
     for note in dict.fromkeys(n for n in notes if n):
-        out.write(note + "\n")
+        out.write(printable(note) + "\n")
 
 
 def checks(results: list[ModuleCheck], out: TextIO) -> None:

@@ -4,6 +4,10 @@ msgspec parses the whole body once in C and hands each record back as a ``msgspe
 a view of the record's own bytes inside the body, which is what ``_raw`` stores and what
 the row builders decode, field by field, later. Numbers never pass through a binary float:
 every float token is kept as its text (``Num``).
+
+Whatever the bytes, ``parse`` returns: JSON nested deeper than the parser's stack, numbers
+too large for an integer, or any other shape it cannot read give an envelope with
+``parsed=False`` and a ``fault`` saying why — never an exception of the parser's own.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class Envelope:
     total_returned: str | None = None
     records: int | None = None  # length of the records array; None: there is none
     objects: int | None = None  # how many of those records are JSON objects
+    fault: str | None = None  # not parsed: why, as the end of "the body …" (a clause)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +87,21 @@ _MAP = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _NOT_JSON = Body(Envelope(parsed=False), [])
 
 
+TOO_DEEP = "is nested deeper than syncd reads"
+UNREADABLE = "holds a value syncd cannot read (a number out of range)"
+
+
 def parse(body: bytes | bytearray | memoryview) -> Body:
     """The envelope and records of ``body`` (the JSON part, see ``prepare``)."""
+    try:
+        return _parse(body)
+    except RecursionError:  # msgspec recurses per level of nesting, on Python's stack
+        return Body(Envelope(parsed=False, fault=TOO_DEEP), [])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return Body(Envelope(parsed=False, fault=UNREADABLE), [])
+
+
+def _parse(body: bytes | bytearray | memoryview) -> Body:
     try:
         fast = _FAST.decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError):

@@ -33,6 +33,10 @@ from syncd.core.model import Field, Module
 
 CHUNK = 1 << 20  # bytes of COPY data handed over at a time
 LOAD_FORMAT = b"syncd-rows-1"  # part of every unit hash: a new format rewrites rows once
+# A server decides the field names: each new set of unknown names builds a decoder, so
+# the decoders kept per module and the unknown names noted per window are both bounded.
+DECODERS_KEPT = 16
+MAX_NEW_FIELDS = 100
 
 
 @dataclass(slots=True)
@@ -86,12 +90,16 @@ class Shape:
         return self.module.modified_field is not None
 
     def decoder(self, extra: frozenset[str]) -> msgspec.json.Decoder[Any]:
-        """A strict decoder for the known fields plus ``extra`` (fields seen, not typed)."""
+        """A strict decoder for the known fields plus ``extra`` (fields seen, not typed);
+        once ``extra`` holds MAX_NEW_FIELDS names, a lenient one that ignores any others
+        (they stay in ``_raw``). At most DECODERS_KEPT are kept, the oldest dropped."""
         found = self.decoders.get(extra)
         if found is None:
+            if len(self.decoders) >= DECODERS_KEPT:
+                del self.decoders[next(iter(self.decoders))]
             names = [f.name for f in self.fields] + sorted(extra)
             found = self.decoders[extra] = _decoder(names, items=bool(self.module.lines),
-                                                    strict=True)
+                                                    strict=len(extra) < MAX_NEW_FIELDS)
         return found
 
 
@@ -268,7 +276,8 @@ class WindowRows:
         except msgspec.ValidationError:
             names = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
             known = {f.name for f in self.shape.fields} | {"items"}
-            self.new_fields |= set(names) - known
+            room = max(0, MAX_NEW_FIELDS - len(self.new_fields))
+            self.new_fields |= set(sorted(set(names) - known)[:room])
             self._strict = self.shape.decoder(frozenset(self.new_fields))
             return self._strict.decode(raw)
 

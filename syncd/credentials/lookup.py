@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.core.errors import ConfigError
+from syncd.credentials import redaction
 
 
 class Secret:
@@ -96,6 +97,13 @@ def load_renewal(source: str, env: Mapping[str, str], data_dir: Path | None) -> 
 
 
 def _lookup(source: str, what: str, env: Mapping[str, str], data_dir: Path | None) -> str:
+    """The credential from the first place that has it, remembered for redaction."""
+    value = _find(source, what, env, data_dir)
+    redaction.remember(value)
+    return value
+
+
+def _find(source: str, what: str, env: Mapping[str, str], data_dir: Path | None) -> str:
     var = env_prefix(source) + what.upper()
     # Surrounding whitespace is the docs' first cause of 401s: a pasted newline or space.
     value = env.get(var, "").strip()

@@ -9,13 +9,14 @@ raw bytes (``msgspec.Raw``) for the loader; money is never decoded here.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from syncd.core.body import ABSENT, first_byte, prepare, records_of
+from syncd.core.body import ABSENT, TOO_DEEP, UNREADABLE, first_byte, prepare, records_of
 from syncd.core.errors import (
     ApiError,
     EndpointMisconfigured,
@@ -25,6 +26,7 @@ from syncd.core.errors import (
     RetriableError,
     SourceUnauthorized,
 )
+from syncd.credentials.redaction import said as server_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,20 @@ _STARTS = 64
 def judge(status: int, body: bytes | bytearray, ctx: Context,
           retry_after: float | None = None) -> Page:
     """The page of a successful answer, or raise the ApiError that says what to do."""
+    try:
+        return _judge(status, body, ctx, retry_after)
+    except RecursionError:  # msgspec recurses per level of nesting, on Python's stack
+        fault = TOO_DEEP
+    except (msgspec.DecodeError, msgspec.ValidationError):  # e.g. a number out of range
+        fault = UNREADABLE
+    if not 200 <= status < 300:
+        raise error_for(status, None, ctx, retry_after)
+    raise RetriableError(f"{ctx.module}: the server answered {status} with a page that "
+                         f"{fault}; syncd retries.", status=status, module=ctx.module)
+
+
+def _judge(status: int, body: bytes | bytearray, ctx: Context,
+           retry_after: float | None) -> Page:
     # Escapes PostgreSQL cannot store become U+FFFD first: msgspec refuses lone surrogates.
     cleaned = prepare(body, 0)
     text = cleaned if isinstance(cleaned, bytes) else body
@@ -143,6 +159,10 @@ def _json(body: bytes | bytearray) -> tuple[_Envelope | list[Any] | None, int]:
             if isinstance(decoded, list):
                 return decoded, at
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            if isinstance(exc, msgspec.ValidationError) and body[at:at + 1] == b"{":
+                # Every envelope field takes any value: only a number out of range fails
+                # here, so this is the answer, unreadable — not a cue to look further in.
+                raise
             envelope = _before_trailing_text(view, str(exc))
             if envelope is not None:
                 return envelope, at
@@ -174,6 +194,7 @@ def _before_trailing_text(view: memoryview, error: str) -> _Envelope | None:
 def error_for(status: int, message: str | None, ctx: Context,
               retry_after: float | None) -> ApiError:
     """The error an HTTP status (or an error envelope's message) means for this resource."""
+    message = server_words(message)
     said = f" (\"{message}\")" if message else ""
     kw: dict[str, Any] = {"status": status, "message": message, "module": ctx.module,
                           "retry_after": retry_after}
@@ -218,7 +239,8 @@ def _true(value: Any) -> bool:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)[:300]
+    """A server's message, scrubbed of credentials and control characters, capped."""
+    return server_words(value)
 
 
 def _int(value: Any) -> int | None:
@@ -233,7 +255,9 @@ def _int(value: Any) -> int | None:
 
 
 def _float(value: Any) -> float | None:
+    """A header's number; ``inf``, ``nan`` and unparseable text are no number at all."""
     try:
-        return float(str(value).strip()) if value is not None else None
+        number = float(str(value).strip()) if value is not None else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) else None

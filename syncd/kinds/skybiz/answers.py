@@ -8,14 +8,16 @@ skipped. Numbers become ``Decimal`` (never float) so money stays exact.
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from syncd.core.body import Envelope, json_start, parse, prepare
+from syncd.core.body import TOO_DEEP, UNREADABLE, Envelope, json_start, parse, prepare
 from syncd.core.errors import (
     ApiError,
     EndpointMisconfigured,
@@ -25,6 +27,7 @@ from syncd.core.errors import (
     RetriableError,
     SourceUnauthorized,
 )
+from syncd.credentials.redaction import said as server_words
 
 SUCCESS = frozenset({"success", "response", "ok"})
 
@@ -58,8 +61,35 @@ def classify(status: int, body: bytes | bytearray, ctx: Context,
     except ValueError:
         skipped, parsed = 0, parse(b"")
     judge(status, parsed.envelope, ctx, retry_after)
-    records = [_RECORD.decode(r) for r in parsed.records]
+    with unreadable_as_retriable(status, ctx):
+        records = [_record(r) for r in parsed.records]
     return Page(records, parsed.envelope.request_id, parsed.envelope.mode, skipped)
+
+
+def _record(raw: msgspec.Raw) -> dict[str, Any]:
+    """One record as a dict; invalid UTF-8 inside it is replaced (U+FFFD), not refused."""
+    try:
+        return _RECORD.decode(raw)
+    except msgspec.DecodeError:
+        repaired = bytes(raw).decode("utf-8", "replace").encode()
+        return _RECORD.decode(repaired)
+
+
+@contextlib.contextmanager
+def unreadable_as_retriable(status: int, ctx: Context) -> Iterator[None]:
+    """A parser failure on bytes already judged (depth, a number out of range) becomes the
+    RetriableError of a body that cannot be read: never an exception of msgspec's own."""
+    try:
+        yield
+    except RecursionError:
+        raise _unreadable(status, ctx, TOO_DEEP) from None
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        raise _unreadable(status, ctx, UNREADABLE) from None
+
+
+def _unreadable(status: int, ctx: Context, fault: str) -> RetriableError:
+    return RetriableError(f"{ctx.module}: the server answered {status} with a body that "
+                          f"{fault}; syncd retries.", status=status, module=ctx.module)
 
 
 # Small reads (check, tests) get plain dicts; numbers as Decimal, never float.
@@ -73,8 +103,9 @@ def parse_json(body: bytes | bytearray) -> tuple[Any, int]:
     start = json_start(body)
     try:
         return _VALUE.decode(memoryview(body)[start:]), start
-    except msgspec.DecodeError:
-        raise ValueError("the body is not JSON") from None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        # Nesting deeper than the stack or a number out of range is no usable answer either.
+        raise ValueError("the body is not JSON syncd can read") from None
 
 
 def _envelope_of(doc: Any) -> Envelope:
@@ -93,11 +124,13 @@ def judge(status: int, env: Envelope, ctx: Context, retry_after: float | None = 
     """Raise the error an answer means; return quietly for a complete successful read."""
     if not 200 <= status < 300:
         raise _error_for(status, env.message, env.request_id, ctx, retry_after)
-    kw: dict[str, Any] = {"status": status, "request_id": env.request_id, "module": ctx.module}
+    kw: dict[str, Any] = {"status": status, "request_id": server_words(env.request_id, 100),
+                          "module": ctx.module}
     if not env.parsed:
+        fault = env.fault or "is not complete JSON (truncated or garbled)"
         raise RetriableError(
-            f"{ctx.module}: the server answered 200 with a body that is not complete JSON "
-            "(truncated or garbled); syncd retries.", **kw)
+            f"{ctx.module}: the server answered {status} with a body that {fault}; syncd "
+            "retries.", **kw)
     if (env.status or "").strip().lower() not in SUCCESS:
         raise _error_for(_status_of_message(env.message), env.message, env.request_id, ctx,
                          retry_after)
@@ -125,10 +158,12 @@ def judge_create(
     env = _envelope_of(doc)
     if not 200 <= status < 300:
         raise _error_for(status, env.message, env.request_id, ctx, retry_after)
-    kw: dict[str, Any] = {"status": status, "request_id": env.request_id, "module": ctx.module}
+    kw: dict[str, Any] = {"status": status, "request_id": server_words(env.request_id, 100),
+                          "module": ctx.module}
     if not isinstance(doc, dict):
         raise RetriableError(f"{ctx.module}: the server answered a create request with a body "
-                             "that is not complete JSON; syncd retries.", **kw)
+                             "that is not JSON syncd can read (cut off, garbled or nested too "
+                             "deep); syncd retries.", **kw)
     if (env.status or "").strip().lower() not in SUCCESS:
         raise _error_for(_status_of_message(env.message), env.message, env.request_id, ctx,
                          retry_after)
@@ -157,6 +192,9 @@ def _error_for(
     status: int, message: str | None, request_id: str | None, ctx: Context,
     retry_after: float | None,
 ) -> ApiError:
+    # The server's words go into sentences, logs and last_error: an echo of the request
+    # must not carry the credentials there, nor a 64 MB message, nor terminal escapes.
+    message, request_id = server_words(message), server_words(request_id, 100)
     said = f" (\"{message}\")" if message else ""
     kw: dict[str, Any] = {"status": status, "message": message, "request_id": request_id,
                           "module": ctx.module, "retry_after": retry_after}

@@ -38,7 +38,11 @@ REASONS = {
     "bad_signature": "the callback's X-Signature did not match its body",
     "replay": "the same signed callback was delivered twice (a replay), so someone else may "
               "hold a copy of the secret",
-    "used": "a second, different callback came to the single-use path",
+    "used": "a second, different callback came to the single-use path after one was "
+            "accepted (treated like a replay: someone else may hold the path and the secret)",
+    "method": "a request other than POST came to the single-use path",
+    "oversized": "a request to the single-use path had a body over 16 KiB",
+    "slow": "a request to the single-use path did not send its body within 10 s",
 }
 
 
