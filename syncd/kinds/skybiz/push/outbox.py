@@ -27,7 +27,8 @@ WHERE source = $1 AND module = $2 AND state IN ('pending', 'sending') ORDER BY i
 # Rows that are or may become documents at the API, for the duplicate check.
 _KEYS = """
 SELECT id, coalesce(document->>'DocType', ''),
-       coalesce(document->>CASE WHEN $2 = 'customer' THEN 'CusCode' ELSE 'Doc1No' END, '')
+       coalesce(document->>CASE WHEN $2 = 'customer' THEN 'CusCode' ELSE 'Doc1No' END, ''),
+       document::text
 FROM syncd.outbox
 WHERE source = $1 AND module = $2 AND state IN ('pending', 'sending', 'inserted')
   AND document->>CASE WHEN $2 = 'customer' THEN 'CusCode' ELSE 'Doc1No' END = ANY($3::text[])
@@ -92,11 +93,12 @@ async def open_rows(conn: asyncpg.Connection, source: str, module: str) -> list[
 
 
 async def keys(conn: asyncpg.Connection, source: str, module: str, names: Sequence[str]
-               ) -> list[tuple[int, tuple[str, ...]]]:
-    """(id, key) of the live rows whose name is among ``names``, in id order."""
+               ) -> list[tuple[int, tuple[str, ...], str]]:
+    """(id, key, content) of the live rows whose name is among ``names``, in id order; the
+    content is jsonb's canonical text, so copies differing only in layout compare equal."""
     with db_errors("reading the outbox"):
         rows = await conn.fetch(_KEYS, source, module, list(names))
-    return [(r[0], (r[2],) if module == "customer" else (r[1], r[2])) for r in rows]
+    return [(r[0], (r[2],) if module == "customer" else (r[1], r[2]), r[3]) for r in rows]
 
 
 async def mark_invalid(conn: asyncpg.Connection, errors: dict[int, str]) -> None:

@@ -108,16 +108,16 @@ class Pusher:
 
     async def _check(self, module: str, fresh: list[outbox.Row], docs: dict[int, Any]
                      ) -> dict[int, str]:
-        """Validator failures, then duplicates of earlier live rows among the rest."""
+        """Validator failures, and duplicates among the live rows (a failing row still
+        conflicts with a different one of its key; its own message is the validator's)."""
         bad = {r.id: "; ".join(errs) for n, r in enumerate(fresh, 1)
                if (errs := validation.validate(module, docs[r.id], n))}
-        names = [_name(module, docs[r.id]) for r in fresh if r.id not in bad]
+        names = [_name(module, docs[r.id]) for r in fresh]
         if names:
-            live = [k for k in await outbox.keys(self.conn, self.source, module, names)
-                    if k[0] not in bad]
+            live = await outbox.keys(self.conn, self.source, module, names)
             fresh_ids = {r.id for r in fresh}
-            bad |= {i: e for i, e in validation.duplicates(live, module).items()
-                    if i in fresh_ids}
+            bad = {i: e for i, e in validation.duplicates(live, module).items()
+                   if i in fresh_ids} | bad
         return bad
 
     async def _send(self, result: ModulePush, batch: list[outbox.Row], docs: dict[int, Any]
