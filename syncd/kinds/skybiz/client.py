@@ -136,7 +136,8 @@ class SkybizClient:
         first_sent: float | None = None
         failures = 0
         for attempt in range(1, self.backoff.attempts + 1):
-            self.observer.waited(await self.limiter.acquire(priority, source=self.source.name))
+            self.observer.waited(await self.limiter.acquire(
+                priority, source=self.source.name, reaches=date_to))  # newest window first
             first_sent = first_sent or time.monotonic()
             try:
                 status, body, retry_after = await self._post(url, payload, ctx)
