@@ -71,6 +71,7 @@ async def make_env(tmp_path: Path, pg_dsn: str, **options: Any) -> AsyncIterator
     path.write_text(
         f'[warehouse]\ndsn = "{pg_dsn}"\n[sources.main]\nbase_url = "{url}"\n'
         f'backfill_from = "{sim.dataset.today - dt.timedelta(days=HISTORY)}"\n'
+        f'masters_from = "{sim.dataset.today - dt.timedelta(days=HISTORY)}"\n'
         "[sources.main.rate_limit]\nrequests = 1000\nper_seconds = 1\nmargin_seconds = 0\n")
     env = {"SYNCD_MAIN_API_KEY": sim.options.api_key,
            "SYNCD_MAIN_API_SECRET": sim.options.api_secret}

@@ -117,10 +117,11 @@ async def source_status(
     windowed = source.backfill_from is not None
     for name in source.modules:
         st = await state.module_status(conn, source.name, source.module(name))
-        if source.backfill_from is not None:
+        floor = source.backfill_floor(name)  # masters: masters_from; documents: backfill_from
+        if floor is not None:
             high = st.high_watermark
-            complete = st.low_watermark is not None and st.low_watermark <= source.backfill_from
-            progress = _progress(st, source.backfill_from, source.today(now))
+            complete = st.low_watermark is not None and st.low_watermark <= floor
+            progress = _progress(st, floor, source.today(now))
         else:  # a paged kind: current as of its last read, complete after a complete read
             high = st.last_success_at.astimezone(source.zone).date() if st.last_success_at \
                 else None
@@ -170,7 +171,7 @@ def _budget(seen: state.Budget | None, source: SourceConfig, now: dt.datetime) -
 
 
 def _progress(st: state.ModuleStatus, backfill_from: dt.date, today: dt.date) -> float:
-    """Share of the days from backfill_from to today that are loaded."""
+    """Share of the days from the module's backfill floor to today that are loaded."""
     if st.low_watermark is None or st.high_watermark is None:
         return 0.0
     span = (today - min(backfill_from, today)).days + 1

@@ -89,7 +89,8 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind(
         name="skybiz", label="SKYBIZ", modules=skybiz.MODULES, default_rate=(5, 10.0),
         credentials=("api_key", "api_secret"),
-        config_keys=("backfill_from", "endpoints", "lookback_days", "register_url"),
+        config_keys=("backfill_from", "masters_from", "endpoints", "lookback_days",
+                     "register_url"),
         windowed=True, syncer_path="syncd.kinds.skybiz.sync:SourceSync",
         checker_path="syncd.kinds.skybiz.check:check_source",
         url_hint="https://example.com/01/clientportal/apiv2/modules", pushes=True,
