@@ -98,7 +98,7 @@ async def reset(cfg: Config, source: SourceConfig, module: str) -> bool:
 
 async def status(cfg: Config, now: dt.datetime) -> StatusDoc:
     """The ``status --json`` document (CONTRACT §5) plus new fields and unparsed values."""
-    figures = capacity.from_config(cfg)
+    figures = capacity.from_config(cfg, now)
     async with warehouse(cfg) as dsn, db.connection(dsn) as conn:
         leaders = await membership.leaders(conn)
         return {"sources": [

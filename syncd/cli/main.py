@@ -166,10 +166,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from syncd.engine import checks as check
 
     cfg = _load(args, need_credentials=True)
-    results = asyncio.run(check.run_check(cfg, dt.datetime.now(dt.UTC)))
+    now = dt.datetime.now(dt.UTC)
+    results = asyncio.run(check.run_check(cfg, now))
     check.render(results, sys.stdout)
     # Capacity is advice, not a failed check: it warns but leaves the exit status alone.
-    for sentence in [*check.sentences(results), *check.capacity_report(cfg, sys.stdout)]:
+    for sentence in [*check.sentences(results), *check.capacity_report(cfg, sys.stdout, now)]:
         print(f"syncd: {sentence}", file=sys.stderr)
     return EXIT_OK if all(r.result == "ok" for r in results) else EXIT_FAILED
 

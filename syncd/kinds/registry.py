@@ -58,6 +58,7 @@ class SourceKind:
     #                   observer) -> Syncer
     checker_path: str  # "module:function" of its `syncd check` of one source
     url_hint: str  # an example base_url
+    window_days: int = 0  # windowed kinds: the longest date window one request may read
     pushes: bool = False  # has an outbox (`syncd push`)
     registers: bool = False  # credentials can be obtained by `syncd register`
 
@@ -93,7 +94,8 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
                      "register_url"),
         windowed=True, syncer_path="syncd.kinds.skybiz.sync:SourceSync",
         checker_path="syncd.kinds.skybiz.check:check_source",
-        url_hint="https://example.com/01/clientportal/apiv2/modules", pushes=True,
+        url_hint="https://example.com/01/clientportal/apiv2/modules",
+        window_days=skybiz.MAX_WINDOW_DAYS, pushes=True,
         registers=True),
     SourceKind(
         name="cloudonex", label="CloudOnex", modules=resources.RESOURCES,

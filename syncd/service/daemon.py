@@ -237,7 +237,9 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self.stopping = asyncio.Event()
         self.limiters = limiters_for(list(cfg.sources))
-        self.capacity = capacity.from_config(cfg)  # the config never changes while running
+        # The config never changes while running (the first-run figure moves a request a
+        # month per module: computed at start it stays honest).
+        self.capacity = capacity.from_config(cfg, dt.datetime.now(dt.UTC))
         obs = cfg.observability
         self.membership = Membership(dsn, [s.name for s in cfg.sources],
                                      f"{obs.host}:{obs.port}", self._membership_error)
