@@ -66,8 +66,9 @@ class Watermarks:
         if self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError(f"low watermark {self.low} is after high {self.high}")
 
-    def backfill_complete(self, backfill_from: dt.date) -> bool:
-        return self.low is not None and self.low <= backfill_from
+    def backfill_complete(self, floor: dt.date) -> bool:
+        """Whether the loaded range reaches back to the module's floor."""
+        return self.low is not None and self.low <= floor
 
 
 def forward(start: dt.date, end: dt.date, purpose: Purpose, *, max_days: int) -> list[Window]:
