@@ -36,6 +36,7 @@ OLDEST_DATE, NEWEST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
 NIGHTLY = Boundary(3, 0)  # reread of recent documents, every day at 03:00 (source time)
 WEEKLY = Boundary(4, 0, weekday=6)  # reconcile of masters, Sundays at 04:00
 MIN_FRESHNESS, MAX_FRESHNESS = 60.0, 30 * 86400.0  # a freshness target's bounds, seconds
+MASTERS_FROM = dt.date(2000, 1, 1)  # masters (read by a modified date) walk back to here
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class SourceConfig:
     backfill_from: dt.date | None  # windowed kinds only (SKYBIZ)
     modules: tuple[str, ...]
     rate_limit: RateLimit = RateLimit()
+    masters_from: dt.date = MASTERS_FROM  # windowed kinds: where masters' backfill stops
     ca_file: Path | None = None
     endpoints: Mapping[str, str] = field(default_factory=dict)
     lookback_days: Mapping[str, int] = field(default_factory=dict)
@@ -98,6 +100,16 @@ class SourceConfig:
     def endpoint_url(self, module: str) -> str:
         path = self.endpoints.get(module) or self.module(module).endpoint
         return f"{self.base_url}/{path.lstrip('/')}"
+
+    def backfill_floor(self, module: str) -> dt.date | None:
+        """The first day a windowed module's backfill reads back to: ``masters_from`` for
+        masters (a customer last edited years ago is still a customer), ``backfill_from``
+        for documents; None for a kind without windows."""
+        if self.backfill_from is None:
+            return None
+        if self.module(module).kind is model.Kind.MASTER:
+            return self.masters_from
+        return self.backfill_from
 
     def lookback(self, module: str) -> int:
         return self.lookback_days.get(module, self.module(module).lookback_days)
@@ -172,9 +184,11 @@ def default_path(env: Mapping[str, str]) -> Path:
 
 
 def load(
-    path: Path, env: Mapping[str, str] | None = None, *, need_credentials: bool = False
+    path: Path, env: Mapping[str, str] | None = None, *, need_credentials: bool = False,
+    now: dt.datetime | None = None,
 ) -> Config:
-    """Read and validate ``path``; with ``need_credentials`` also resolve every source's."""
+    """Read and validate ``path``; with ``need_credentials`` also resolve every source's.
+    ``now`` (default: the clock) is what dates that must not lie ahead are checked against."""
     env = os.environ if env is None else env
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -186,7 +200,9 @@ def load(
         raise ConfigError(f"{path}: cannot read it ({exc.strerror}).") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax.") from None
-    return _Parser(path, env, need_credentials).config(raw)
+    parser = _Parser(path, env, need_credentials)
+    parser.now = now or dt.datetime.now(dt.UTC)
+    return parser.config(raw)
 
 
 class _Parser:
@@ -197,6 +213,7 @@ class _Parser:
         self.data_dir: Path | None = None
         self.full_read = 6 * 3600.0
         self.schedule_config = ScheduleConfig()
+        self.now = dt.datetime.now(dt.UTC)
 
     def fail(self, where: str, what: str) -> ConfigError:
         return ConfigError(f"{self.path}: {where}: {what}")
@@ -298,6 +315,8 @@ class _Parser:
             backfill_from=(self.date_in_range(t.get("backfill_from"), f"{where} backfill_from")
                            if kind.windowed else None),
             modules=modules,
+            masters_from=self.masters_from(t.get("masters_from"), f"{where} masters_from",
+                                           t.get("timezone", "Asia/Kuala_Lumpur")),
             rate_limit=self.rate_limit(t.get("rate_limit", {}), f"[sources.{name}.rate_limit]",
                                        kind.default_rate),
             ca_file=self.ca_file(t.get("ca_file"), f"{where} ca_file"),
@@ -379,6 +398,17 @@ class _Parser:
         if not OLDEST_DATE <= day <= NEWEST_DATE:
             raise self.fail(where, f"{day} is out of range; give a date from {OLDEST_DATE} to "
                             f"{NEWEST_DATE}.")
+        return day
+
+    def masters_from(self, value: Any, where: str, timezone: Any) -> dt.date:
+        """A date no later than the source's today (default 2000-01-01)."""
+        if value is None:
+            return MASTERS_FROM
+        day = self.date(value, where)
+        today = self.now.astimezone(ZoneInfo(str(timezone))).date()
+        if day > today:
+            raise self.fail(where, f"{day} lies in the future; use a past date such as "
+                            "\"2000-01-01\" (masters modified since then are read).")
         return day
 
     def modules(self, value: Any, where: str, kind: kinds.SourceKind) -> tuple[str, ...]:

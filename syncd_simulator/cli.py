@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mutations", type=float, default=0.0, metavar="PER_SECOND",
                         help="continuous source changes per second (renames, new, edited "
                              "and deleted recent documents), e.g. 1 for soak runs")
+    parser.add_argument("--masters-days", type=int, default=0, metavar="DAYS",
+                        help="masters last modified over this many days back (default: over "
+                             "the history), e.g. 3000 for masters older than every document")
     parser.add_argument("--nested", action="store_true",
                         help="answer documents nested with an items array instead of flat rows")
     parser.add_argument("--form-only", action="store_true",
@@ -87,6 +90,7 @@ def options_from(args: argparse.Namespace) -> SimulatorOptions:
         rate_seconds=seconds, faults=args.faults, nested_documents=args.nested,
         scale=args.scale, api_key=args.api_key, api_secret=args.api_secret, heavy=args.heavy,
         mutations_per_second=args.mutations, form_only=args.form_only,
+        masters_days=args.masters_days,
     )
 
 

@@ -52,11 +52,14 @@ class Dataset:
 
     def __init__(self, seed: int = 1, history_days: int = 730,
                  today: datetime.date | None = None, scale: float = 1.0,
-                 nested: bool = False) -> None:
+                 nested: bool = False, *, masters_days: int = 0) -> None:
         self.seed, self.scale, self.nested = seed, scale, nested
         self._today = today
         self.start = (today or kl_today()) - datetime.timedelta(days=history_days)
-        span = (self.start, today or kl_today())
+        # Masters are modified over their own span (masters_days back), else over history.
+        self.masters_start = ((today or kl_today()) - datetime.timedelta(days=masters_days)
+                              if masters_days else self.start)
+        span = (self.masters_start, today or kl_today())
         cus = masters.parties("customer", seed, span)
         sup = masters.parties("supplier", seed, span)
         itm = masters.items(seed, span, [str(s["CusCode"]) for s in sup])

@@ -35,10 +35,15 @@ class SimulatorOptions:
     scale: float = 1.0
     mutations_per_second: float = 0.0  # continuous source changes (soak runs); see churn.py
     heavy: HeavyDays | None = None  # days the server answers only in short windows
+    # Masters last modified over this many days back from today (0: over history_days like
+    # the documents); more than history_days gives masters older than every document.
+    masters_days: int = 0
 
     def __post_init__(self) -> None:
         if self.history_days < 0 or self.rate_requests < 1 or self.rate_seconds <= 0:
             raise ValueError("history_days >= 0, rate_requests >= 1, rate_seconds > 0")
+        if self.masters_days < 0:
+            raise ValueError(f"masters_days must be >= 0, got {self.masters_days}")
         if not 0.0 <= self.faults <= 1.0:
             raise ValueError(f"faults must lie in [0, 1], got {self.faults}")
         if self.mode not in (0, 1, 2):

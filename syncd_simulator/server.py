@@ -59,7 +59,8 @@ class Simulator:
     def __init__(self, options: SimulatorOptions = SimulatorOptions()) -> None:  # noqa: B008 - frozen
         self.options = options
         self.dataset = Dataset(options.seed, options.history_days, options.today,
-                               options.scale, options.nested_documents)
+                               options.scale, options.nested_documents,
+                               masters_days=options.masters_days)
         self.requests: list[RequestLog] = []
         self.clock: Callable[[], float] = time.monotonic  # tests may swap in a fake clock
         self._by_ip = SlidingWindow(options.rate_requests, options.rate_seconds)

@@ -186,12 +186,17 @@ async def simulator() -> AsyncIterator[Callable[..., Awaitable[tuple[Simulator, 
 
 def e2e_config_text(base_url: str, dsn: str, backfill_from: dt.date, *,
                     modules: list[str] | None = None, requests: int = 1000,
-                    per_seconds: float = 1, margin: float = 0.0) -> str:
-    """A config for one source ``main`` against ``base_url`` loading into ``dsn``."""
+                    per_seconds: float = 1, margin: float = 0.0,
+                    masters_from: dt.date | None = None) -> str:
+    """A config for one source ``main`` against ``base_url`` loading into ``dsn``; masters
+    walk back to ``masters_from``, by default to ``backfill_from`` too, so a test's history
+    stays as short as it chose (the product's default, 2000-01-01, is test_masters.py's)."""
     listed = "" if modules is None else "modules = [" + ", ".join(
         f'"{m}"' for m in modules) + "]\n"
+    masters = (masters_from or backfill_from).isoformat()
     return (f'[warehouse]\ndsn = "{dsn}"\n\n[sources.main]\nbase_url = "{base_url}"\n'
-            f'backfill_from = "{backfill_from.isoformat()}"\n{listed}\n'
+            f'backfill_from = "{backfill_from.isoformat()}"\nmasters_from = "{masters}"\n'
+            f'{listed}\n'
             f"[sources.main.rate_limit]\nrequests = {requests}\n"
             f"per_seconds = {per_seconds}\nmargin_seconds = {margin}\n")
 

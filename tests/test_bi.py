@@ -15,7 +15,7 @@ import pytest_asyncio
 from syncd.core.results import ResyncRange
 from tests.test_sync import Env, fetch, make_env
 
-CREDIT_NOTES = {"CusCN", "SupCN"}
+CREDIT_NOTES = {"CusCN", "SupCN", "PurRet"}  # purchase returns count negative too
 
 
 # The views are read by every test but changed by one: the readers share one backfill on the
@@ -124,6 +124,20 @@ async def test_purchase_daily_nets_supplier_credit_notes(synced: Env) -> None:
     got = await view(synced, "SELECT day, net_amount FROM bi.purchase_daily "
                      "WHERE net_amount IS NOT NULL")
     assert got == want
+
+
+async def test_purchase_returns_count_negative_like_supplier_credit_notes(synced: Env) -> None:
+    """A day's PurRet documents are subtracted and counted among its credit notes."""
+    returns = [d.header for d in docs(synced, "purchase") if d.header["DocType"] == "PurRet"]
+    assert returns, "the simulator's history has purchase returns"
+    day = returns[0]["D_ate"]
+    same_day = [d.header for d in docs(synced, "purchase") if d.header["D_ate"] == day]
+    want = sum((sign(h["DocType"]) * (money(h["HCNetAmt"]) or Decimal(0)) for h in same_day),
+               Decimal(0))
+    row = (await fetch(synced.dsn, "SELECT credit_notes, net_amount FROM bi.purchase_daily "
+                       "WHERE day = $1", dt.date.fromisoformat(day)))[0]
+    assert row["credit_notes"] == sum(h["DocType"] in ("SupCN", "PurRet") for h in same_day)
+    assert row["net_amount"] == want
 
 
 async def test_collection_daily(synced: Env) -> None:

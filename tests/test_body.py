@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from syncd.core.body import Num, parse, prepare
 
@@ -16,11 +18,23 @@ from syncd.core.body import Num, parse, prepare
         (b'{"a":"\\ud800 x"}', b'{"a":"\\ufffd x"}'),  # a lone high surrogate
         (b'{"a":"\\udc00"}', b'{"a":"\\ufffd"}'),  # a lone low surrogate
         (b'Notice: x\n{"a":1}', b'{"a":1}'),  # PHP output before the JSON
+        (b'{"a":"caf\xc3\xa9"}', b'{"a":"caf\xc3\xa9"}'),  # valid UTF-8 stays
+        (b'{"a":"caf\xe9 \xff"}', b'{"a":"caf\xef\xbf\xbd \xef\xbf\xbd"}'),  # Latin-1
+        (b'\xe9 warn {"a":"\xc3"}', b'{"a":"\xef\xbf\xbd"}'),  # a cut sequence
     ],
 )
 def test_prepare_makes_text_postgresql_can_store(raw: bytes, expected: bytes) -> None:
-    """NUL and unpaired surrogate escapes become U+FFFD; everything else is untouched."""
+    """NUL, unpaired surrogate escapes and invalid UTF-8 become U+FFFD; everything else is
+    untouched."""
     assert bytes(prepare(raw)) == expected
+
+
+@given(st.binary(max_size=300).filter(lambda b: b"\\" not in b))
+def test_prepared_text_is_the_utf8_the_answer_holds(noise: bytes) -> None:
+    """Whatever bytes an answer holds, the prepared JSON part is valid UTF-8: its valid
+    sequences unchanged, every invalid one a U+FFFD."""
+    answer = b"{" + noise
+    assert bytes(prepare(answer, 0)) == answer.decode("utf-8", "replace").encode()
 
 
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from syncd.config import Config, RateLimit, ScheduleConfig, SourceConfig, WarehouseConfig
-from syncd.engine.capacity import SourceLoad, capacities, from_config, host_capacity, warnings
+from syncd.engine.capacity import (
+    SourceLoad,
+    capacities,
+    duration,
+    from_config,
+    host_capacity,
+    warnings,
+)
 
 SKYBIZ = RateLimit(5, 10.0, 0.2)
 
@@ -49,7 +58,8 @@ def test_fifty_stores_status_figures_and_warning() -> None:
         "host": "api", "sources_on_host": 50, "requests_per_round": 400, "rate": "5 / 10 s",
         "margin_seconds": 0.2, "min_interval_seconds": 816,
         "min_interval_while_backfilling_seconds": 1020, "interval_seconds": 300.0,
-        "load": 2.72, "meets_interval": False, "summary": figures["store0"].sentence(),
+        "load": 2.72, "meets_interval": False, "first_run_requests": 0,
+        "first_run_seconds": 0, "summary": figures["store0"].sentence(),
         "warning": doc["warning"]}
     assert warnings(figures) == [doc["warning"]]
     assert warnings(figures) == [
@@ -63,7 +73,8 @@ def test_sentence_for_a_host_that_keeps_up() -> None:
     """The capacity line names the round, the rate and both shortest intervals."""
     assert host_capacity("api", stores(6)).sentence() == (
         "api: 48 requests per round at 5 / 10 s: each module every ≥ 98 s (≥ 123 s while a "
-        "backfill runs); the shortest configured interval, 300 s, fits")
+        "backfill runs); the shortest configured interval, 300 s, fits; the first run (every "
+        "backfill) takes 0 requests, ≥ 0 s at this rate")
     assert host_capacity("api", stores(6)).warning() is None
 
 
@@ -99,14 +110,14 @@ def test_from_config_reads_modules_intervals_and_hosts() -> None:
     as the read periods that keep each within its target (a tenth earlier: 18 s for 20)."""
     def source(name: str, url: str) -> SourceConfig:
         return SourceConfig(name=name, kind="skybiz", base_url=url, timezone="UTC",
-                            backfill_from=dt.date(2024, 1, 1), modules=("sales", "customers"))
+                            backfill_from=dt.date(2024, 1, 1), modules=("sales", "customer"))
 
     config = Config(
         path=Path("syncd.toml"), warehouse=WarehouseConfig(None, Path("pg")),
         sources=(source("a", "https://API.example:443/v1"), source("b", "https://api.example:443"),
                  source("c", "https://other.example")),
         schedule=ScheduleConfig(interval_seconds=60.0, module_intervals={"sales": 20.0}))
-    figures = from_config(config)
+    figures = from_config(config, dt.datetime(2024, 3, 1, tzinfo=dt.UTC))
     assert figures["a"] is figures["b"]
     assert figures["a"].requests_per_round == 4
     assert figures["a"].interval_seconds == 18.0
@@ -171,3 +182,31 @@ def test_water_filling_shares_out_the_rate(periods: list[float], pace: float,
     from syncd.engine.capacity import achievable_period
 
     assert achievable_period(periods, pace) == pytest.approx(expected)
+
+
+def test_first_run_counts_every_window_back_to_each_modules_floor() -> None:
+    """A first run reads documents back to backfill_from and masters back to masters_from
+    (26 years: 316 windows of 31 days per master), and takes that many paces at the rate."""
+    source = SourceConfig(name="main", kind="skybiz", base_url="https://api.example",
+                          timezone="UTC", backfill_from=dt.date(2025, 11, 1),
+                          modules=("customer", "item", "sales"))
+    config = Config(path=Path("syncd.toml"), warehouse=WarehouseConfig(None, Path("pg")),
+                    sources=(source,))
+    now = dt.datetime(2025, 12, 31, 12, tzinfo=dt.UTC)  # 2000-01-01..2025-12-31: 9497 days
+    figures = from_config(config, now)["main"]
+    assert figures.first_run_requests == 2 * 307 + 2
+    doc = figures.to_json()
+    assert doc["first_run_requests"] == 616
+    assert doc["first_run_seconds"] == math.ceil((616 - 5) * 2.04)
+    assert figures.sentence().endswith(
+        "the first run (every backfill) takes 616 requests, ≥ 21 min at this rate")
+    later = replace(source, masters_from=dt.date(2025, 12, 1))
+    assert from_config(replace(config, sources=(later,)), now)["main"].first_run_requests == 4
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0 s"), (119.2, "120 s"), (2634, "44 min"), (7200, "2 h 0 min"),
+    (26 * 3600 + 61, "26 h 2 min"), (3 * 86400 + 7200, "3 d 2 h")])
+def test_durations_read_as_a_person_would_say_them(seconds: float, text: str) -> None:
+    """Seconds, then minutes, hours and days as the figure grows."""
+    assert duration(seconds) == text

@@ -139,7 +139,7 @@ async def sim_config(start: StartSim, tmp_path: Path, dsn: str, *,
 
 async def test_check_reports_every_module_ok(simulator: StartSim, tmp_path: Path) -> None:
     """``check`` against a healthy simulator reads all 8 modules, prints them all ok, exits 0."""
-    _, url = await simulator()
+    sim, url = await simulator()
     path = write(tmp_path, e2e_config_text(url, "postgresql://unused@127.0.0.1/x",
                                            dt.date(2024, 1, 1)))
     result = await run_cli("check", "--config", str(path))
@@ -151,6 +151,8 @@ async def test_check_reports_every_module_ok(simulator: StartSim, tmp_path: Path
     assert_no_secrets(result)
     # 8 modules at 1000 / 1 s: a round costs 8 ms, far inside the default 5-minute interval
     assert f"capacity {urlsplit(url).netloc}: 8 requests per round at 1000 / 1 s" in result.stdout
+    first_run = 8 * -(-((sim.dataset.today - dt.date(2024, 1, 1)).days + 1) // 31)
+    assert f"the first run (every backfill) takes {first_run} requests" in result.stdout
 
 
 async def test_check_wrong_secret_is_one_sentence_without_secrets(
@@ -332,6 +334,9 @@ async def test_sync_then_status_json(simulator: StartSim, tmp_path: Path, pg_dsn
         sim.dataset.records_between("customer", sim.dataset.start, sim.dataset.today))
 
     assert source["capacity"]["requests_per_round"] == 8
+    # the first run: every module's windows from its floor (here backfill_from) to today
+    days = (sim.dataset.today - sim.dataset.start).days + 1
+    assert source["capacity"]["first_run_requests"] == 8 * -(-days // 31)
     assert source["capacity"]["meets_interval"] is True
     assert source["capacity"]["warning"] is None
 

@@ -307,3 +307,40 @@ def test_cli_exits_2_with_the_sentence(
     assert key in err
     assert "Traceback" not in err
     assert err.count("\n") == 1
+
+
+MASTERS = '[sources.main]\nbase_url = "https://x.example"\nbackfill_from = "2026-01-01"\n'
+NOW = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("", dt.date(2000, 1, 1)),
+    ('masters_from = "2014-06-30"\n', dt.date(2014, 6, 30)),
+    ("masters_from = 2026-05-01\n", dt.date(2026, 5, 1)),  # today is not the future
+])
+def test_masters_from_defaults_to_2000_and_sets_the_masters_floor(
+    write_config: Callable[[str], Path], line: str, expected: dt.date
+) -> None:
+    """Masters backfill to masters_from (default 2000-01-01), documents to backfill_from."""
+    src = config.load(write_config(MASTERS + line), {}, now=NOW).sources[0]
+    assert src.masters_from == expected
+    assert {m: src.backfill_floor(m) for m in ("customer", "price_matrix", "sales")} == {
+        "customer": expected, "price_matrix": expected, "sales": dt.date(2026, 1, 1)}
+
+
+@pytest.mark.parametrize(("value", "words"), [
+    ('"2026-05-02"', "lies in the future"), ('"2014-13-01"', "is not a date"),
+    ("7", "is not a date")])
+def test_bad_masters_from(write_config: Callable[[str], Path], value: str, words: str) -> None:
+    """masters_from must be a real date no later than the source's today."""
+    path = write_config(MASTERS + f"masters_from = {value}\n")
+    with pytest.raises(ConfigError, match=f"masters_from: .*{words}"):
+        config.load(path, {}, now=NOW)
+
+
+def test_masters_from_is_a_skybiz_key(write_config: Callable[[str], Path]) -> None:
+    """A CloudOnex source refuses masters_from (it has no date windows)."""
+    path = write_config('[sources.crm]\nkind = "cloudonex"\nbase_url = "https://x.example"\n'
+                        'masters_from = "2000-01-01"\n')
+    with pytest.raises(ConfigError, match=r"masters_from.*does not apply"):
+        config.load(path, {})

@@ -187,3 +187,57 @@ def test_turns_are_fifo_complete_and_starvation_is_bounded(
         assert numbers == pushed[key][: len(numbers)]
     assert len(queue) == sum(len(v) for v in pushed.values()) - sum(
         len(v) for v in popped.values())
+
+
+@given(ops=st.lists(st.one_of(st.integers(min_value=0, max_value=40), st.none()), max_size=150))
+def test_a_sources_items_go_lowest_order_first_then_in_arrival_order(
+    ops: list[int | None]
+) -> None:
+    """Of one source's waiting items in a class, each turn goes to the lowest order (the
+    limiter's newest window), ties to the earliest arrival; nothing is lost."""
+    queue: FairQueue[tuple[int, int]] = FairQueue()
+    waiting: list[tuple[int, int]] = []
+    arrivals = itertools.count()
+    for op in ops:
+        if op is not None:
+            item = (op, next(arrivals))
+            waiting.append(item)
+            queue.push(B, "shop", item, order=op)
+            continue
+        got = queue.pop()
+        assert got == (min(waiting) if waiting else None)
+        if got is not None:
+            waiting.remove(got)
+    assert sorted(drain_any(queue)) == sorted(waiting)
+
+
+def drain_any(queue: FairQueue[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Pop until empty."""
+    out = []
+    while (item := queue.pop()) is not None:
+        out.append(item)
+    return out
+
+
+def test_order_applies_within_a_source_and_sources_still_take_turns() -> None:
+    """A newer window of one source does not jump another source's turn, and a discarded
+    item leaves the rest in order."""
+    queue: FairQueue[str] = FairQueue()
+    queue.push(B, "a", "a-2019", order=-2019)
+    queue.push(B, "a", "a-2025", order=-2025)
+    queue.push(B, "a", "a-2022", order=-2022)
+    queue.push(B, "b", "b-2010", order=-2010)
+    assert queue.discard(B, "a", "a-2022")
+    assert drain(queue) == ["a-2025", "b-2010", "a-2019"]
+
+
+def test_fresh_and_the_backfill_share_hold_with_ordered_backfill() -> None:
+    """Ordered backfill items change nothing between classes: fresh first, and backfill
+    still gets one turn in five while fresh fills the limit."""
+    queue: FairQueue[str] = FairQueue()
+    for n in range(20):
+        queue.push(B, "shop", f"b{n}", order=-n)
+    for n in range(20):
+        queue.push(F, "shop", f"f{n}")
+    turns = [queue.pop() or "" for _ in range(10)]
+    assert turns == ["f0", "f1", "f2", "f3", "b19", "f4", "f5", "f6", "f7", "b18"]

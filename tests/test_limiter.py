@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime as dt
 import heapq
 import itertools
 import math
@@ -471,3 +472,27 @@ def test_fair_limiter_stays_strict_and_serves_everyone(
     assert len(log) == len(requests)
     assert all(started >= arrived for arrived, started in log)
     assert max_in_window([started for _, started in log], 5.2 - 1e-9) <= 3
+
+
+async def test_a_sources_backfill_goes_newest_window_first_across_modules() -> None:
+    """Backfill requests of three modules of one source start by the day their window
+    reaches, latest first, whatever order they queued in; fresh still goes before them."""
+    clock = VirtualTime()
+    limiter = make_limiter(clock)
+    log: list[tuple[str, float]] = []
+    await fill_staggered(limiter, clock)
+    loop = asyncio.get_running_loop()
+
+    async def request(name: str, priority: Priority, reaches: dt.date | None) -> None:
+        await limiter.acquire(priority, "shop", reaches=reaches)
+        log.append((name, clock.time()))
+
+    plan = [("sales-2019", Priority.BACKFILL, dt.date(2019, 5, 31)),
+            ("customer-2025", Priority.BACKFILL, dt.date(2025, 1, 31)),
+            ("item-2022", Priority.BACKFILL, dt.date(2022, 3, 31)),
+            ("undated", Priority.BACKFILL, None),
+            ("sales-today", Priority.FRESH, dt.date(2026, 4, 30))]
+    tasks = [loop.create_task(request(*p)) for p in plan]
+    await clock.run(tasks)
+    assert [name for name, _ in log] == ["sales-today", "customer-2025", "item-2022",
+                                         "sales-2019", "undated"]

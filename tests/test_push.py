@@ -117,7 +117,7 @@ async def test_push_reports_inserted_invalid_and_rejected(
     lines = result.stdout.splitlines()
     assert "main/sales: 1 inserted, 1 rejected, 2 invalid, 0 waiting (1 request)" in lines
     assert "  invalid #2 WEB-2: Header HCDtTax does not match sum of HCTax" in lines
-    assert "  invalid #4 WEB-1: Duplicate Doc1No found in the outbox (row 1)" in lines
+    assert "  invalid #4 WEB-1: duplicate of outbox id 1" in lines
     assert ("  rejected #3 WEB-3: Document 2 (Doc1No: WEB-3): Customer Code 'NOPE' does not "
             "exist") in lines
     states = {r["id"]: (r["state"], r["fail_category"]) for r in (await rows(pg_dsn)).values()}
@@ -132,6 +132,32 @@ async def test_push_reports_inserted_invalid_and_rejected(
                                           "rejected": 1, "invalid": 2}}
     table = await run_cli("status", "--config", str(path))
     assert "main/sales outbox: 1 inserted, 1 rejected, 2 invalid" in table.stdout.splitlines()
+
+
+async def test_conflicting_duplicates_are_all_invalid_and_none_is_sent(
+    simulator: StartSim, tmp_path: Path, pg_dsn: str
+) -> None:
+    """Two rows with one Doc1No and different content are both invalid, naming each other;
+    an identical copy is sent once and the other copies point at the one sent."""
+    sim, path = await setup(simulator, tmp_path, pg_dsn)
+    ids = await add(pg_dsn, "sales", [
+        invoice(sim, "TWIN-1"), invoice(sim, "SAME-1"), invoice(sim, "TWIN-1", CusName="Other"),
+        invoice(sim, "SAME-1"), invoice(sim, "SAME-1")])
+    result = await run_cli("push", "--config", str(path))
+    assert result.code == 1, result.stderr
+    got = await rows(pg_dsn)
+    conflict = (f"conflicting duplicates: outbox ids {ids[0]}, {ids[2]} have DocType 'CusInv' "
+                "and Doc1No 'TWIN-1' with different content; insert the one meant again as "
+                "a new row")
+    assert [(got[i]["state"], got[i]["error"]) for i in ids] == [
+        ("invalid", conflict), ("inserted", None), ("invalid", conflict),
+        ("invalid", f"duplicate of outbox id {ids[1]}"),
+        ("invalid", f"duplicate of outbox id {ids[1]}")]
+    assert (copies(sim, "TWIN-1"), copies(sim, "SAME-1")) == (0, 1)
+    assert create_requests(sim) == 1
+    again = await add(pg_dsn, "sales", [invoice(sim, "TWIN-1", CusName="Other")])
+    [retry] = await push_in_process(path, "sales")
+    assert (retry.inserted, (await rows(pg_dsn))[again[0]]["state"]) == (1, "inserted")
 
 
 async def test_1200_documents_take_3_requests(

@@ -143,15 +143,24 @@ def test_position_names_the_document() -> None:
         "Document 7 (Doc1No: ): Missing header fields - Doc1No"]
 
 
+CONFLICT = "conflicting duplicates: outbox ids {} have {} with different content; insert " \
+    "the one meant again as a new row"
+
+
 @pytest.mark.parametrize(("module", "rows", "expected"), [
-    ("sales", [(1, ("CusInv", "A")), (2, ("CusCN", "A")), (3, ("CusInv", "A"))],
-     {3: "Duplicate Doc1No found in the outbox (row 1)"}),
-    ("customer", [(4, ("C1",)), (9, ("C1",)), (10, ("C2",))],
-     {9: "Duplicate CusCode found in the outbox (row 4)"}),
-    ("sales", [(1, ("CusInv", "A")), (2, ("CusInv", "B"))], {}),
+    ("sales", [(1, ("CusInv", "A"), "x"), (2, ("CusCN", "A"), "y"), (3, ("CusInv", "A"), "x")],
+     {3: "duplicate of outbox id 1"}),
+    ("customer", [(4, ("C1",), "x"), (9, ("C1",), "x"), (10, ("C2",), "x"), (11, ("C1",), "x")],
+     {9: "duplicate of outbox id 4", 11: "duplicate of outbox id 4"}),
+    ("sales", [(1, ("CusInv", "A"), "x"), (2, ("CusInv", "B"), "x")], {}),
+    ("sales", [(1, ("CusInv", "A"), "x"), (2, ("CusInv", "A"), "y"), (5, ("CusInv", "A"), "x")],
+     dict.fromkeys((1, 2, 5), CONFLICT.format("1, 2, 5", "DocType 'CusInv' and Doc1No 'A'"))),
+    ("customer", [(3, ("C1",), "x"), (4, ("C1",), "y")],
+     dict.fromkeys((3, 4), CONFLICT.format("3, 4", "CusCode 'C1'"))),
 ])
 def test_duplicates_within_the_outbox(
-    module: str, rows: list[tuple[int, tuple[str, ...]]], expected: dict[int, str]
+    module: str, rows: list[tuple[int, tuple[str, ...], str]], expected: dict[int, str]
 ) -> None:
-    """A later row with an earlier row's key (DocType + Doc1No, or CusCode) is a duplicate."""
+    """Rows sharing a key (DocType + Doc1No, or CusCode): with different content all are
+    refused; identical copies after the first refer to it."""
     assert v.duplicates(rows, module) == expected

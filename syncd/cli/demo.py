@@ -54,7 +54,10 @@ def write_config(path: Path, base_url: str, crm_url: str, dsn: str, today: dt.da
     path.write_text(
         f'[warehouse]\ndsn = "{dsn}"\n\n'
         f'[sources.demo]\nbase_url = "{base_url}"\ntimezone = "Asia/Kuala_Lumpur"\n'
-        f'backfill_from = "{today - dt.timedelta(days=HISTORY_DAYS)}"\n\n'
+        f'backfill_from = "{today - dt.timedelta(days=HISTORY_DAYS)}"\n'
+        # The simulator's masters were all modified within its history: walking them back to
+        # the default masters_from (2000) would add ~1,200 empty requests to the demo.
+        f'masters_from = "{today - dt.timedelta(days=HISTORY_DAYS)}"\n\n'
         f"[sources.demo.rate_limit]\nrequests = {requests}\nper_seconds = {per}\n"
         "margin_seconds = 0.05\n\n"
         f'[sources.crm]\nkind = "cloudonex"\nbase_url = "{crm_url}"\n'

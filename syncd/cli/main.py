@@ -178,10 +178,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from syncd.engine import checks
 
     cfg = _load(args, need_credentials=True)
-    results = asyncio.run(checks.run_check(cfg, dt.datetime.now(dt.UTC)))
+    now = dt.datetime.now(dt.UTC)
+    results = asyncio.run(checks.run_check(cfg, now))
     report.checks(results, sys.stdout)
     # Capacity is advice, not a failed check: it warns but leaves the exit status alone.
-    for sentence in [*checks.sentences(results), *report.capacity_report(cfg, sys.stdout)]:
+    for sentence in [*checks.sentences(results), *report.capacity_report(cfg, sys.stdout, now)]:
         print(f"syncd: {sentence}", file=sys.stderr)
     return EXIT_OK if all(r.result == "ok" for r in results) else EXIT_FAILED
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -111,10 +112,10 @@ def checks(results: list[ModuleCheck], out: TextIO) -> None:
                  + [(r.source, r.module, r.result, r.detail) for r in results], out)
 
 
-def capacity_report(config: Config, out: TextIO) -> list[str]:
+def capacity_report(config: Config, out: TextIO, now: dt.datetime) -> list[str]:
     """Write each host's capacity line under the table; return its warnings (one sentence
     per host whose configured intervals cannot be met)."""
-    figures = capacity.from_config(config)
+    figures = capacity.from_config(config, now)
     for line in dict.fromkeys(c.sentence() for c in figures.values()):
         out.write(f"capacity {line}\n")
     targets, unmet = capacity.freshness_report(config)

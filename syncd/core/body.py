@@ -12,6 +12,7 @@ too large for an integer, or any other shape it cannot read give an envelope wit
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -186,6 +187,7 @@ def json_start(body: bytes | bytearray) -> int:
     return start
 
 
+_CHUNK = 1 << 20  # bytes decoded at a time when checking UTF-8
 _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
 # A surrogate escape, with the low half that follows it when there is one.
 _SURROGATES = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-9a-fA-F]{2})?")
@@ -193,13 +195,17 @@ _SURROGATES = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}(?:\\u[dD][c-fC-F][0-
 
 def prepare(body: bytes | bytearray, start: int | None = None) -> memoryview | bytes:
     """The JSON part of a body, ready for PostgreSQL: PHP warnings before it skipped (as a
-    view, not a copy), and ``\\u0000`` and unpaired surrogate escapes (text PostgreSQL
-    cannot store) made U+FFFD. ``start``: where the JSON begins, when the caller knows.
+    view, not a copy), and invalid UTF-8, ``\\u0000`` and unpaired surrogate escapes (text
+    PostgreSQL cannot store) made U+FFFD. ``start``: where the JSON begins, when the caller
+    knows.
 
     The scan looks only at ``\\u0000`` / ``\\uD8..`` escapes (a literal-prefixed search),
     and the body is copied only when one of them has to change.
     """
-    view = memoryview(body)[json_start(body) if start is None else start:]
+    view: memoryview | bytes = memoryview(body)[json_start(body) if start is None else start:]
+    if not body.isascii() and not _is_utf8(view):
+        # Invalid bytes become U+FFFD: the record is kept, PostgreSQL can store its text.
+        body = view = _utf8_replaced(view)
     if b"\\u0000" not in body and _surrogates_paired(body):
         return view
     data = bytes(view)
@@ -220,6 +226,26 @@ def prepare(body: bytes | bytearray, start: int | None = None) -> memoryview | b
         last = b
     parts.append(data[last:])
     return b"".join(parts)
+
+
+def _is_utf8(view: memoryview | bytes) -> bool:
+    """Whether ``view`` is valid UTF-8, checked a chunk at a time (memory stays flat)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for at in range(0, len(view), _CHUNK):
+            decoder.decode(view[at:at + _CHUNK])
+        decoder.decode(b"", True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _utf8_replaced(view: memoryview | bytes) -> bytes:
+    """``view`` with every invalid UTF-8 sequence replaced by U+FFFD."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    parts = [decoder.decode(view[at:at + _CHUNK]).encode()
+             for at in range(0, len(view), _CHUNK)]
+    return b"".join([*parts, decoder.decode(b"", True).encode()])
 
 
 def _surrogates_paired(body: bytes | bytearray) -> bool:

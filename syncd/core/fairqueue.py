@@ -9,9 +9,12 @@ Order of choice for the next free slot:
    BACKFILL still get at least one start in five and REREAD one in ten (``SHARE``).
 2. Otherwise the highest-priority class that waits.
 
-Inside the chosen class, sources take turns (per-source FIFO queues served round-robin), so
+Inside the chosen class, sources take turns (per-source queues served round-robin), so
 a source with many modules in flight gets no more turns than one with a single module, and
-one store's long backfill never queues in front of another store's backfill.
+one store's long backfill never queues in front of another store's backfill. Within one
+source's queue an item may carry an ``order`` (lowest first, ties in arrival order): the
+limiter orders date windows newest first, so across all of a source's modules the recent
+past is read before anyone's distant past.
 
 The counters count grants, not time, and only grants a class waited through: a class that
 was idle has no claim saved up, so a fresh request never waits behind backfill merely
@@ -20,8 +23,10 @@ because backfill was quiet a while ago.
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from collections.abc import Callable
+import heapq
+import itertools
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Generic, TypeVar
@@ -45,17 +50,19 @@ SHARE: dict[Priority, int] = {Priority.PUSH: 5, Priority.BACKFILL: 5, Priority.R
 
 @dataclass(slots=True)
 class _Class(Generic[T]):
-    """One priority class: a FIFO per source, and the order in which sources take turns."""
+    """One priority class: a queue per source (lowest order first, then arrival), and the
+    order in which sources take turns."""
 
-    queues: OrderedDict[str, deque[T]] = field(default_factory=OrderedDict)
+    queues: OrderedDict[str, list[tuple[float, int, T]]] = field(default_factory=OrderedDict)
+    arrivals: Iterator[int] = field(default_factory=itertools.count)
 
-    def push(self, source: str, item: T) -> None:
+    def push(self, source: str, item: T, order: float) -> None:
         # A source new to the class joins the end of the rotation.
-        self.queues.setdefault(source, deque()).append(item)
+        heapq.heappush(self.queues.setdefault(source, []), (order, next(self.arrivals), item))
 
     def pop(self) -> T:
         source, queue = next(iter(self.queues.items()))
-        item = queue.popleft()
+        item = heapq.heappop(queue)[2]
         # The served source goes to the back of the rotation (or leaves it when empty).
         del self.queues[source]
         if queue:
@@ -64,9 +71,12 @@ class _Class(Generic[T]):
 
     def discard(self, source: str, item: T) -> bool:
         queue = self.queues.get(source)
-        if queue is None or item not in queue:
+        at = next((n for n, entry in enumerate(queue or ()) if entry[2] is item), None)
+        if queue is None or at is None:
             return False
-        queue.remove(item)
+        queue[at] = queue[-1]
+        queue.pop()
+        heapq.heapify(queue)
         if not queue:
             del self.queues[source]
         return True
@@ -88,9 +98,10 @@ class FairQueue(Generic[T]):
     def __len__(self) -> int:
         return self._len
 
-    def push(self, priority: Priority, source: str, item: T) -> None:
-        """Queue ``item`` of ``source`` at ``priority``."""
-        self._classes[priority].push(source, item)
+    def push(self, priority: Priority, source: str, item: T, order: float = 0.0) -> None:
+        """Queue ``item`` of ``source`` at ``priority``; of one source's items in a class the
+        lowest ``order`` goes first, equal orders in arrival order."""
+        self._classes[priority].push(source, item, order)
         self._len += 1
 
     def discard(self, priority: Priority, source: str, item: T) -> bool:

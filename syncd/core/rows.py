@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +31,8 @@ from syncd.core.copytext import BAD, NULL
 from syncd.core.model import Field, Module
 
 CHUNK = 1 << 20  # bytes of COPY data handed over at a time
-LOAD_FORMAT = b"syncd-rows-1"  # part of every unit hash: a new format rewrites rows once
+LOAD_FORMAT = b"syncd-rows-2"  # part of every unit hash: a new format rewrites rows once
+# (2: a nested document's header `_raw` keeps its `items`, CONTRACT §3)
 # A server decides the field names: each new set of unknown names builds a decoder, so
 # the decoders kept per module and the unknown names noted per window are both bounded.
 DECODERS_KEPT = 16
@@ -275,7 +275,10 @@ class WindowRows:
             return self._strict.decode(raw)
         except msgspec.ValidationError:
             names = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
-            known = {f.name for f in self.shape.fields} | {"items"}
+            # `items` is structure only where the module has lines; on a master it is a
+            # plain field like any other the registry does not know (kept in `_raw`).
+            known = {f.name for f in self.shape.fields} | (
+                {"items"} if self.shape.module.lines else set())
             room = max(0, MAX_NEW_FIELDS - len(self.new_fields))
             self.new_fields |= set(sorted(set(names) - known)[:room])
             self._strict = self.shape.decoder(frozenset(self.new_fields))
@@ -285,8 +288,8 @@ class WindowRows:
         self.tally.headers += 1
         text = self.shape.header(rec, self.source, self.tally)
         digest = copytext.bytea(self._digests[i])
-        return b"".join((text.encode(), copytext.raw_field(_without_items(rec, raw)),
-                         f"\t{digest}\n".encode()))
+        # `_raw` is the whole record as received, a nested document's `items` included.
+        return b"".join((text.encode(), copytext.raw_field(raw), f"\t{digest}\n".encode()))
 
 
 def _chunks(rows: Iterable[bytes]) -> Iterator[bytes]:
@@ -301,23 +304,3 @@ def _chunks(rows: Iterable[bytes]) -> Iterator[bytes]:
             out, size = [], 0
     if out:
         yield b"".join(out)
-
-
-_ITEMS_KEY = re.compile(rb'"items"\s*:\s*\Z')
-
-
-def _without_items(rec: Any, raw: msgspec.Raw) -> bytes | msgspec.Raw:
-    """A nested document's header ``_raw``: the record without its ``items`` member."""
-    items = getattr(rec, "items", ABSENT)
-    if first_byte(items) != b"[":
-        return raw
-    data, items = bytes(raw), bytes(items)
-    at = data.find(items)
-    while at >= 0:
-        if head := _ITEMS_KEY.search(data, max(0, at - 64), at):
-            before, after = data[:head.start()].rstrip(), data[at + len(items):].lstrip()
-            if after.startswith(b","):
-                return before + after[1:]
-            return before.removesuffix(b",") + after
-        at = data.find(items, at + 1)
-    return data

@@ -53,6 +53,8 @@ class CapacityDoc(TypedDict):
     interval_seconds: float
     load: float
     meets_interval: bool
+    first_run_requests: int  # every backfill of the host's sources, whole
+    first_run_seconds: int  # ... at the host's full rate
     summary: str
     warning: str | None
 

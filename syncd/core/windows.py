@@ -4,7 +4,8 @@ A window is ``date_from..date_to`` inclusive, at most ``max_days`` calendar days
 kind's rule (SKYBIZ: 31, ``syncd.skybiz.modules.MAX_WINDOW_DAYS``). Each module keeps
 the loaded range ``low..high`` (every day in it was read by a committed window). A pass:
 
-* first run: newest → oldest from today back to ``backfill_from`` (this month first);
+* first run: newest → oldest from today back to the module's floor (this month first) —
+  ``backfill_from`` for documents, ``masters_from`` for masters, the caller's choice;
 * later: fresh windows from ``high - lookback + 1`` up to today, oldest first so ``high``
   only ever grows contiguously; then the unfinished backfill below ``low``, newest first.
 
@@ -65,8 +66,9 @@ class Watermarks:
         if self.low is not None and self.high is not None and self.low > self.high:
             raise ValueError(f"low watermark {self.low} is after high {self.high}")
 
-    def backfill_complete(self, backfill_from: dt.date) -> bool:
-        return self.low is not None and self.low <= backfill_from
+    def backfill_complete(self, floor: dt.date) -> bool:
+        """Whether the loaded range reaches back to the module's floor."""
+        return self.low is not None and self.low <= floor
 
 
 def forward(start: dt.date, end: dt.date, purpose: Purpose, *, max_days: int) -> list[Window]:
@@ -97,13 +99,14 @@ def _span(max_days: int) -> dt.timedelta:
 
 
 def plan(
-    marks: Watermarks, today: dt.date, backfill_from: dt.date, lookback_days: int, *,
+    marks: Watermarks, today: dt.date, floor: dt.date, lookback_days: int, *,
     max_days: int,
 ) -> list[Window]:
-    """Every window one pass should read, fresh before backfill."""
+    """Every window one pass should read, fresh before backfill; the backfill walks back
+    to ``floor`` (the module's backfill_from or masters_from)."""
     if lookback_days < 1:
         raise ValueError("lookback_days must be at least 1")
-    floor = min(backfill_from, today)
+    floor = min(floor, today)
     if marks.low is None or marks.high is None:
         windows = backward(floor, today, Purpose.BACKFILL, max_days=max_days)
         # The newest window is what dashboards wait for: it goes at fresh priority.

@@ -5,15 +5,21 @@ Every module costs at least one request per round (a paged kind costs more: pass
 round of the whole host takes ``requests_per_round × (per_seconds + margin) / requests``
 seconds at best — the shortest interval at which every module can be read. While a backfill
 or re-read waits, fresh reads get only ``(share - 1) / share`` of the starts (fairqueue).
+
+The first run costs more than any round: every windowed module walks its whole history,
+one request per window (a master back to ``masters_from``: 26 years are ~316 requests per
+module), so the figures also say how many requests the first run takes and how long at
+the host's rate.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from syncd.config import Config, RateLimit
+from syncd.config import Config, RateLimit, SourceConfig
 from syncd.core.fairqueue import SHARE, Priority
 from syncd.core.freshness import read_every
 from syncd.core.statusdoc import CapacityDoc
@@ -31,10 +37,13 @@ class SourceLoad:
     requests_per_module: int = 1
     modules: tuple[str, ...] = ()  # the modules' names, aligned with intervals (optional)
     targets: tuple[float, ...] = ()  # their freshness targets, aligned (optional)
+    first_run_requests: int = 0  # what its first run (every backfill, whole) costs
 
     def __post_init__(self) -> None:
         if self.requests_per_module < 1 or any(i <= 0 for i in self.intervals):
             raise ValueError(f"{self.name}: a module costs >= 1 request per positive interval")
+        if self.first_run_requests < 0:
+            raise ValueError(f"{self.name}: a first run cannot cost fewer than 0 requests")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +59,8 @@ class Capacity:
     min_interval_seconds: float  # every module once, at the full rate
     min_interval_while_backfilling_seconds: float  # fresh reads get (share-1)/share then
     load: float  # fresh requests per second needed / allowed; above 1 cannot be met
+    first_run_requests: int = 0  # every source's first run on the host, all backfills whole
+    first_run_seconds: float = 0.0  # ... at the host's full rate: the least it can take
 
     @property
     def meets_interval(self) -> bool:
@@ -67,8 +78,10 @@ class Capacity:
                 "min_interval_while_backfilling_seconds":
                     math.ceil(self.min_interval_while_backfilling_seconds),
                 "interval_seconds": self.interval_seconds, "load": round(self.load, 3),
-                "meets_interval": self.meets_interval, "summary": self.sentence(),
-                "warning": self.warning()}
+                "meets_interval": self.meets_interval,
+                "first_run_requests": self.first_run_requests,
+                "first_run_seconds": math.ceil(self.first_run_seconds),
+                "summary": self.sentence(), "warning": self.warning()}
 
     def sentence(self) -> str:
         """E.g. "api.x: 48 requests per round at 5 / 10 s: each module every ≥ 98 s …"."""
@@ -77,7 +90,9 @@ class Capacity:
                 f"{math.ceil(self.min_interval_seconds)} s (≥ "
                 f"{math.ceil(self.min_interval_while_backfilling_seconds)} s while a backfill "
                 f"runs); the shortest configured interval, {self.interval_seconds:g} s, "
-                f"{'fits' if self.meets_interval else 'does not'}")
+                f"{'fits' if self.meets_interval else 'does not'}; the first run (every "
+                f"backfill) takes {self.first_run_requests:,} requests, ≥ "
+                f"{duration(self.first_run_seconds)} at this rate")
 
     def warning(self) -> str | None:
         """One sentence when the configured intervals cannot be met, else None."""
@@ -102,7 +117,10 @@ def host_capacity(host: str, loads: Sequence[SourceLoad]) -> Capacity:
                     interval_seconds=min((i for s in loads for i in s.intervals), default=0.0),
                     min_interval_seconds=per_round * pace,
                     min_interval_while_backfilling_seconds=per_round * pace * share / (share - 1),
-                    load=needed * pace)
+                    load=needed * pace,
+                    first_run_requests=(first := sum(s.first_run_requests for s in loads)),
+                    # n starts need n - 1 gaps of the pace after the first
+                    first_run_seconds=max(0, first - rate.requests) * pace)
 
 
 def capacities(loads: Sequence[SourceLoad]) -> dict[str, Capacity]:
@@ -117,19 +135,22 @@ def capacities(loads: Sequence[SourceLoad]) -> dict[str, Capacity]:
     return out
 
 
-def from_config(config: Config) -> dict[str, Capacity]:
-    """The figures for every configured source, one request per module per round."""
-    return capacities(loads_of(config))
+def from_config(config: Config, now: dt.datetime) -> dict[str, Capacity]:
+    """The figures for every configured source at ``now``, one request per module per
+    round."""
+    return capacities(loads_of(config, now))
 
 
-def loads_of(config: Config) -> list[SourceLoad]:
-    """What every configured source asks: each module read as its freshness target needs."""
+def loads_of(config: Config, now: dt.datetime | None = None) -> list[SourceLoad]:
+    """What every configured source asks: each module read as its freshness target needs
+    (and, given ``now``, what its first run costs)."""
     out = []
     for s in config.sources:
         targets = tuple(s.freshness_target(m, config.schedule.interval(m)) for m in s.modules)
         out.append(SourceLoad(s.name, host_of(s), s.rate_limit,
                               tuple(read_every(t) for t in targets), modules=s.modules,
-                              targets=targets))
+                              targets=targets,
+                              first_run_requests=first_run(s, s.today(now)) if now else 0))
     return out
 
 
@@ -209,6 +230,34 @@ def _duration(seconds: float) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g}{unit}"
     return f"{seconds:g}s"
+
+
+def first_run(source: SourceConfig, today: dt.date) -> int:
+    """Requests of the source's first run: a windowed module's windows from its backfill
+    floor (``masters_from`` or ``backfill_from``) to today; a paged one's first page."""
+    days = source.source_kind.window_days
+    total = 0
+    for name in source.modules:
+        floor = source.backfill_floor(name)
+        if floor is None or not days:
+            total += 1  # a paged resource's first complete read: at least one page
+            continue
+        total += -(-((today - min(floor, today)).days + 1) // days)
+    return total
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for a sentence: "50 s", "44 min", "3 h 12 min", "2 d 5 h"."""
+    if seconds < 120:
+        return f"{math.ceil(seconds)} s"
+    minutes = math.ceil(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h"
 
 
 def warnings(figures: dict[str, Capacity]) -> list[str]:

@@ -111,6 +111,7 @@ class Request:
     params: Mapping[str, str] | None = None
     headers: Mapping[str, str] | None = None
     share: RateLimiter | None = None  # a kind's share of the budget, taken before the limiter
+    reaches: dt.date | None = None  # the window's end: the newest goes first in its class
     repeatable: bool = True  # False: a try that may have reached the server is not repeated
     log_fields: Mapping[str, Any] = field(default_factory=dict)  # e.g. dates or page
 
@@ -174,7 +175,7 @@ class RequestLoop:
             if request.share is not None:
                 await request.share.acquire(request.priority)
             self.observer.waited(await self.limiter.acquire(
-                request.priority, source=self.source.name))
+                request.priority, source=self.source.name, reaches=request.reaches))
             first_sent = first_sent or time.monotonic()
             if on_attempt is not None:
                 await on_attempt(attempt, lost)

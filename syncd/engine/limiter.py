@@ -14,6 +14,7 @@ waiting only from the injected ``sleep``, so tests drive virtual time instead of
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -91,16 +92,19 @@ class RateLimiter:
         self.total_wait = 0.0
         self.waiting: dict[Priority, int] = dict.fromkeys(Priority, 0)
 
-    async def acquire(self, priority: Priority = Priority.FRESH, source: str = "") -> float:
+    async def acquire(self, priority: Priority = Priority.FRESH, source: str = "", *,
+                      reaches: dt.date | None = None) -> float:
         """Wait until this request of ``source`` may start, count it as started, return
-        seconds waited. Sources take turns within a priority (unnamed callers are one)."""
+        seconds waited. Sources take turns within a priority (unnamed callers are one); of
+        one source's waiting requests, the one whose window ``reaches`` the latest day goes
+        first (newest first across its modules), requests naming no day after them."""
         entered = self._clock()
         # Fast path only when nobody queues: a free slot must not jump the queue.
         if not self._queue and self._window.next_start(entered) <= entered:
             self._grant(entered, priority)
             return 0.0
         granted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self._queue.push(priority, source, granted)
+        self._queue.push(priority, source, granted, _order(reaches))
         self._ensure_dispatcher()
         self.waiting[priority] += 1
         try:
@@ -159,6 +163,11 @@ class RateLimiter:
                 return
             self._record(now)
             granted.set_result(now)
+
+
+def _order(reaches: dt.date | None) -> float:
+    """The fair queue's order of a request: later days first, undated requests last."""
+    return 0.0 if reaches is None else -float(reaches.toordinal())
 
 
 def _loop_time() -> float:

@@ -35,6 +35,7 @@ class SourceKind:
     #                   observer) -> Syncer
     checker_path: str  # "module:function" of its `syncd check` of one source
     url_hint: str  # an example base_url
+    window_days: int = 0  # windowed kinds: the longest date window one request may read
     pushes: bool = False  # has an outbox (`syncd push`)
     writer_path: str | None = None  # "module:Class" of its outbox Writer: (source, client)
     #                                 -> Writer (client None: only validate)
@@ -86,10 +87,12 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind(
         name="skybiz", label="SKYBIZ", modules=skybiz.MODULES, default_rate=(5, 10.0),
         credentials=("api_key", "api_secret"),
-        config_keys=("backfill_from", "endpoints", "lookback_days", "register_url"),
+        config_keys=("backfill_from", "masters_from", "endpoints", "lookback_days",
+                     "register_url"),
         windowed=True, syncer_path="syncd.kinds.skybiz.sync:SourceSync",
         checker_path="syncd.kinds.skybiz.check:check_source",
-        url_hint="https://example.com/01/clientportal/apiv2/modules", pushes=True,
+        url_hint="https://example.com/01/clientportal/apiv2/modules",
+        window_days=skybiz.MAX_WINDOW_DAYS, pushes=True,
         writer_path="syncd.kinds.skybiz.push.writer:SkybizWriter", registers=True),
     SourceKind(
         name="cloudonex", label="CloudOnex", modules=resources.RESOURCES,

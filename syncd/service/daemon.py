@@ -328,7 +328,9 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
         self.stopping = asyncio.Event()
         self.limiters = limiters_for(list(cfg.sources))
-        self.capacity = capacity.from_config(cfg)  # the config never changes while running
+        # The config never changes while running (the first-run figure moves a request a
+        # month per module: computed at start it stays honest).
+        self.capacity = capacity.from_config(cfg, dt.datetime.now(dt.UTC))
         self._capacity_alerts()
         self.alerter = Alerter(cfg.alerts, dsn, on_delivery=self._delivered,
                                on_open=self._open_alerts)

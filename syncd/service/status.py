@@ -16,7 +16,7 @@ from syncd.warehouse import freshness as reads
 
 async def document(cfg: Config, now: dt.datetime) -> StatusDoc:
     """The ``status --json`` document (CONTRACT §5) plus new fields and unparsed values."""
-    figures = capacity.from_config(cfg)
+    figures = capacity.from_config(cfg, now)
     async with db.ready(cfg.warehouse) as dsn, db.connection(dsn) as conn:
         leaders = await membership.leaders(conn)
         for s in cfg.sources:
@@ -40,10 +40,11 @@ async def source_document(
     read_at = await reads.reads(conn, source.name)
     for name in source.modules:
         st = await state.module_status(conn, source.name, source.module(name))
-        if source.backfill_from is not None:
+        floor = source.backfill_floor(name)  # masters: masters_from; documents: backfill_from
+        if floor is not None:
             high = st.high_watermark
-            complete = st.low_watermark is not None and st.low_watermark <= source.backfill_from
-            progress = _progress(st, source.backfill_from, source.today(now))
+            complete = st.low_watermark is not None and st.low_watermark <= floor
+            progress = _progress(st, floor, source.today(now))
         else:  # a paged kind: current as of its last read, complete after a complete read
             high = st.last_success_at.astimezone(source.zone).date() if st.last_success_at \
                 else None
@@ -132,7 +133,7 @@ def _shares(doc: BudgetDoc, source: SourceConfig) -> BudgetDoc:
 
 
 def _progress(st: state.ModuleStatus, backfill_from: dt.date, today: dt.date) -> float:
-    """Share of the days from backfill_from to today that are loaded."""
+    """Share of the days from the module's backfill floor to today that are loaded."""
     if st.low_watermark is None or st.high_watermark is None:
         return 0.0
     span = (today - min(backfill_from, today)).days + 1

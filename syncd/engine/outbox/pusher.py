@@ -77,19 +77,19 @@ class Pusher:
                 return
 
     async def _check(self, module: str, fresh: list[Document]) -> dict[int, str]:
-        """Validator failures, then duplicates of earlier live rows among the rest."""
+        """Validator failures, and duplicates among the live rows (a failing row still
+        conflicts with a different one of its key; its own message is the validator's)."""
         bad = {d.id: "; ".join(errs) for n, d in enumerate(fresh, 1)
                if (errs := self.writer.validate(module, d, n))}
         field = self.writer.duplicate_field(module)
-        values = [str(d.body.get(field)) for d in fresh
-                  if d.id not in bad and field and isinstance(d.body, dict)]
+        values = [str(d.body.get(field)) for d in fresh if field and isinstance(d.body, dict)]
         if field and values:
-            live = [(i, jsontext.loads(text)) for i, text in
-                    await outbox.live(self.conn, self.source, module, field, values)
-                    if i not in bad]
+            # The text is jsonb's canonical form: copies differing only in layout are equal.
+            live = [(i, jsontext.loads(text), text) for i, text in
+                    await outbox.live(self.conn, self.source, module, field, values)]
             fresh_ids = {d.id for d in fresh}
-            bad |= {i: e for i, e in self.writer.duplicates(module, live).items()
-                    if i in fresh_ids}
+            bad = {i: e for i, e in self.writer.duplicates(module, live).items()
+                   if i in fresh_ids} | bad
         return bad
 
     async def _settle(self, result: ModulePush, uncertain: list[Document]) -> set[int]:

@@ -94,8 +94,9 @@ class Writer(Protocol):
         """The document field whose equal values among live rows may be duplicates."""
         ...
 
-    def duplicates(self, module: str, live: Sequence[tuple[int, Any]]) -> dict[int, str]:
-        """Live rows (id, body) in id order that repeat an earlier one: id -> message."""
+    def duplicates(self, module: str, live: Sequence[tuple[int, Any, str]]) -> dict[int, str]:
+        """Live rows (id, body, canonical text) in id order that must not be sent (conflicting
+        or repeated copies of one document): id -> message."""
         ...
 
     def batches(self, module: str, docs: list[Document]) -> list[list[Document]]:

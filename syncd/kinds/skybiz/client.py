@@ -113,7 +113,7 @@ class SkybizClient:
         payload = read_payload(module, self.credentials, date_from, date_to, fields)
         request = Request(
             self.context(module.name), "POST", self.source.endpoint_url(module.name),
-            priority, json=payload,
+            priority, json=payload, reaches=date_to,  # the newest window goes first
             log_fields={"date_from": date_from.isoformat(), "date_to": date_to.isoformat()})
         return await self.loop.send(request, judge, split_after=split_after)
 

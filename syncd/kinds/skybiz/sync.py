@@ -112,7 +112,7 @@ class _Pass:
                                   max_days=skybiz.MAX_WINDOW_DAYS)
         async with self.loader.turn():
             marks = await state.watermarks(self.conn, self.source.name, module.name)
-        windows = plan(marks, self.today, self.backfill_from,
+        windows = plan(marks, self.today, self._floor(module),
                        self.source.lookback(module.name), max_days=skybiz.MAX_WINDOW_DAYS)
         return [w for w in windows if w.purpose in self.purposes]
 
@@ -136,8 +136,14 @@ class _Pass:
             done = await state.done_windows(self.conn, self.source.name, module.name,
                                             purpose.value, self.cycle.start)
         start = (self.today - dt.timedelta(days=self.cycle.reread_days - 1)
-                 if purpose is Purpose.REREAD else self.backfill_from)
+                 if purpose is Purpose.REREAD else self._floor(module))
         return cycle_windows(purpose, self.today, start, done, max_days=skybiz.MAX_WINDOW_DAYS)
+
+    def _floor(self, module: Module) -> dt.date:
+        """Where the module's history starts: masters walk back to ``masters_from``
+        (reconciles too: a master's deletion is seen only over all of its history),
+        documents to ``backfill_from``."""
+        return self.source.backfill_floor(module.name) or self.backfill_from
 
     async def _finish_cycle(self, module: Module) -> None:
         """After every reconcile window of the cycle committed, apply its deletions."""

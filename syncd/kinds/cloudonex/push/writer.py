@@ -50,7 +50,7 @@ class CloudonexWriter:
     def duplicate_field(self, module: str) -> None:
         return None  # CloudOnex records have no business key: equal documents may be meant
 
-    def duplicates(self, module: str, live: Sequence[tuple[int, Any]]) -> dict[int, str]:
+    def duplicates(self, module: str, live: Sequence[tuple[int, Any, str]]) -> dict[int, str]:
         return {}
 
     def batches(self, module: str, docs: list[Document]) -> list[list[Document]]:

@@ -75,21 +75,34 @@ def validate(module: str, doc: object, position: int = 1) -> list[str]:
         return list(_document(module, doc, position))
 
 
-def duplicates(keys: list[tuple[int, tuple[str, ...]]], module: str) -> dict[int, str]:
-    """Rows (id, key) in id order whose key an earlier row already has: id -> message.
+def duplicates(rows: list[tuple[int, tuple[str, ...], str]], module: str) -> dict[int, str]:
+    """Rows (id, key, content) in id order that must not be sent: id -> message.
 
     The caller passes every outbox row that is or may become a document at the API
-    (pending, sending, inserted), so a document is never created twice from two rows.
+    (pending, sending, inserted), so a document is never created twice from two rows. Rows
+    sharing a key with different content are all refused (nobody can tell which is meant);
+    of identical copies the first is the one sent, every later one refers to it.
     """
-    first: dict[tuple[str, ...], int] = {}
+    groups: dict[tuple[str, ...], list[tuple[int, str]]] = {}
+    for row_id, key, content in rows:
+        groups.setdefault(key, []).append((row_id, content))
     out: dict[int, str] = {}
-    what = "CusCode" if module == "customer" else "Doc1No"
-    for row_id, key in keys:
-        if key in first:
-            out[row_id] = f"Duplicate {what} found in the outbox (row {first[key]})"
+    for key, members in groups.items():
+        ids = [row_id for row_id, _ in members]
+        if len({content for _, content in members}) > 1:
+            listed = ", ".join(map(str, ids))
+            out |= dict.fromkeys(ids, f"conflicting duplicates: outbox ids {listed} have "
+                                 f"{_key_words(module, key)} with different content; insert "
+                                 "the one meant again as a new row")
         else:
-            first[key] = row_id
+            out |= dict.fromkeys(ids[1:], f"duplicate of outbox id {ids[0]}")
     return out
+
+
+def _key_words(module: str, key: tuple[str, ...]) -> str:
+    if module == "customer":
+        return f"CusCode {key[0]!r}"
+    return f"DocType {key[0]!r} and Doc1No {key[1]!r}"
 
 
 def _customer(doc: Mapping[str, Any], position: int) -> Iterator[str]:

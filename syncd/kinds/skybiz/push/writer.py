@@ -45,8 +45,8 @@ class SkybizWriter:
     def duplicate_field(self, module: str) -> str:
         return "CusCode" if module == "customer" else "Doc1No"
 
-    def duplicates(self, module: str, live: Sequence[tuple[int, Any]]) -> dict[int, str]:
-        keys = [(i, validation.key_of(module, body)) for i, body in live
+    def duplicates(self, module: str, live: Sequence[tuple[int, Any, str]]) -> dict[int, str]:
+        keys = [(i, validation.key_of(module, body), text) for i, body, text in live
                 if isinstance(body, dict)]
         return validation.duplicates(keys, module)
 
