@@ -65,6 +65,7 @@ class SourceConfig:
     page_size: int = 100  # paged kinds (CloudOnex): records asked per page
     full_read_seconds: float = 6 * 3600.0  # paged kinds: [schedule] full_read, how often a
     #                                        resource is read completely at least
+    auth: str = "bearer"  # CloudOnex: "query" sends ?api_key= (servers dropping the header)
 
     @property
     def source_kind(self) -> kinds.SourceKind:
@@ -258,7 +259,14 @@ class _Parser:
             renewal_date=load_renewal(name, self.env, self.data_dir),
             page_size=self.page_size(t.get("page_size", 100), f"{where} page_size"),
             full_read_seconds=self.full_read,
+            auth=self.auth(t.get("auth", "bearer"), f"{where} auth"),
         )
+
+    def auth(self, value: Any, where: str) -> str:
+        if value not in ("bearer", "query"):
+            raise self.fail(where, 'must be "bearer" (the Authorization header, the default) '
+                            'or "query" (?api_key=, for servers that drop the header).')
+        return str(value)
 
     def page_size(self, value: Any, where: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:

@@ -496,31 +496,46 @@ def test_read_labels() -> None:
     assert _window("invoices", 7).label == "2026-03-04..2026-03-10"
 
 
-# ---- reader.Listing.complete -------------------------------------------------------------
+# ---- reader.Listing.stable / moved_down --------------------------------------------------
 
 def _ids(n: int) -> dict[int, None]:
     return dict.fromkeys(range(1, n + 1))
 
 
 @pytest.mark.parametrize(
-    ("listing", "complete"),
+    ("listing", "stable"),
     [
-        (Listing(_ids(250), {250}, all_pages=True, pages=3), True),
-        (Listing({}, {0}, all_pages=True, pages=1), True),  # an empty resource
-        (Listing(_ids(250), {250}, all_pages=False, pages=2), False),  # a page missing
-        (Listing(_ids(250), {250, 251}, all_pages=True, pages=3), False),  # total changed
-        (Listing(_ids(249), {250}, all_pages=True, pages=3), False),  # a record skipped
-        (Listing(_ids(251), {250}, all_pages=True, pages=3), False),  # more than the total
-        (Listing(_ids(250), {250}, repeated=True, all_pages=True, pages=3), False),
-        (Listing(_ids(250), {None}, all_pages=True, pages=3), False),  # no totals
-        (Listing(_ids(250), {None, 250}, all_pages=True, pages=3), False),
-        (Listing(_ids(250), set(), all_pages=True, pages=0), False),
-        (Listing(_ids(250), {250}, all_pages=True, enveloped=False, pages=3), False),
+        (Listing(_ids(250), [250, 250, 250], ended=True, pages=3), True),
+        (Listing({}, [0], ended=True, pages=1), True),  # an empty resource
+        (Listing(_ids(250), [250, 250], ended=False, pages=2), False),  # a page missing
+        (Listing(_ids(250), [250, 251, 251], ended=True, pages=3), False),  # total changed
+        (Listing(_ids(249), [250] * 3, ended=True, pages=3), False),  # a record skipped
+        (Listing(_ids(251), [250] * 3, ended=True, pages=3), False),  # more than the total
+        (Listing(_ids(250), [250] * 3, repeated=True, ended=True, pages=3), False),
+        (Listing(_ids(250), [None] * 3, ended=True, pages=3), False),  # no meta
+        (Listing(_ids(250), [None, 250, 250], ended=True, pages=3), False),
+        (Listing(_ids(250), [], ended=True, pages=0), False),
     ],
 )
-def test_listing_complete(listing: Listing, complete: bool) -> None:
-    """Complete: every page, one total on every page, no id twice, as many ids as the total."""
-    assert listing.complete is complete
+def test_listing_stable(listing: Listing, stable: bool) -> None:
+    """Stable (§6, with meta): ended, one total on every page, no id twice, all of them."""
+    assert listing.stable is stable
+
+
+@pytest.mark.parametrize(
+    ("listing", "moved"),
+    [
+        (Listing(_ids(250), [250, 250, 250], ended=True, pages=3), False),
+        (Listing(_ids(250), [250, 252, 252], ended=True, pages=3), True),  # inserted
+        (Listing(_ids(250), [252, 250, 250], ended=True, pages=3), False),  # deleted only
+        (Listing(_ids(250), [None] * 3, repeated=True, ended=True, pages=3), True),
+        (Listing(_ids(250), [None] * 3, ended=True, pages=3), False),
+    ],
+)
+def test_listing_moved_down(listing: Listing, moved: bool) -> None:
+    """Rows moved down (an id twice, or a growing total): records were created before
+    pages already read, so the front is read again."""
+    assert listing.moved_down is moved
 
 
 @pytest.mark.parametrize("after", [b"\n<br />\n<b>Deprecated</b>: f() in x.php on line [3]<br />",

@@ -18,6 +18,8 @@ QUIRKS = {
     "bare_array": "the body is the page's bare JSON array, no envelope or meta",
     "extra_fields": "undocumented fields such as currency and tags",
     "html_not_found": "an unknown resource answers an HTML 404 page",
+    "no_meta": "listings answer {\"success\": true, \"data\": [...]} without meta",
+    "drop_authorization": "the Authorization header never arrives: only ?api_key= works",
 }
 
 
