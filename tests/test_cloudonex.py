@@ -22,8 +22,9 @@ MONEY = ("amount", "price", "tax_rate", "qty", "balance")
 
 def cx_config(tmp_path: Path, url: str, dsn: str, *, modules: list[str] | None = None,
               requests: int = 100000, per_seconds: float = 3600, full_read: str = "6h",
-              page_size: int = 100) -> Path:
+              page_size: int = 100, auth: str | None = None) -> Path:
     listed = "" if modules is None else "modules = [" + ", ".join(f'"{m}"' for m in modules) + "]\n"
+    listed += "" if auth is None else f'auth = "{auth}"\n'
     path = tmp_path / "syncd.toml"
     path.write_text(
         f'[warehouse]\ndsn = "{dsn}"\n\n[schedule]\nfull_read = "{full_read}"\n\n'

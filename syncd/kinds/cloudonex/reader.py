@@ -6,11 +6,11 @@ page its own ``meta`` calls the last, or, without ``meta``, a short or empty pag
 its deletion candidates (live rows it did not return) are confirmed by id (``deletions``):
 only a 404 marks a record deleted, so records that slid between pages while the read ran
 are upserted instead. With ``meta`` the §6 checks (one ``total_records`` on every page, no
-id twice, as many ids as the total) still say whether the read was stable; an unstable read
-is not repeated (its candidates' confirmation covers what slid), but when rows moved down
-(an id came twice, or the total grew) the records created meanwhile lie before the pages
-already read, and those are read again until a page holds nothing new. A 401 stops the
-source, a 403/404 only its resource.
+id twice, as many ids as the total) still say whether the read was stable. An unstable read
+is not repeated — its candidates' confirmation covers what slid — but when rows moved (an id
+came twice, the total changed, or a candidate slid) the records created meanwhile lie
+before the pages already read: those pages are read again from page 1 until one holds an
+id already seen. A 401 stops the source, a 403/404 only its resource.
 """
 
 from __future__ import annotations
@@ -63,10 +63,9 @@ class Listing:
                 and self.totals[0] is not None and len(self.ids) == self.totals[0])
 
     @property
-    def moved_down(self) -> bool:
-        """Records were created (or moved up) before pages already read."""
-        known = [t for t in self.totals if t is not None]
-        return self.repeated or (len(known) > 1 and known[-1] > known[0])
+    def drifted(self) -> bool:
+        """Rows moved while the read ran (an id came twice, or the total changed)."""
+        return self.repeated or len({t for t in self.totals if t is not None}) > 1
 
 
 class ResourceSync(syncer.Syncer[CloudonexClient]):
@@ -127,8 +126,6 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
         """Read every page, then confirm the deletion candidates by id."""
         self.tried[module.name] = now
         seen = await self._listing(module, read, run, progress)
-        if seen.ended and seen.moved_down and seen.pages > 1:
-            await self._front(module, read, run, progress, seen)
         if not seen.ended:
             log.warning("sync.deletions_deferred", source=self.source.name,
                         module=module.name, pages=seen.pages, reason="the listing did not "
@@ -148,6 +145,10 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
                     priority=read.priority)
         except ApiError as exc:
             failure = exc  # what was confirmed before it still counts; the rest stay live
+        if failure is None and seen.pages > 1 and (seen.drifted or found.alive):
+            # Rows moved while the read ran (some even slid past a page): records created
+            # meanwhile lie before the pages already read, where a shift cannot show them.
+            await self._front(module, read, run, progress, seen)
         await self._finish(module, read, run, progress, seen=seen, found=found)
         if failure is not None:
             raise failure
@@ -179,7 +180,7 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
         """Every page of one read, each committed as it arrives."""
         assert self.client is not None
         seen = Listing()
-        number, size = 1, self.source.page_size
+        number, size, previous = 1, self.source.page_size, None
         while True:
             fetched = await self.client.page(module.name, number, bulk=read.complete,
                                              priority=read.priority,
@@ -196,8 +197,9 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
                                what=f"{read.label} page {number}/{page.total_pages or '?'}",
                                run=run, progress=progress)
             seen.pages = number
-            if ids and not fresh:
+            if ids and ids == previous:
                 return seen  # a server that ignores `page`: never an end
+            previous = ids
             if page.total_pages is not None:  # meta: the page itself says if it is the last
                 if number >= page.total_pages or not page.records:
                     # past the last (the listing shrank) or the last with its records
