@@ -554,3 +554,74 @@ def test_success_false_with_an_unknown_message_does_not_claim_http_400() -> None
         answers.judge(200, body, CTX)
     assert "HTTP 400" not in str(info.value)
     assert '"Something odd"' in str(info.value)
+
+
+# ---- answers.judge_record: GET {resource}/{id} --------------------------------------------
+
+ONE = Context("crm", "customers", "https://crm.example.com/api/v2/customers/17",
+              "$SYNCD_CRM_API_KEY")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"success": true, "data": {"id": 17, "amount": 1.10}}',
+    b'{"success": "1", "data": [{"id": "17", "amount": 1.10}]}',
+    b'{"success": true, "data": [{"id": 16}, {"id": 17, "amount": 1.10}]}',
+    b'{"id": 17, "amount": 1.10}',  # a bare record
+    b'[{"id": 17, "amount": 1.10}]',  # a bare list of one
+    NOTICE + b'{"success": true, "data": {"id": 17, "amount": 1.10}}',
+])
+def test_judge_record_finds_the_record_in_any_shape(body: bytes) -> None:
+    """The asked record, as raw bytes, whatever shape carries it."""
+    found = answers.judge_record(200, body, ONE, 17)
+    assert found is not None
+    assert msgspec.json.decode(found)["id"] in (17, "17")
+    assert b"1.10" in bytes(found)  # money untouched
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (404, b'{"success": false, "message": "Record not found"}'),
+    (404, b"<html><h1>Not Found</h1></html>"),
+    (410, b""),
+    (200, b'{"success": false, "message": "Customer not found"}'),
+])
+def test_judge_record_not_found(status: int, body: bytes) -> None:
+    """404 (JSON or HTML), 410, or success: false saying not found: the record is gone."""
+    assert answers.judge_record(status, body, ONE, 17) is None
+
+
+@pytest.mark.parametrize(("status", "body", "error", "says"), [
+    (401, b'{"success": false, "message": "Invalid API key"}', SourceUnauthorized,
+     "refused the key of source 'crm'"),
+    (403, b'{"success": false, "message": "Forbidden"}', ModuleForbidden,
+     "reading one record (https://crm.example.com/api/v2/customers/17) was refused"),
+    (200, b'{"success": false, "message": "Permission denied"}', ModuleForbidden,
+     "deletions of customers cannot be confirmed"),
+    (500, b'{"success": false, "message": "db"}', RetriableError, "HTTP 500"),
+    (200, b"<html>Whoops</html>", RetriableError, "not JSON"),
+    (200, b'{"success": true, "data": {"id": 18}}', RequestRejected, "without record 17"),
+    (200, b'{"success": true, "data": null}', RequestRejected, "marks none"),
+    (200, b'{"success": true, "data": []}', RequestRejected, "without a 404"),
+    (200, b'{"success": true}', RequestRejected, "please report it"),
+])
+def test_judge_record_failures(status: int, body: bytes, error: type[ApiError],
+                               says: str) -> None:
+    """Refusals and answers without the record never count as "gone"."""
+    with pytest.raises(error) as info:
+        answers.judge_record(status, body, ONE, 17)
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize(("raw", "want"), [
+    (b'{"id": 5}', 5), (b'{"id": "5"}', 5), (b'{"id": null}', None), (b'{"x": 1}', None),
+    (b'{"id": "abc"}', None), (b'[1]', None), (b'{"id": 1.5}', None),
+])
+def test_record_id(raw: bytes, want: int | None) -> None:
+    """An id is a number or a digit string; anything else is no id."""
+    assert answers.record_id(msgspec.Raw(raw)) == want
+
+
+def test_confirmations_are_a_quarter_of_the_bulk_share() -> None:
+    """1000/h leaves 800 for bulk reads: 200 confirmations per complete read, at least 1."""
+    assert budget.confirmations(1000) == 200
+    assert budget.confirmations(20) == 4
+    assert budget.confirmations(1) == 1

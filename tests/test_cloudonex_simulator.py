@@ -152,6 +152,41 @@ async def test_one_record_by_id(start: Start, session: aiohttp.ClientSession) ->
     assert (await get(session, f"{base}/tickets/99999")).status == 404
 
 
+async def test_a_deleted_record_answers_404_by_id(start: Start,
+                                                  session: aiohttp.ClientSession) -> None:
+    """GET by id of a record deleted since: 404 with the error envelope, counted and logged
+    like any API request; a bare-array server answers the bare record."""
+    sim, base = await start()
+    sim.delete("customers", 4)
+    answer = await get(session, f"{base}/customers/4")
+    assert (answer.status, answer.json()["success"]) == (404, False)
+    assert "X-RateLimit-Remaining" in answer.headers
+    assert [(r.path, r.status) for r in sim.requests] == [("/api/v2/customers/4", 404)]
+    _, bare_base = await start(bare_array=True)
+    assert (await get(session, f"{bare_base}/customers/5")).json()["id"] == 5
+
+
+async def test_no_meta_listings(start: Start, session: aiohttp.ClientSession) -> None:
+    """no_meta: the envelope of 004_'s invoices example, {"success", "data"}, no meta."""
+    _, base = await start(no_meta=True)
+    answer = (await get(session, f"{base}/invoices", limit=5)).json()
+    assert set(answer) == {"success", "data"}
+    assert len(answer["data"]) == 5
+
+
+async def test_the_key_as_api_key_query(start: Start, session: aiohttp.ClientSession) -> None:
+    """?api_key= is accepted like the Bearer header (the documents' alternative); under
+    drop_authorization the header never arrives, so only the query form works."""
+    _, base = await start()
+    assert (await get(session, f"{base}/customers", headers={},
+                      api_key=CLOUDONEX_KEY)).status == 200
+    assert (await get(session, f"{base}/customers", headers={}, api_key="wrong")).status == 401
+    _, dropping = await start(drop_authorization=True)
+    assert (await get(session, f"{dropping}/customers")).status == 401
+    assert (await get(session, f"{dropping}/customers/1", headers={},
+                      api_key=CLOUDONEX_KEY)).status == 200
+
+
 # ---- refusals -----------------------------------------------------------------------------
 
 
