@@ -28,7 +28,7 @@ from syncd.kinds.cloudonex import answers, budget, plan
 from syncd.kinds.cloudonex.answers import Context, Page, RateHeaders
 from syncd.kinds.cloudonex.budget import Hold, Verdict
 from syncd.kinds.cloudonex.plan import Read
-from syncd.kinds.cloudonex.reader import Listing
+from syncd.kinds.cloudonex.reader import Listing, last_page
 
 KEY = "cx-key-canary-3e8a1f6b2c9d4e7a"
 CTX = Context("crm", "customers", "https://crm.example.com/api/v2/customers",
@@ -625,3 +625,25 @@ def test_confirmations_are_a_quarter_of_the_bulk_share() -> None:
     assert budget.confirmations(1000) == 200
     assert budget.confirmations(20) == 4
     assert budget.confirmations(1) == 1
+
+
+R = [msgspec.Raw(b'{"id": 1}')]
+
+
+@pytest.mark.parametrize(("page", "number", "size", "want"), [
+    (Page(R * 100, 1, 3, 250), 1, 100, None),  # meta: more pages announced
+    (Page(R * 50, 3, 3, 250), 3, 100, True),  # meta: the last page
+    (Page([], 3, 2, 190), 3, 100, True),  # meta: past the last, the listing shrank
+    (Page([], 2, 3, 250), 2, 100, False),  # meta: empty before the announced last
+    (Page([], 1, 0, 0), 1, 100, True),  # meta: an empty resource
+    (Page(R * 100, 3, 3, 300), 3, 100, True),  # meta: a full last page needs no more
+    (Page(R * 100), 1, 100, None),  # no meta: a full first page
+    (Page(R * 20), 1, 20, None),  # no meta: short of limit, maybe capped: page 2 decides
+    (Page([]), 2, 20, True),  # no meta: an empty page
+    (Page(R * 7), 4, 20, True),  # no meta: a short page
+    (Page(R * 20), 4, 20, None),  # no meta: a full page
+    (Page([]), 1, 100, True),  # no meta: an empty resource
+])
+def test_last_page(page: Page, number: int, size: int, want: bool | None) -> None:
+    """A listing ends at the page its meta calls the last, else at a short or empty page."""
+    assert last_page(page, number, size) is want

@@ -20,11 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
+import structlog
 
 from syncd.core.errors import RequestRejected
 from syncd.engine.limiter import Priority
 from syncd.kinds.cloudonex.client import CloudonexClient, FetchedRecord
 
+log = structlog.get_logger("syncd.cloudonex")
 PROBES = 2  # ids the read returned, asked to prove the endpoint (one may have just gone)
 
 
@@ -80,6 +82,9 @@ async def _prove(client: CloudonexClient, resource: str, returned: Sequence[int]
     """Every candidate answered 404: ask for records the read did return, to tell a real
     deletion from a server that has no single-record endpoint at all."""
     asked = list(returned[:PROBES])
+    if not asked:  # an empty listing: nothing can show that the endpoint answers records
+        log.warning("sync.deletions_unproven", module=resource, candidates=into.candidates,
+                    reason="the listing returned no record to prove GET by id with")
     for rid in asked:
         got = await client.record(resource, rid, priority=priority)
         into.count(got)

@@ -36,7 +36,7 @@ from syncd.engine.limiter import RateLimiter
 from syncd.engine.progress import Progress
 from syncd.kinds.cloudonex import budget, deletions
 from syncd.kinds.cloudonex import plan as planning
-from syncd.kinds.cloudonex.answers import record_id
+from syncd.kinds.cloudonex.answers import Page, record_id
 from syncd.kinds.cloudonex.budget import seconds_to_reset
 from syncd.kinds.cloudonex.client import CloudonexClient, Fetched
 from syncd.kinds.cloudonex.resources import DATED
@@ -199,21 +199,15 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
             seen.pages = number
             if ids and ids == previous:
                 return seen  # a server that ignores `page`: never an end
-            previous = ids
-            if page.total_pages is not None:  # meta: the page itself says if it is the last
-                if number >= page.total_pages or not page.records:
-                    # past the last (the listing shrank) or the last with its records
-                    seen.ended = number > page.total_pages or bool(page.records)
-                    return seen
-            else:
-                if number == 1:
-                    # Without meta a first page may be short because the server caps
-                    # `limit`: its length is the page size, and page 2 tells if there is more.
-                    size = len(page.records)
-                if not page.records or (number > 1 and len(page.records) < size):
-                    seen.ended = True
-                    return seen
-            number += 1
+            if number == 1 and page.total_pages is None:
+                # Without meta a first page may be short because the server caps `limit`:
+                # its length is the page size, and page 2 tells whether there is more.
+                size = len(page.records)
+            ended = last_page(page, number, size)
+            if ended is not None:
+                seen.ended = ended
+                return seen
+            number, previous = number + 1, ids
 
     async def _front(self, module: Module, read: planning.Read, run: ModuleRun,
                      progress: Progress, seen: Listing) -> None:
@@ -255,6 +249,20 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
         async with self.loader.turn():
             await state.save_budget(self.conn, self.source.name,
                                     state.Budget(headers.limit, headers.remaining, reset, at))
+
+
+def last_page(page: Page, number: int, size: int) -> bool | None:
+    """Whether page ``number`` is the listing's last: True (it ran to its end), False (it
+    stopped short: an empty page before the last its meta announces), None (read on).
+    With meta the page's own ``total_pages`` says (past it: the listing shrank); without,
+    a page shorter than ``size`` (the first page's length) or an empty one ends it."""
+    if page.total_pages is not None:
+        if number >= page.total_pages or not page.records:
+            return number > page.total_pages or bool(page.records)
+        return None
+    if not page.records or (number > 1 and len(page.records) < size):
+        return True
+    return None
 
 
 def _ids(records: list[msgspec.Raw]) -> list[int]:
