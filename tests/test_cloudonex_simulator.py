@@ -614,3 +614,29 @@ async def test_syncd_simulate_kind_cloudonex(session: aiohttp.ClientSession) -> 
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0
+
+
+async def test_syncd_simulate_header_dropping_without_meta(
+        session: aiohttp.ClientSession) -> None:
+    """`--drop-authorization --no-meta`: announces auth = "query", accepts only ?api_key=,
+    answers listings without meta."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "syncd", "simulate", "--kind", "cloudonex", "--port", "0",
+        "--key", "k-123", "--records", "3", "--drop-authorization", "--no-meta",
+        env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    lines = [(await asyncio.wait_for(proc.stdout.readline(), 20)).decode() for _ in range(5)]
+    try:
+        match = re.search(r'base_url = "(http://127\.0\.0\.1:\d+/api/v2)"', "".join(lines))
+        assert match
+        assert any(line.startswith('auth = "query"') for line in lines), lines
+        bearer = await get(session, f"{match[1]}/suppliers",
+                           headers={"Authorization": "Bearer k-123"})
+        assert bearer.status == 401
+        answer = await get(session, f"{match[1]}/suppliers", headers={}, api_key="k-123")
+        assert set(answer.json()) == {"success", "data"}
+        assert len(answer.json()["data"]) == 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0

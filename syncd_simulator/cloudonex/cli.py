@@ -68,6 +68,8 @@ def announce(sim: CloudOnexSimulator, base_url: str) -> None:
     root = base_url.removesuffix("/api/v2")
     print(f"# CloudOnex simulator running; stop it with Ctrl-C.\n"
           f"kind = \"cloudonex\"\nbase_url = \"{base_url}\"")
+    if sim.options.drop_authorization:
+        print('auth = "query"  # this server never sees the Authorization header')
     print(f"export SYNCD_CRM_API_KEY={shlex.quote(sim.options.api_key)}")
     print(f"# admin: POST {root}{ADMIN}/mutate {{\"resource\": \"invoices\", "
           f"\"action\": \"insert\", \"count\": 3}} (also spend, drift, fault)", flush=True)
