@@ -80,6 +80,7 @@ class SourceConfig:
     #                                        resource is read completely at least
     freshness: Mapping[str, float] = field(default_factory=dict)  # module → target seconds
     #                                  ([sources.X.freshness]; every module, defaults filled)
+    auth: str = "bearer"  # CloudOnex: "query" sends ?api_key= (servers dropping the header)
 
     @property
     def source_kind(self) -> kinds.SourceKind:
@@ -341,7 +342,14 @@ class _Parser:
             full_read_seconds=self.full_read,
             freshness=self.freshness(t.get("freshness", {}), f"[sources.{name}.freshness]",
                                      kind, modules),
+            auth=self.auth(t.get("auth", "bearer"), f"{where} auth"),
         )
+
+    def auth(self, value: Any, where: str) -> str:
+        if value not in ("bearer", "query"):
+            raise self.fail(where, 'must be "bearer" (the Authorization header, the default) '
+                            'or "query" (?api_key=, for servers that drop the header).')
+        return str(value)
 
     def page_size(self, value: Any, where: str) -> int:
         return self.whole(value, where, 1, 1000)

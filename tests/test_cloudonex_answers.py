@@ -28,7 +28,7 @@ from syncd.kinds.cloudonex import answers, budget, plan
 from syncd.kinds.cloudonex.answers import Context, Page, RateHeaders
 from syncd.kinds.cloudonex.budget import Hold, Verdict
 from syncd.kinds.cloudonex.plan import Read
-from syncd.kinds.cloudonex.reader import Listing
+from syncd.kinds.cloudonex.reader import Listing, last_page
 
 KEY = "cx-key-canary-3e8a1f6b2c9d4e7a"
 CTX = Context("crm", "customers", "https://crm.example.com/api/v2/customers",
@@ -496,31 +496,45 @@ def test_read_labels() -> None:
     assert _window("invoices", 7).label == "2026-03-04..2026-03-10"
 
 
-# ---- reader.Listing.complete -------------------------------------------------------------
+# ---- reader.Listing.stable / moved_down --------------------------------------------------
 
 def _ids(n: int) -> dict[int, None]:
     return dict.fromkeys(range(1, n + 1))
 
 
 @pytest.mark.parametrize(
-    ("listing", "complete"),
+    ("listing", "stable"),
     [
-        (Listing(_ids(250), {250}, all_pages=True, pages=3), True),
-        (Listing({}, {0}, all_pages=True, pages=1), True),  # an empty resource
-        (Listing(_ids(250), {250}, all_pages=False, pages=2), False),  # a page missing
-        (Listing(_ids(250), {250, 251}, all_pages=True, pages=3), False),  # total changed
-        (Listing(_ids(249), {250}, all_pages=True, pages=3), False),  # a record skipped
-        (Listing(_ids(251), {250}, all_pages=True, pages=3), False),  # more than the total
-        (Listing(_ids(250), {250}, repeated=True, all_pages=True, pages=3), False),
-        (Listing(_ids(250), {None}, all_pages=True, pages=3), False),  # no totals
-        (Listing(_ids(250), {None, 250}, all_pages=True, pages=3), False),
-        (Listing(_ids(250), set(), all_pages=True, pages=0), False),
-        (Listing(_ids(250), {250}, all_pages=True, enveloped=False, pages=3), False),
+        (Listing(_ids(250), [250, 250, 250], ended=True, pages=3), True),
+        (Listing({}, [0], ended=True, pages=1), True),  # an empty resource
+        (Listing(_ids(250), [250, 250], ended=False, pages=2), False),  # a page missing
+        (Listing(_ids(250), [250, 251, 251], ended=True, pages=3), False),  # total changed
+        (Listing(_ids(249), [250] * 3, ended=True, pages=3), False),  # a record skipped
+        (Listing(_ids(251), [250] * 3, ended=True, pages=3), False),  # more than the total
+        (Listing(_ids(250), [250] * 3, repeated=True, ended=True, pages=3), False),
+        (Listing(_ids(250), [None] * 3, ended=True, pages=3), False),  # no meta
+        (Listing(_ids(250), [None, 250, 250], ended=True, pages=3), False),
+        (Listing(_ids(250), [], ended=True, pages=0), False),
     ],
 )
-def test_listing_complete(listing: Listing, complete: bool) -> None:
-    """Complete: every page, one total on every page, no id twice, as many ids as the total."""
-    assert listing.complete is complete
+def test_listing_stable(listing: Listing, stable: bool) -> None:
+    """Stable (§6, with meta): ended, one total on every page, no id twice, all of them."""
+    assert listing.stable is stable
+
+
+@pytest.mark.parametrize(
+    ("listing", "drifted"),
+    [
+        (Listing(_ids(250), [250, 250, 250], ended=True, pages=3), False),
+        (Listing(_ids(250), [250, 252, 252], ended=True, pages=3), True),  # inserted
+        (Listing(_ids(250), [252, 250, 250], ended=True, pages=3), True),  # deleted
+        (Listing(_ids(250), [None] * 3, repeated=True, ended=True, pages=3), True),
+        (Listing(_ids(250), [None] * 3, ended=True, pages=3), False),
+    ],
+)
+def test_listing_drifted(listing: Listing, drifted: bool) -> None:
+    """Drifted: an id came twice or the total changed while the read ran."""
+    assert listing.drifted is drifted
 
 
 @pytest.mark.parametrize("after", [b"\n<br />\n<b>Deprecated</b>: f() in x.php on line [3]<br />",
@@ -540,3 +554,96 @@ def test_success_false_with_an_unknown_message_does_not_claim_http_400() -> None
         answers.judge(200, body, CTX)
     assert "HTTP 400" not in str(info.value)
     assert '"Something odd"' in str(info.value)
+
+
+# ---- answers.judge_record: GET {resource}/{id} --------------------------------------------
+
+ONE = Context("crm", "customers", "https://crm.example.com/api/v2/customers/17",
+              "$SYNCD_CRM_API_KEY")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"success": true, "data": {"id": 17, "amount": 1.10}}',
+    b'{"success": "1", "data": [{"id": "17", "amount": 1.10}]}',
+    b'{"success": true, "data": [{"id": 16}, {"id": 17, "amount": 1.10}]}',
+    b'{"id": 17, "amount": 1.10}',  # a bare record
+    b'[{"id": 17, "amount": 1.10}]',  # a bare list of one
+    NOTICE + b'{"success": true, "data": {"id": 17, "amount": 1.10}}',
+])
+def test_judge_record_finds_the_record_in_any_shape(body: bytes) -> None:
+    """The asked record, as raw bytes, whatever shape carries it."""
+    found = answers.judge_record(200, body, ONE, 17)
+    assert found is not None
+    assert msgspec.json.decode(found)["id"] in (17, "17")
+    assert b"1.10" in bytes(found)  # money untouched
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (404, b'{"success": false, "message": "Record not found"}'),
+    (404, b"<html><h1>Not Found</h1></html>"),
+    (410, b""),
+    (200, b'{"success": false, "message": "Customer not found"}'),
+])
+def test_judge_record_not_found(status: int, body: bytes) -> None:
+    """404 (JSON or HTML), 410, or success: false saying not found: the record is gone."""
+    assert answers.judge_record(status, body, ONE, 17) is None
+
+
+@pytest.mark.parametrize(("status", "body", "error", "says"), [
+    (401, b'{"success": false, "message": "Invalid API key"}', SourceUnauthorized,
+     "refused the key of source 'crm'"),
+    (403, b'{"success": false, "message": "Forbidden"}', ModuleForbidden,
+     "reading one record (https://crm.example.com/api/v2/customers/17) was refused"),
+    (200, b'{"success": false, "message": "Permission denied"}', ModuleForbidden,
+     "deletions of customers cannot be confirmed"),
+    (500, b'{"success": false, "message": "db"}', RetriableError, "HTTP 500"),
+    (200, b"<html>Whoops</html>", RetriableError, "not JSON"),
+    (200, b'{"success": true, "data": {"id": 18}}', RequestRejected, "without record 17"),
+    (200, b'{"success": true, "data": null}', RequestRejected, "marks none"),
+    (200, b'{"success": true, "data": []}', RequestRejected, "without a 404"),
+    (200, b'{"success": true}', RequestRejected, "please report it"),
+])
+def test_judge_record_failures(status: int, body: bytes, error: type[ApiError],
+                               says: str) -> None:
+    """Refusals and answers without the record never count as "gone"."""
+    with pytest.raises(error) as info:
+        answers.judge_record(status, body, ONE, 17)
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize(("raw", "want"), [
+    (b'{"id": 5}', 5), (b'{"id": "5"}', 5), (b'{"id": null}', None), (b'{"x": 1}', None),
+    (b'{"id": "abc"}', None), (b'[1]', None), (b'{"id": 1.5}', None),
+])
+def test_record_id(raw: bytes, want: int | None) -> None:
+    """An id is a number or a digit string; anything else is no id."""
+    assert answers.record_id(msgspec.Raw(raw)) == want
+
+
+def test_confirmations_are_a_quarter_of_the_bulk_share() -> None:
+    """1000/h leaves 800 for bulk reads: 200 confirmations per complete read, at least 1."""
+    assert budget.confirmations(1000) == 200
+    assert budget.confirmations(20) == 4
+    assert budget.confirmations(1) == 1
+
+
+R = [msgspec.Raw(b'{"id": 1}')]
+
+
+@pytest.mark.parametrize(("page", "number", "size", "want"), [
+    (Page(R * 100, 1, 3, 250), 1, 100, None),  # meta: more pages announced
+    (Page(R * 50, 3, 3, 250), 3, 100, True),  # meta: the last page
+    (Page([], 3, 2, 190), 3, 100, True),  # meta: past the last, the listing shrank
+    (Page([], 2, 3, 250), 2, 100, False),  # meta: empty before the announced last
+    (Page([], 1, 0, 0), 1, 100, True),  # meta: an empty resource
+    (Page(R * 100, 3, 3, 300), 3, 100, True),  # meta: a full last page needs no more
+    (Page(R * 100), 1, 100, None),  # no meta: a full first page
+    (Page(R * 20), 1, 20, None),  # no meta: short of limit, maybe capped: page 2 decides
+    (Page([]), 2, 20, True),  # no meta: an empty page
+    (Page(R * 7), 4, 20, True),  # no meta: a short page
+    (Page(R * 20), 4, 20, None),  # no meta: a full page
+    (Page([]), 1, 100, True),  # no meta: an empty resource
+])
+def test_last_page(page: Page, number: int, size: int, want: bool | None) -> None:
+    """A listing ends at the page its meta calls the last, else at a short or empty page."""
+    assert last_page(page, number, size) is want

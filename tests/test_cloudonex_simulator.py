@@ -152,6 +152,41 @@ async def test_one_record_by_id(start: Start, session: aiohttp.ClientSession) ->
     assert (await get(session, f"{base}/tickets/99999")).status == 404
 
 
+async def test_a_deleted_record_answers_404_by_id(start: Start,
+                                                  session: aiohttp.ClientSession) -> None:
+    """GET by id of a record deleted since: 404 with the error envelope, counted and logged
+    like any API request; a bare-array server answers the bare record."""
+    sim, base = await start()
+    sim.delete("customers", 4)
+    answer = await get(session, f"{base}/customers/4")
+    assert (answer.status, answer.json()["success"]) == (404, False)
+    assert "X-RateLimit-Remaining" in answer.headers
+    assert [(r.path, r.status) for r in sim.requests] == [("/api/v2/customers/4", 404)]
+    _, bare_base = await start(bare_array=True)
+    assert (await get(session, f"{bare_base}/customers/5")).json()["id"] == 5
+
+
+async def test_no_meta_listings(start: Start, session: aiohttp.ClientSession) -> None:
+    """no_meta: the envelope of 004_'s invoices example, {"success", "data"}, no meta."""
+    _, base = await start(no_meta=True)
+    answer = (await get(session, f"{base}/invoices", limit=5)).json()
+    assert set(answer) == {"success", "data"}
+    assert len(answer["data"]) == 5
+
+
+async def test_the_key_as_api_key_query(start: Start, session: aiohttp.ClientSession) -> None:
+    """?api_key= is accepted like the Bearer header (the documents' alternative); under
+    drop_authorization the header never arrives, so only the query form works."""
+    _, base = await start()
+    assert (await get(session, f"{base}/customers", headers={},
+                      api_key=CLOUDONEX_KEY)).status == 200
+    assert (await get(session, f"{base}/customers", headers={}, api_key="wrong")).status == 401
+    _, dropping = await start(drop_authorization=True)
+    assert (await get(session, f"{dropping}/customers")).status == 401
+    assert (await get(session, f"{dropping}/customers/1", headers={},
+                      api_key=CLOUDONEX_KEY)).status == 200
+
+
 # ---- refusals -----------------------------------------------------------------------------
 
 
@@ -576,6 +611,32 @@ async def test_syncd_simulate_kind_cloudonex(session: aiohttp.ClientSession) -> 
                            headers={"Authorization": "Bearer k-123"})
         assert answer.json()["meta"]["total_records"] == 7
         assert answer.json()["data"][0]["id"] == "7"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0
+
+
+async def test_syncd_simulate_header_dropping_without_meta(
+        session: aiohttp.ClientSession) -> None:
+    """`--drop-authorization --no-meta`: announces auth = "query", accepts only ?api_key=,
+    answers listings without meta."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "syncd", "simulate", "--kind", "cloudonex", "--port", "0",
+        "--key", "k-123", "--records", "3", "--drop-authorization", "--no-meta",
+        env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    lines = [(await asyncio.wait_for(proc.stdout.readline(), 20)).decode() for _ in range(5)]
+    try:
+        match = re.search(r'base_url = "(http://127\.0\.0\.1:\d+/api/v2)"', "".join(lines))
+        assert match
+        assert any(line.startswith('auth = "query"') for line in lines), lines
+        bearer = await get(session, f"{match[1]}/suppliers",
+                           headers={"Authorization": "Bearer k-123"})
+        assert bearer.status == 401
+        answer = await get(session, f"{match[1]}/suppliers", headers={}, api_key="k-123")
+        assert set(answer.json()) == {"success", "data"}
+        assert len(answer.json()["data"]) == 3
     finally:
         proc.send_signal(signal.SIGINT)
         await asyncio.wait_for(proc.communicate(), 20)

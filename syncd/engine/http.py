@@ -258,11 +258,11 @@ def _body(request: Request) -> dict[str, Any]:
     return {"json": request.json} if request.json is not None else {"data": request.data}
 
 
-def _headers(request: Request) -> dict[str, str] | None:
+def _headers(request: Request) -> dict[str, str]:
     headers = dict(request.headers or {})
     if request.content_type is not None:
         headers["Content-Type"] = request.content_type
-    return headers or None
+    return headers
 
 
 def _redirect(request: Request, resp: aiohttp.ClientResponse,

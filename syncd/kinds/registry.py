@@ -97,9 +97,9 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind(
         name="cloudonex", label="CloudOnex", modules=resources.RESOURCES,
         default_rate=(1000, 3600.0), credentials=("api_key",),
-        config_keys=("page_size", "lookback_days"), windowed=False,
+        config_keys=("page_size", "lookback_days", "auth"), windowed=False,
         syncer_path="syncd.kinds.cloudonex.reader:ResourceSync",
-        checker_path="syncd.kinds.cloudonex.reader:check_source",
+        checker_path="syncd.kinds.cloudonex.check:check_source",
         url_hint="https://crm.example.com/api/v2", pushes=True,
         writer_path="syncd.kinds.cloudonex.push.writer:CloudonexWriter",
         hints_path="syncd.kinds.cloudonex.hints:HintReader",

@@ -88,7 +88,8 @@ class Loader:
     async def load_page(self, module: Module, batch: Batch, what: str,
                         purpose: str) -> LoadResult:
         """Commit one page of a paged read: new and changed records only, no deletions and
-        no watermark (a paged kind marks deletions after a complete read: ``mark_absent``)."""
+        no watermark (a paged kind marks deletions after a complete read:
+        ``state.finish_full_read``)."""
         window_rows = WindowRows(rows.shape(module), batch.records, self.source)
         units = list(window_rows.keys())
         async with self._transaction(module, f"{module.name} {what}"):

@@ -139,9 +139,22 @@ SELECT count(*) FROM gone
 """
 
 
-def mark_absent(module: Module) -> str:
-    """After a complete read of a whole resource: every live row whose key is not among
-    the read's keys ($2, an array) is deleted (single-column keys)."""
+def absent(module: Module) -> str:
+    """After a read of a whole resource: the live rows whose key is not among the read's
+    keys ($2, an array) — the deletion candidates, ascending (single-column keys)."""
+    (key,) = module.key_fields
+    return f"""
+WITH seen AS (SELECT DISTINCT k FROM unnest($2::{key.type.value}[]) AS s(k))
+SELECT t.{key.column} AS key FROM {module.table} t
+WHERE t.source = $1 AND t._deleted_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.k = t.{key.column})
+ORDER BY t.{key.column}
+"""
+
+
+def mark_gone(module: Module) -> str:
+    """The rows (and their lines) whose keys ($2, an array) the server confirmed gone are
+    deleted (single-column keys)."""
     (key,) = module.key_fields
     lines = ""
     if module.line_table:
@@ -151,11 +164,10 @@ lines AS (
     WHERE l.source = $1 AND {_match_lines(module, "l", "g")} AND l._deleted_at IS NULL
     RETURNING 1)"""
     return f"""
-WITH seen AS (SELECT DISTINCT k FROM unnest($2::{key.type.value}[]) AS s(k)),
-gone AS (
+WITH gone AS (
     UPDATE {module.table} t SET _deleted_at = now()
     WHERE t.source = $1 AND t._deleted_at IS NULL
-      AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.k = t.{key.column})
+      AND t.{key.column} = ANY($2::{key.type.value}[])
     RETURNING t.{key.column}){lines}
 SELECT count(*) AS deleted FROM gone
 """

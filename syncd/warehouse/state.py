@@ -118,23 +118,31 @@ async def save_page(conn: asyncpg.Connection, source: str, module: str, *, unpar
     await conn.execute(_SAVE_PAGE_STATE, source, module, unparsed, new_fields)
 
 
+async def absent(conn: asyncpg.Connection, source: str, module: Module,
+                 seen: list[Any]) -> list[Any]:
+    """After a read of a whole resource (``seen``: every key it returned): the keys of the
+    live rows it did not return — deletion candidates, each to be confirmed by the API."""
+    with db_errors("finding deletion candidates"):
+        async with conn.transaction():
+            # Pages just loaded leave the table's statistics stale; a nested loop over
+            # every row and every key would then be chosen (10,000 × 10,000: seconds).
+            await conn.execute("SET LOCAL enable_nestloop = off")
+            rows = await conn.fetch(sql.absent(module), source, seen)
+    return [r["key"] for r in rows]
+
+
 async def finish_full_read(conn: asyncpg.Connection, source: str, module: Module,
-                           keys: list[Any] | None) -> int:
-    """A read of a whole resource finished. Only when it was complete (``keys``: every key
-    it returned) is every other row marked deleted and its time kept as the last complete
-    read. Returns the rows marked deleted."""
+                           gone: list[Any]) -> int:
+    """A read of a whole resource ran to its end: the rows whose keys the API confirmed
+    gone (``gone``) are marked deleted and its time is kept as the last complete read.
+    Returns the rows marked deleted."""
     with db_errors("finishing a complete read"):
         async with conn.transaction():
-            deleted = 0
-            if keys is not None:
-                # Pages just loaded leave the table's statistics stale; a nested loop over
-                # every row and every key would then be chosen (10,000 × 10,000: seconds).
-                await conn.execute("SET LOCAL enable_nestloop = off")
-                deleted = await conn.fetchval(sql.mark_absent(module), source, keys)
-                await conn.execute(
-                    "INSERT INTO syncd.module_state AS s (source, module, last_full_read_at) "
-                    "VALUES ($1, $2, now()) ON CONFLICT (source, module) DO UPDATE SET "
-                    "last_full_read_at = now()", source, module.name)
+            deleted = await conn.fetchval(sql.mark_gone(module), source, gone) if gone else 0
+            await conn.execute(
+                "INSERT INTO syncd.module_state AS s (source, module, last_full_read_at) "
+                "VALUES ($1, $2, now()) ON CONFLICT (source, module) DO UPDATE SET "
+                "last_full_read_at = now()", source, module.name)
     return int(deleted)
 
 

@@ -18,6 +18,8 @@ QUIRKS = {
     "bare_array": "the body is the page's bare JSON array, no envelope or meta",
     "extra_fields": "undocumented fields such as currency and tags",
     "html_not_found": "an unknown resource answers an HTML 404 page",
+    "no_meta": "listings answer {\"success\": true, \"data\": [...]} without meta",
+    "drop_authorization": "the Authorization header never arrives: only ?api_key= works",
 }
 
 
@@ -66,6 +68,8 @@ def announce(sim: CloudOnexSimulator, base_url: str) -> None:
     root = base_url.removesuffix("/api/v2")
     print(f"# CloudOnex simulator running; stop it with Ctrl-C.\n"
           f"kind = \"cloudonex\"\nbase_url = \"{base_url}\"")
+    if sim.options.drop_authorization:
+        print('auth = "query"  # this server never sees the Authorization header')
     print(f"export SYNCD_CRM_API_KEY={shlex.quote(sim.options.api_key)}")
     print(f"# admin: POST {root}{ADMIN}/mutate {{\"resource\": \"invoices\", "
           f"\"action\": \"insert\", \"count\": 3}} (also spend, drift, fault)", flush=True)

@@ -35,7 +35,10 @@ class CloudOnexOptions:
     "Z"), ``stale_updated_at`` (edits keep updated_at; inserted records have it null),
     ``bare_array`` (the body is the page's bare JSON array: no envelope, no meta),
     ``extra_fields`` (undocumented fields such as ``currency`` and ``tags``),
-    ``html_not_found`` (an unknown resource answers an HTML 404 page, not JSON).
+    ``html_not_found`` (an unknown resource answers an HTML 404 page, not JSON),
+    ``no_meta`` (the envelope without ``meta``, as 004_'s invoices example answers),
+    ``drop_authorization`` (the web server never passes the ``Authorization`` header on, as
+    PHP under CGI/FastCGI: only ``?api_key=`` authenticates).
     """
 
     seed: int = 1
@@ -56,6 +59,8 @@ class CloudOnexOptions:
     bare_array: bool = False
     extra_fields: bool = False
     html_not_found: bool = False
+    no_meta: bool = False
+    drop_authorization: bool = False
     faults: float = 0.0  # probability of an injected fault per authorised request
     fault_kinds: frozenset[Fault] = frozenset(Fault)
     slow_seconds: float = 2.0

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from syncd_simulator import encoding
-from syncd_simulator.cloudonex import admin, query, render, resources, webhooks, writes
+from syncd_simulator.cloudonex import admin, query, records, render, resources, webhooks, writes
 from syncd_simulator.cloudonex.data import Dataset
 from syncd_simulator.cloudonex.faults import BAD_GATEWAY, ERROR_PAGE, PHP_FATAL, Fault, FaultPlan
 from syncd_simulator.cloudonex.options import CloudOnexOptions, CloudOnexRequest, Drift
@@ -55,6 +55,7 @@ class CloudOnexSimulator:
         admin.add_routes(app, self)
         self.writes.add_routes(app)
         self.hooks.add_routes(app)
+        records.add_routes(app, self, API)
         app.router.add_route("*", API + "/{tail:.*}", self._handle)
         app.router.add_route("*", "/{tail:.*}", self._outside)
         return app
@@ -130,22 +131,42 @@ class CloudOnexSimulator:
     # ---- one request -------------------------------------------------------------------
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        """Answer one API request: 401, 429, 404, 405, 403, 400, faults, then the data."""
+        """Answer one listing request (or anything else below the API prefix)."""
+
+        def answer(resource: Resource, rid: int | None) -> Callable[[], Reply]:
+            if rid is not None:
+                return lambda: records.one(self, resource, rid)
+            listing = query.parse(resource, request.query, self.options.limit_cap)
+            return lambda: self._page(resource, listing)
+
+        return await self.serve(request, answer)
+
+    async def serve(self, request: web.Request,
+                    answer: Callable[[Resource, int | None], Callable[[], Reply]]
+                    ) -> web.StreamResponse:
+        """Answer one API request: 401, 429, 404, 405, 403, then ``answer``'s own checks
+        (400), faults, then the reply ``answer`` returned makes."""
         arrived = self.clock()
-        given = request.headers.get("Authorization", "")
-        key = given[7:].strip() if given[:7].lower() == "bearer " else ""
+        key = self._key(request)
         who = key or f"ip:{request.remote}"
         wait = self._window.hit(who, arrived)  # every arrival counts, refused ones too
         fault: Fault | None = None
         try:
             resource, rid = self._route(request, key, wait)
-            listing = query.parse(resource, request.query, self.options.limit_cap)
+            make = answer(resource, rid)
             fault = self._faults.roll()
-            reply = self._faulty(fault) or (self._one(resource, rid) if rid is not None
-                                            else self._page(resource, listing))
+            reply = self._faulty(fault) or make()
         except Refused as exc:
             reply = error(exc)
         return await self._deliver(request, arrived, who, reply, fault)
+
+    def _key(self, request: web.Request) -> str:
+        """The key presented as ``Authorization: Bearer`` (unless the web server drops the
+        header, ``drop_authorization``) or else as ``?api_key=``."""
+        given = "" if self.options.drop_authorization else request.headers.get(
+            "Authorization", "")
+        bearer = given[7:].strip() if given[:7].lower() == "bearer " else ""
+        return bearer or request.query.get("api_key", "")
 
     def _route(self, request: web.Request, key: str, wait: float | None
                ) -> tuple[Resource, int | None]:
@@ -154,7 +175,7 @@ class CloudOnexSimulator:
             raise Refused(401, UNAUTHORIZED)
         if wait is not None:
             raise Refused(429, "Too many requests", retry_after=SlidingWindow.retry_after(wait))
-        name, _, rest = request.match_info["tail"].strip("/").partition("/")
+        name, _, rest = request.path.removeprefix(API).strip("/").partition("/")
         resource = resources.BY_NAME.get(name)
         if resource is None or (rest and not rest.isdigit()):
             raise Refused(404, "Resource not found",
@@ -183,24 +204,16 @@ class CloudOnexSimulator:
         """One page, newest id first; then any drift armed for this page happens."""
         rows = self.dataset.newest_first(resource.name, listing.date_from, listing.date_to)
         data = [render.record(resource, row, self.options) for row in rows[listing.window()]]
-        body: object = data if self.options.bare_array else {
-            "success": True, "data": data, "meta": listing.meta(len(rows))}
+        envelope: dict[str, object] = {"success": True, "data": data}
+        if not self.options.no_meta:
+            envelope["meta"] = listing.meta(len(rows))
         drift = self._drift.get(resource.name)
         if drift is not None and drift.after_page == listing.page:
             del self._drift[resource.name]
             served = [r["id"] for r in rows[:listing.window().stop]]
             self.dataset.drift(resource.name, [i for i in served if isinstance(i, int)],
                                drift.insert, drift.delete, _now())
-        return Reply(200, encoding.dumps(body))
-
-    def _one(self, resource: Resource, rid: int) -> Reply:
-        """``GET {resource}/{id}``: the record in the envelope, or 404."""
-        row = self.dataset.get(resource.name, rid)
-        if row is None:
-            raise Refused(404, "Record not found")
-        data = render.record(resource, row, self.options)
-        return Reply(200, encoding.dumps(data if self.options.bare_array
-                                         else {"success": True, "data": data}))
+        return Reply(200, encoding.dumps(data if self.options.bare_array else envelope))
 
     async def _deliver(self, request: web.Request, arrived: float, who: str, reply: Reply,
                        fault: Fault | None) -> web.StreamResponse:

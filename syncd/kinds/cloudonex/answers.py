@@ -1,4 +1,5 @@
-"""Turn one CloudOnex HTTP answer into a page of records or into the right error (pure).
+"""Turn one CloudOnex HTTP answer into a page of records (or one record, ``judge_record``)
+or into the right error (pure).
 
 Liberal in what it accepts, as real servers send it: a PHP notice before the JSON, the
 bare JSON array of older servers (no envelope, no meta), ``success`` as ``true``, ``1`` or
@@ -16,6 +17,7 @@ from typing import Any
 
 import msgspec
 
+from syncd.core import copytext
 from syncd.core.body import ABSENT, TOO_DEEP, UNREADABLE, first_byte, prepare, records_of
 from syncd.core.errors import (
     ApiError,
@@ -26,6 +28,7 @@ from syncd.core.errors import (
     RetriableError,
     SourceUnauthorized,
 )
+from syncd.core.model import FieldType
 from syncd.credentials.redaction import said as server_words
 
 
@@ -77,7 +80,13 @@ class _Envelope(msgspec.Struct, gc=False):
     errors: Any = None
 
 
+class _Id(msgspec.Struct, gc=False):
+    id: Any = None
+
+
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
+_IDS = msgspec.json.Decoder(_Id)
+_RAW = msgspec.json.Decoder(msgspec.Raw)
 _ANY = msgspec.json.Decoder()
 _LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _TRUE = frozenset({"true", "1", "yes", "ok", "success"})
@@ -140,6 +149,80 @@ def _judge(status: int, body: bytes | bytearray, ctx: Context,
         raise RetriableError(f"{ctx.module}: the server answered success without a list "
                              "of records; syncd retries.", status=status, module=ctx.module)
     return Page(records, page.current_page, page.total_pages, page.total_records)
+
+
+def judge_record(status: int, body: bytes | bytearray, ctx: Context, rid: int,
+                 retry_after: float | None = None) -> msgspec.Raw | None:
+    """Record ``rid`` of a ``GET {resource}/{id}`` answer (its data an object, a list of
+    one, or a bare record), None when the server says it does not exist (404), or raise."""
+    cleaned = prepare(body, 0)
+    text = cleaned if isinstance(cleaned, bytes) else body
+    doc, start = _json(text)
+    env = doc if isinstance(doc, _Envelope) else None
+    message = _text(env.message) if env else None
+    if status in (404, 410):
+        return None
+    if status == 403:
+        raise _by_id_refused(ctx, status, message, retry_after)
+    if not 200 <= status < 300:
+        raise error_for(status, message, ctx, retry_after)
+    if doc is None:
+        raise RetriableError(f"{ctx.module}: the server answered {status} to {ctx.url} with "
+                             "a body that is not JSON; syncd retries.", status=status,
+                             module=ctx.module)
+    if env is not None and env.success is not None and not _true(env.success):
+        implied = _status_of(message)
+        if implied == 404:
+            return None
+        if implied == 403:
+            raise _by_id_refused(ctx, status, message, retry_after)
+        if implied != 400:
+            raise error_for(implied, message, ctx, retry_after)
+    found = [r for r in _candidates(env, text, start) if record_id(r) == rid]
+    if not found:
+        said = f" (\"{message}\")" if message else ""
+        raise RequestRejected(
+            f"{ctx.module}: {ctx.url} answered {status} without record {rid} and without "
+            f"a 404{said}; syncd cannot confirm deletions of {ctx.module} on this server and "
+            "marks none — please report it.", status=status, message=message,
+            module=ctx.module)
+    return found[0]
+
+
+def _candidates(env: _Envelope | None, text: bytes | bytearray,
+                start: int) -> list[msgspec.Raw]:
+    """What a single-record answer holds: its data object or list, or the bare record."""
+    view = memoryview(text)[start:]
+    try:
+        if env is None:
+            return _LIST.decode(view)
+        if env.success is None and env.data == ABSENT:
+            return [_RAW.decode(view)]
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return []
+    kind = first_byte(env.data)
+    if kind == b"{":
+        return [env.data]
+    return _LIST.decode(env.data) if kind == b"[" else []
+
+
+def _by_id_refused(ctx: Context, status: int, message: str | None,
+                   retry_after: float | None) -> ModuleForbidden:
+    said = f" (\"{message}\")" if message else ""
+    return ModuleForbidden(
+        f"{ctx.module}: reading one record ({ctx.url}) was refused{said} although the "
+        f"listing was allowed; deletions of {ctx.module} cannot be confirmed, so none is "
+        f"marked: give this API key access to single {ctx.module} records in CloudOnex.",
+        status=status, message=message, module=ctx.module, retry_after=retry_after)
+
+
+def record_id(raw: msgspec.Raw) -> int | None:
+    """A record's id (a number or a digit string), or None when it has none."""
+    try:
+        value = copytext.convert(_IDS.decode(raw).id, FieldType.BIGINT)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return int(value) if isinstance(value, str) and value != copytext.NULL else None
 
 
 def _json(body: bytes | bytearray) -> tuple[_Envelope | list[Any] | None, int]:

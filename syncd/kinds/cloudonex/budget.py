@@ -5,7 +5,8 @@ syncd's own limiter keeps its traffic under the configured rate. The server's
 every answer: when so little is left that our requests in flight (plus the next) would
 drive it to 0, every read holds until ``X-RateLimit-Reset``; when it falls to the reserve
 kept for fresh reads, complete reads (bulk) hold until then. Without the headers, the
-configured limit alone applies.
+configured limit alone applies. Confirming a complete read's deletions by id is bulk
+traffic too, capped per read (``confirmations``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from enum import Enum
 from syncd.kinds.cloudonex import resources
 from syncd.kinds.cloudonex.answers import RateHeaders
 
+CONFIRM_SHARE = 0.25  # of the hour's bulk share, spent by one complete read confirming deletions
 UNKNOWN_RESET = 60.0  # seconds to hold when the server gives Remaining but no Reset
 _UNIX_EPOCH_2001 = 1_000_000_000  # a Reset below this is seconds-to-go, not a Unix time
 
@@ -61,3 +63,11 @@ def judge(headers: RateHeaders, now: float, in_flight: int, limit: int, *,
     if left <= reserve(headers.limit or limit):
         return Verdict(Hold.BULK, wait)
     return None
+
+
+def confirmations(limit: int) -> int:
+    """By-id confirmations one complete read may send (``limit``: the hourly budget): a
+    quarter of the hour's bulk share, so one resource's mass deletion never holds the
+    other resources' complete reads for long. Candidates beyond it stay live and are
+    confirmed by the next complete read."""
+    return max(1, int((limit - reserve(limit)) * CONFIRM_SHARE))

@@ -4,7 +4,10 @@ Every request goes through the engine's one request loop (``RequestLoop``) and t
 host limiter (the configured 1000 / hour); pages of complete reads also through a bulk
 limiter that leaves a reserve of the hour for fresh reads. The server's ``X-RateLimit-*``
 headers are obeyed on top (``budget``), believed up to the source's own ``per_seconds``.
-The key travels only in the ``Authorization`` header, never in a URL.
+The key travels in the ``Authorization`` header — or, with ``auth = "query"``, as
+``?api_key=`` for servers whose web server drops that header; it is then in the URL sent,
+but never in a URL syncd logs, stores or shows (contexts carry the URL without its query,
+and an answer quoting the key, raw or encoded, has it replaced).
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import quote, quote_plus
 
 import aiohttp
 import msgspec
 import structlog
+import yarl
 
 from syncd.config import SourceConfig
 from syncd.core.backoff import Backoff
@@ -29,10 +35,27 @@ from syncd.engine.http import Answer, ClientObserver, Hooks, NoObserver, Request
 from syncd.engine.limiter import Priority, RateLimiter
 from syncd.engine.outbox import jsontext
 from syncd.kinds.cloudonex import budget, resources
-from syncd.kinds.cloudonex.answers import Context, Page, RateHeaders, error_for, judge
+from syncd.kinds.cloudonex.answers import (
+    Context,
+    Page,
+    RateHeaders,
+    error_for,
+    judge,
+    judge_record,
+)
 
 log = structlog.get_logger("syncd.cloudonex")
 _SMALL = 1 << 16  # answers this short may be error envelopes that quote the request
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedRecord:
+    """A judged single record (None: the server answered 404) and what it cost."""
+
+    record: msgspec.Raw | None
+    requests: int
+    first_sent: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +81,10 @@ class CloudonexClient(Hooks):
             raise ValueError("CloudonexClient needs a source loaded with its credentials")
         self.source, self.limiter = source, limiter
         self.credentials: Credentials = source.credentials
+        key = self.credentials.api_key.reveal()
+        sent = yarl.URL.build(query={"api_key": key}).raw_query_string.partition("=")[2]
+        self._key_forms = tuple(f.encode() for f in dict.fromkeys(  # as echoed, raw or encoded
+            (key, sent, quote(key, safe=""), quote_plus(key))) if f)
         rate = source.rate_limit
         self.bulk = RateLimiter(max(1, rate.requests - budget.reserve(rate.requests)),
                                 rate.per_seconds, margin=rate.margin_seconds)
@@ -85,10 +112,10 @@ class CloudonexClient(Hooks):
         if date_from is not None and date_to is not None:
             params |= {"date_from": date_from.isoformat(), "date_to": date_to.isoformat()}
         ctx = self.context(resource)
+        headers, query = self._auth(params)
         request = Request(
-            ctx, "GET", ctx.url, priority, params=params,
-            headers=self._auth(), share=self.bulk if bulk else None,
-            log_fields={"page": params["page"]})
+            ctx, "GET", ctx.url, priority, params=query, headers=headers,
+            share=self.bulk if bulk else None, log_fields={"page": params["page"]})
 
         def fetched(answer: Answer) -> Fetched:
             return Fetched(judge(answer.status, answer.body, ctx, answer.retry_after),
@@ -106,11 +133,12 @@ class CloudonexClient(Hooks):
         rate = RateHeaders.read(answer.headers)
         self._obey(rate)
         body, retry_after = answer.body, answer.retry_after
-        key = self.credentials.api_key.reveal().encode()
-        if key and (not 200 <= answer.status < 300 or len(body) < _SMALL) and key in body:
-            # A server that echoes the key in its error message must not leak it into our
-            # sentences, logs or the module's last error.
-            body = bytearray(body.replace(key, b"[the API key]"))
+        if not 200 <= answer.status < 300 or len(body) < _SMALL:
+            # A server that echoes the key (or the URL that carried it) in its error message
+            # must not leak it into our sentences, logs or the module's last error.
+            for form in self._key_forms:
+                if form in body:
+                    body = bytearray(body.replace(form, b"[the API key]"))
         if answer.status == 429 and retry_after is None:
             retry_after = budget.seconds_to_reset(rate, time.time())
         return dataclasses.replace(answer, body=body, retry_after=retry_after)
@@ -154,10 +182,11 @@ class CloudonexClient(Hooks):
         judge."""
         ctx = self.context(resource)
         ctx = Context(ctx.source, resource, f"{self.source.base_url}/{path}", ctx.key_hint)
+        headers, query = self._auth({})
         request = Request(
-            ctx, method, ctx.url, Priority.PUSH,
+            ctx, method, ctx.url, Priority.PUSH, params=query or None,
             data=None if body is None else body.encode(), content_type="application/json",
-            headers=self._auth(), share=self.push_limiter, repeatable=method != "POST",
+            headers=headers, share=self.push_limiter, repeatable=method != "POST",
             log_fields={"write": method})
 
         def judged(answer: Answer) -> Written:
@@ -165,29 +194,29 @@ class CloudonexClient(Hooks):
 
         return await self.loop.send(request, judged, on_attempt=on_attempt)
 
-    async def record(self, resource: str, rid: str) -> list[msgspec.Raw]:
-        """GET ``resource/rid``: the record as a one-record page, [] when it is gone."""
+    async def record(self, resource: str, rid: int, *, priority: Priority = Priority.FRESH,
+                     bulk: bool = False) -> FetchedRecord:
+        """``GET {resource}/{rid}`` (a webhook's hint; with ``bulk``, a deletion
+        candidate's confirmation through the bulk share), until the record or a 404."""
         ctx = self.context(resource)
-        ctx = Context(ctx.source, resource, f"{ctx.url}/{rid}", ctx.key_hint)
-        request = Request(ctx, "GET", ctx.url, Priority.FRESH, headers=self._auth(),
+        ctx = Context(ctx.source, ctx.module, f"{ctx.url}/{rid}", ctx.key_hint)
+        headers, query = self._auth({})
+        request = Request(ctx, "GET", ctx.url, priority, params=query or None,
+                          headers=headers, share=self.bulk if bulk else None,
                           log_fields={"record": rid})
 
-        def judged(answer: Answer) -> list[msgspec.Raw]:
-            if answer.status == 404:
-                return []
-            if not 200 <= answer.status < 300:
-                raise error_for(answer.status, None, ctx, answer.retry_after)
-            raw = answer.body
-            one = _ONE.decode(bytes(raw)) if raw.strip().startswith(b"{") else None
-            if one is None or bytes(one.data)[:1] != b"{":
-                raise RetriableError(f"{resource}: the record {rid} came without its data; "
-                                     "syncd retries.", status=answer.status, module=resource)
-            return [one.data]
+        def judged(answer: Answer) -> FetchedRecord:
+            found = judge_record(answer.status, answer.body, ctx, rid, answer.retry_after)
+            return FetchedRecord(found, answer.attempt, answer.first_sent)
 
         return await self.loop.send(request, judged)
 
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.credentials.api_key.reveal()}"}
+    def _auth(self, params: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The headers and query of one request: the key as Bearer, or as ``?api_key=``."""
+        key = self.credentials.api_key.reveal()
+        if self.source.auth == "query":
+            return {}, {"api_key": key, **params}
+        return {"Authorization": f"Bearer {key}"}, params
 
 
 # ---- write-back (the CloudonexClient methods' answers) ------------------------------------
@@ -200,13 +229,6 @@ class Written:
     data: object
     errors: dict[str, str]
     message: str | None
-
-
-class _One(msgspec.Struct, gc=False):
-    data: msgspec.Raw = msgspec.Raw(b"")
-
-
-_ONE = msgspec.json.Decoder(_One)
 
 
 def _written(status: int, raw: bytearray, ctx: Context, retry_after: float | None) -> Written:

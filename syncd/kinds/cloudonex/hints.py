@@ -91,8 +91,9 @@ class HintReader:
         for resource, rid in sorted(hints, key=lambda h: (h[0], h[1] or "")):
             module = self.sync.source.module(resource)
             started = time.monotonic()
-            if rid is not None:
-                records = await client.record(resource, rid)
+            if rid is not None and rid.isdigit():
+                got = await client.record(resource, int(rid))
+                records = [got.record] if got.record is not None else []
             else:
                 fetched = await client.page(resource, 1, bulk=False, priority=Priority.FRESH)
                 records = fetched.page.records

@@ -1,38 +1,41 @@
 """One pass over a CloudOnex source: its resources' reads, concurrently, page by page.
 
 Each page is judged by the client and committed as it arrives (new and changed records
-only: a record's hash decides, never ``updated_at``). A complete read then checks what it
-saw: every page read, the same ``total_records`` on every page, no id twice, and as many
-distinct ids as that total. Records inserted or deleted while paging (newest-first pages
-shift) break one of these; the read is then repeated once at once, and when it still is
-not stable nothing is marked deleted — the next complete read tries again. A 401 stops the
-source, a 403/404 only its resource.
+only: a record's hash decides, never ``updated_at``). A complete read runs to its end — the
+page its own ``meta`` calls the last, or, without ``meta``, a short or empty page — and then
+its deletion candidates (live rows it did not return) are confirmed by id (``deletions``):
+only a 404 marks a record deleted, so records that slid between pages while the read ran
+are upserted instead. With ``meta`` the §6 checks (one ``total_records`` on every page, no
+id twice, as many ids as the total) still say whether the read was stable. An unstable read
+is not repeated — its candidates' confirmation covers what slid — but when rows moved (an id
+came twice, the total changed, or a candidate slid) the records created meanwhile lie
+before the pages already read: those pages are read again from page 1 until one holds an
+id already seen. A 401 stops the source, a 403/404 only its resource.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 import aiohttp
 import msgspec
 import structlog
 
 from syncd.config import SourceConfig
-from syncd.core import copytext
 from syncd.core.backoff import Backoff
-from syncd.core.errors import ApiError, SourceUnauthorized
-from syncd.core.model import FieldType, Module
+from syncd.core.errors import ApiError
+from syncd.core.model import Module
 from syncd.core.results import Cycle, ModuleRun, ResyncRange
 from syncd.core.windows import Purpose
 from syncd.engine import syncer
-from syncd.engine.checks import CHECK_BACKOFF, ModuleCheck, outcome
-from syncd.engine.http import ClientObserver, open_session
-from syncd.engine.limiter import Priority, RateLimiter
+from syncd.engine.http import ClientObserver
+from syncd.engine.limiter import RateLimiter
 from syncd.engine.progress import Progress
+from syncd.kinds.cloudonex import budget, deletions
 from syncd.kinds.cloudonex import plan as planning
+from syncd.kinds.cloudonex.answers import Page, record_id
 from syncd.kinds.cloudonex.budget import seconds_to_reset
 from syncd.kinds.cloudonex.client import CloudonexClient, Fetched
 from syncd.kinds.cloudonex.resources import DATED
@@ -41,33 +44,28 @@ from syncd.warehouse.db import Connection
 from syncd.warehouse.loader import Batch
 
 log = structlog.get_logger("syncd.cloudonex")
-ATTEMPTS = 2  # tries of a complete read per pass before deletions wait for the next one
-
-
-class _Id(msgspec.Struct, gc=False):
-    id: Any = None
-
-
-_IDS = msgspec.json.Decoder(_Id)
 
 
 @dataclass(slots=True)
 class Listing:
-    """What one read of a listing saw, to tell whether it was complete and stable."""
+    """What one read of a listing saw: its ids, whether it ran to its end, how it drifted."""
 
-    ids: dict[int, None]
-    totals: set[int | None]
-    repeated: bool = False  # an id came twice (rows shifted between pages)
-    all_pages: bool = False  # every page up to the last announced one was read
-    enveloped: bool = True
+    ids: dict[int, None] = field(default_factory=dict)
+    totals: list[int | None] = field(default_factory=list)  # each page's total_records
+    repeated: bool = False  # an id came twice (rows moved down between pages)
+    ended: bool = False  # the last page was read (by its meta, or a short or empty page)
     pages: int = 0  # pages read
 
     @property
-    def complete(self) -> bool:
-        """CONTRACT §6: every page, one total on every page, no id twice, all of them."""
-        total = next(iter(self.totals)) if len(self.totals) == 1 else None
-        return (self.enveloped and self.all_pages and not self.repeated
-                and total is not None and len(self.ids) == total)
+    def stable(self) -> bool:
+        """CONTRACT §6 (with meta): one total on every page, no id twice, all of them."""
+        return (self.ended and not self.repeated and len(set(self.totals)) == 1
+                and self.totals[0] is not None and len(self.ids) == self.totals[0])
+
+    @property
+    def drifted(self) -> bool:
+        """Rows moved while the read ran (an id came twice, or the total changed)."""
+        return self.repeated or len({t for t in self.totals if t is not None}) > 1
 
 
 class ResourceSync(syncer.Syncer[CloudonexClient]):
@@ -81,6 +79,7 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
     ) -> None:
         super().__init__(source, conn, backoff=backoff, observer=observer, limiter=limiter)
         self.tried: dict[str, dt.datetime] = {}  # complete reads attempted by this process
+        self.by_id: set[str] = set()  # resources whose GET by id answered a record
 
     def _client(self, session: aiohttp.ClientSession) -> CloudonexClient:
         return CloudonexClient(self.source, session, self.limiter, backoff=self.backoff,
@@ -124,41 +123,64 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
 
     async def _complete(self, module: Module, read: planning.Read, run: ModuleRun,
                         progress: Progress, now: dt.datetime) -> None:
-        """Read every page; mark deletions only after a complete, stable read."""
+        """Read every page, then confirm the deletion candidates by id."""
         self.tried[module.name] = now
-        for attempt in range(1, ATTEMPTS + 1):
-            seen = await self._listing(module, read, run, progress)
-            if seen.complete and seen.pages > 1:
-                # Records created while paging land on page 1, already read: one more look
-                # there brings them in now rather than at the next complete read.
-                run.planned += 1
-                await self._listing(module, read, run, progress, only_first=seen)
-            if seen.complete:
-                async with self.loader.turn():
-                    deleted = await state.finish_full_read(self.conn, self.source.name, module,
-                                                           list(seen.ids))
-                run.deleted += deleted
-                log.info("sync.full_read_complete", source=self.source.name,
-                         module=module.name, records=len(seen.ids), deleted=deleted)
-                return
-            log.warning("sync.full_read_unstable", source=self.source.name,
-                        module=module.name, attempt=attempt, distinct=len(seen.ids),
-                        totals=sorted(t for t in seen.totals if t is not None),
-                        repeated=seen.repeated, all_pages=seen.all_pages,
-                        enveloped=seen.enveloped)
-            if not seen.enveloped:
-                return  # an older server without meta: no read can prove completeness
+        seen = await self._listing(module, read, run, progress)
+        if not seen.ended:
+            log.warning("sync.deletions_deferred", source=self.source.name,
+                        module=module.name, pages=seen.pages, reason="the listing did not "
+                        "reach its last page; the next complete read retries")
+            return
+        async with self.loader.turn():
+            candidates = await state.absent(self.conn, self.source.name, module,
+                                            list(seen.ids))
+        found = deletions.Confirmation(proven=module.name in self.by_id)
+        failure: ApiError | None = None
+        try:
+            if candidates:
+                assert self.client is not None
+                await deletions.confirm(
+                    self.client, module.name, candidates, list(seen.ids), found,
+                    cap=budget.confirmations(self.source.rate_limit.requests),
+                    priority=read.priority)
+        except ApiError as exc:
+            failure = exc  # what was confirmed before it still counts; the rest stay live
+        if failure is None and seen.pages > 1 and (seen.drifted or found.alive):
+            # Rows moved while the read ran (some even slid past a page): records created
+            # meanwhile lie before the pages already read, where a shift cannot show them.
+            await self._front(module, read, run, progress, seen)
+        await self._finish(module, read, run, progress, seen=seen, found=found)
+        if failure is not None:
+            raise failure
+
+    async def _finish(self, module: Module, read: planning.Read, run: ModuleRun,
+                      progress: Progress, *, seen: Listing,
+                      found: deletions.Confirmation) -> None:
+        """Upsert the candidates that answered, mark the confirmed ones deleted."""
+        if found.proven:
+            self.by_id.add(module.name)
+        if found.requests:
             run.planned += 1
-        log.warning("sync.deletions_deferred", source=self.source.name, module=module.name,
-                    reason="records changed while paging; the next complete read retries")
+            result = await asyncio.shield(self.loader.load_page(
+                module, Batch(found.alive, None, found.requests, deletions.started(found)),
+                f"{read.label}: {found.asked} deletion candidates asked by id", "complete"))
+            run.absorb(result)
+            progress.window_done(run, result)
+        async with self.loader.turn():
+            deleted = await state.finish_full_read(self.conn, self.source.name, module,
+                                                   found.trusted_gone())
+        run.deleted += deleted
+        log.info("sync.full_read_complete", source=self.source.name, module=module.name,
+                 records=len(seen.ids), pages=seen.pages, stable=seen.stable,
+                 candidates=found.candidates, deleted=deleted, slid=len(found.alive),
+                 left=found.left, confirm_requests=found.requests)
 
     async def _listing(self, module: Module, read: planning.Read, run: ModuleRun,
-                       progress: Progress, only_first: Listing | None = None) -> Listing:
-        """Every page of one read, each committed as it arrives (``only_first``: page 1
-        again, its ids added to that listing's)."""
+                       progress: Progress) -> Listing:
+        """Every page of one read, each committed as it arrives."""
         assert self.client is not None
-        seen = only_first or Listing({}, set())
-        number, pages, size = 1, 1, self.source.page_size
+        seen = Listing()
+        number, size, previous = 1, self.source.page_size, None
         while True:
             fetched = await self.client.page(module.name, number, bulk=read.complete,
                                              priority=read.priority,
@@ -166,36 +188,43 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
             page = fetched.page
             if number == 1 and page.total_pages and page.total_pages > 1:
                 run.planned += page.total_pages - 1
-            pages = max(pages, page.total_pages or 0)
             ids = _ids(page.records)
-            fresh_ids = [i for i in ids if i not in seen.ids]
-            seen.ids.update(dict.fromkeys(fresh_ids))
-            if only_first is not None:
-                await self._commit(module, read, fetched, what=f"{read.label} page 1 again",
-                                   run=run, progress=progress)
-                return seen
-            seen.repeated |= len(fresh_ids) != len(ids) or len(set(ids)) != len(ids)
-            seen.totals.add(page.total_records)
-            seen.enveloped &= page.enveloped
+            fresh = [i for i in ids if i not in seen.ids]
+            seen.ids.update(dict.fromkeys(fresh))
+            seen.repeated |= len(fresh) != len(ids) or len(set(ids)) != len(ids)
+            seen.totals.append(page.total_records)
             await self._commit(module, read, fetched,
                                what=f"{read.label} page {number}/{page.total_pages or '?'}",
                                run=run, progress=progress)
             seen.pages = number
-            if not page.records or (ids and not fresh_ids):
-                break  # past the end (or a server that ignores `page`)
-            if page.total_pages is not None:
-                if number >= page.total_pages:
-                    seen.all_pages = number >= pages
-                    break
-            elif number == 1:
-                # A bare array's first page may be short because the server caps `limit`:
+            if ids and ids == previous:
+                return seen  # a server that ignores `page`: never an end
+            if number == 1 and page.total_pages is None:
+                # Without meta a first page may be short because the server caps `limit`:
                 # its length is the page size, and page 2 tells whether there is more.
                 size = len(page.records)
-            elif len(page.records) < size:
-                seen.all_pages = True  # a bare array ends with a page shorter than the first
-                break
-            number += 1
-        return seen
+            ended = last_page(page, number, size)
+            if ended is not None:
+                seen.ended = ended
+                return seen
+            number, previous = number + 1, ids
+
+    async def _front(self, module: Module, read: planning.Read, run: ModuleRun,
+                     progress: Progress, seen: Listing) -> None:
+        """Pages from 1 again, until one holds an id already seen: the records created
+        while the read ran, which landed before the pages already read."""
+        assert self.client is not None
+        for number in range(1, seen.pages + 1):
+            run.planned += 1
+            fetched = await self.client.page(module.name, number, bulk=True,
+                                             priority=read.priority)
+            ids = _ids(fetched.page.records)
+            fresh = [i for i in ids if i not in seen.ids]
+            seen.ids.update(dict.fromkeys(fresh))
+            await self._commit(module, read, fetched, what=f"{read.label} page {number} again",
+                               run=run, progress=progress)
+            if len(fresh) < len(ids) or not ids:
+                return
 
     async def _commit(self, module: Module, read: planning.Read, fetched: Fetched, *,
                       what: str, run: ModuleRun, progress: Progress) -> None:
@@ -222,37 +251,21 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
                                     state.Budget(headers.limit, headers.remaining, reset, at))
 
 
+def last_page(page: Page, number: int, size: int) -> bool | None:
+    """Whether page ``number`` is the listing's last: True (it ran to its end), False (it
+    stopped short: an empty page before the last its meta announces), None (read on).
+    With meta the page's own ``total_pages`` says (past it: the listing shrank); without,
+    a page shorter than ``size`` (the first page's length) or an empty one ends it."""
+    if page.total_pages is not None:
+        if number >= page.total_pages or not page.records:
+            return number > page.total_pages or bool(page.records)
+        return None
+    if not page.records or (number > 1 and len(page.records) < size):
+        return True
+    return None
+
+
 def _ids(records: list[msgspec.Raw]) -> list[int]:
-    """The ids of a page's records (numbers or digit strings); records without one are left
-    out (they cannot be stored either, so a read holding one is never complete)."""
-    out = []
-    for raw in records:
-        try:
-            value = copytext.convert(_IDS.decode(raw).id, FieldType.BIGINT)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            continue
-        if isinstance(value, str) and value != copytext.NULL:
-            out.append(int(value))
-    return out
-
-
-async def check_source(source: SourceConfig, now: dt.datetime, limiter: RateLimiter,
-                       backoff: Backoff = CHECK_BACKOFF) -> list[ModuleCheck]:
-    """``syncd check``: the first page of every resource, read once."""
-    async with open_session(source) as session:
-        client = CloudonexClient(source, session, limiter, backoff=backoff)
-        results: list[ModuleCheck] = []
-        for name in source.modules:
-            try:
-                fetched = await client.page(name, 1, bulk=False, priority=Priority.FRESH)
-            except SourceUnauthorized as exc:  # refused for every resource: ask no further
-                return results + [outcome(source.name, m, exc)
-                                  for m in source.modules[len(results):]]
-            except ApiError as exc:
-                results.append(outcome(source.name, name, exc))
-                continue
-            total = fetched.page.total_records
-            detail = f"{total} records" if total is not None else \
-                f"{len(fetched.page.records)} records on page 1 (no totals)"
-            results.append(ModuleCheck(source.name, name, "ok", detail))
-        return results
+    """The ids of a page's records; records without one are left out (they cannot be
+    stored either)."""
+    return [rid for rid in map(record_id, records) if rid is not None]
