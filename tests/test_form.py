@@ -7,6 +7,7 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,28 +27,30 @@ CREDS = Credentials(Secret(OPTIONS.api_key), Secret(OPTIONS.api_secret))
 
 
 @pytest.mark.parametrize(("payload", "encoded"), [
-    # The examples of PHP's manual for http_build_query, and its documented special cases.
+    # The examples of PHP's manual for http_build_query, and its documented special cases;
+    # lists of scalars as name[]= (CONTRACT §10), which PHP reads as the same array.
     ({"foo": "bar", "baz": "boom", "cow": "milk", "null": None, "php": "hypertext processor"},
      "foo=bar&baz=boom&cow=milk&php=hypertext+processor"),
     ({"user": {"name": "Bob Smith", "age": 47, "sex": "M", "dob": "5/12/1956"},
       "pastimes": ["golf", "opera", "poker", "rap"],
       "children": {"bobby": {"age": 12, "sex": "M"}, "sally": {"age": 8, "sex": "F"}}},
      "user%5Bname%5D=Bob+Smith&user%5Bage%5D=47&user%5Bsex%5D=M&user%5Bdob%5D=5%2F12%2F1956"
-     "&pastimes%5B0%5D=golf&pastimes%5B1%5D=opera&pastimes%5B2%5D=poker&pastimes%5B3%5D=rap"
+     "&pastimes%5B%5D=golf&pastimes%5B%5D=opera&pastimes%5B%5D=poker&pastimes%5B%5D=rap"
      "&children%5Bbobby%5D%5Bage%5D=12&children%5Bbobby%5D%5Bsex%5D=M"
      "&children%5Bsally%5D%5Bage%5D=8&children%5Bsally%5D%5Bsex%5D=F"),
     ({"yes": True, "no": False}, "yes=1&no=0"),
     ({"fields": [], "filters": {}, "action": "read"}, "action=read"),
     ({"amount": Decimal("1234.5600"), "tiny": Decimal("1E-7")}, "amount=1234.5600&tiny=1E-7"),
     ({"fields": ["CusCode", "CusName"], "filters": {"DocType": "SL", "Area": "K L"}},
-     "fields%5B0%5D=CusCode&fields%5B1%5D=CusName&filters%5BDocType%5D=SL"
+     "fields%5B%5D=CusCode&fields%5B%5D=CusName&filters%5BDocType%5D=SL"
      "&filters%5BArea%5D=K+L"),
     ({"a~b": "x~y-_.*", "é": "ü&="}, "a%7Eb=x%7Ey-_.%2A&%C3%A9=%C3%BC%26%3D"),
     ({"docs": [{"Qty": 2, "items": [{"x": "1"}]}]},
      "docs%5B0%5D%5BQty%5D=2&docs%5B0%5D%5Bitems%5D%5B0%5D%5Bx%5D=1"),
 ])
 def test_encode_is_php_http_build_query(payload: dict[str, Any], encoded: str) -> None:
-    """encode gives the bytes PHP's http_build_query gives for the same array."""
+    """encode gives the bytes PHP's http_build_query gives for the same array (scalar lists
+    with empty brackets)."""
     assert form.encode(payload) == encoded.encode()
 
 
@@ -191,3 +194,47 @@ def test_the_command_line_flag_sets_form_only() -> None:
     cli.add_arguments(parser)
     assert cli.options_from(parser.parse_args(["--form-only"])).form_only is True
     assert cli.options_from(parser.parse_args([])).form_only is False
+
+
+# --- syncd against a form-only server, end to end ------------------------------------------
+
+async def test_sync_against_a_form_only_server_switches_once_and_is_exact(
+        tmp_path: Path, pg_dsn: str) -> None:
+    """Against a server that reads only $_POST, the first JSON read is answered 400 "API key
+    and secret are required"; syncd sends it again form-encoded, keeps form for the host,
+    loads every module exactly, and status names the encoding."""
+    from syncd.kinds.skybiz import client
+    from syncd.kinds.skybiz import modules as skybiz
+    from syncd.service.status import document
+    from tests.test_sync import assert_matches_source, make_env
+
+    client.ENCODINGS.clear()
+    async for env in make_env(tmp_path, pg_dsn, form_only=True):
+        runs = await env.sync()
+        assert [r.error for r in runs] == [None] * len(skybiz.MODULES)
+        for module in skybiz.MODULES:
+            await assert_matches_source(env, module)
+        refused = [r for r in env.sim.requests if r.status == 400]
+        # one JSON try per module already in flight when the first answer came, then form
+        assert 1 <= len(refused) <= len(skybiz.MODULES)
+        assert len(env.sim.requests) > 3 * len(refused)
+        doc = await document(env.cfg, env.now)
+        assert doc["sources"][0]["request_encoding"] == "form"
+        client.ENCODINGS.clear()  # a new process: the warehouse remembers
+        await env.sync()
+        assert len([r for r in env.sim.requests if r.status == 400]) == len(refused)
+    client.ENCODINGS.clear()
+
+
+async def test_a_json_server_keeps_json(tmp_path: Path, pg_dsn: str) -> None:
+    """A server that reads JSON never sees a form request: status says json."""
+    from syncd.kinds.skybiz import client
+    from syncd.service.status import document
+    from tests.test_sync import make_env
+
+    client.ENCODINGS.clear()
+    async for env in make_env(tmp_path, pg_dsn):
+        await env.sync(modules=("customer",))
+        doc = await document(env.cfg, env.now)
+        assert doc["sources"][0]["request_encoding"] == "json"
+        assert client.ENCODINGS == {}

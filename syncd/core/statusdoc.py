@@ -70,6 +70,7 @@ class SourceDoc(TypedDict):
     budget: NotRequired[BudgetDoc]  # paged kinds
     freshness_warning: NotRequired[str | None]  # targets the host's rate cannot meet
     last_webhook_at: NotRequired[str | None]  # kinds with webhooks (CONTRACT §8.2)
+    request_encoding: NotRequired[str]  # kinds that post bodies: json, or form (§10)
     role: NotRequired[str]  # the daemon's view: leader / standby
     backfill_from: NotRequired[str | None]
     today: NotRequired[str]

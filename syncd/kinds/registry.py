@@ -43,6 +43,8 @@ class SourceKind:
     # (complete reads, write-back): the most of the hourly budget each may take, for kinds
     # that share a budget that way (status shows it)
     budget_shares: tuple[float, float] | None = None
+    # the request encodings its server may take, the first tried first (CONTRACT §10)
+    request_encodings: tuple[str, ...] = ()
     hints_path: str | None = None  # "module:Class" of its webhook HintReader: (syncer) ->
     #                                reader (`syncd webhooks`, CONTRACT §8.2)
 
@@ -93,7 +95,8 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
         checker_path="syncd.kinds.skybiz.check:check_source",
         url_hint="https://example.com/01/clientportal/apiv2/modules",
         window_days=skybiz.MAX_WINDOW_DAYS, pushes=True,
-        writer_path="syncd.kinds.skybiz.push.writer:SkybizWriter", registers=True),
+        writer_path="syncd.kinds.skybiz.push.writer:SkybizWriter", registers=True,
+        request_encodings=("json", "form")),
     SourceKind(
         name="cloudonex", label="CloudOnex", modules=resources.RESOURCES,
         default_rate=(1000, 3600.0), credentials=("api_key",),

@@ -75,6 +75,9 @@ async def source_document(
     if not windowed:
         doc["budget"] = _shares(_budget(await state.budget(conn, source.name), source, now),
                                 source)
+    if source.source_kind.request_encodings:  # CONTRACT §10: which one the server takes
+        doc["request_encoding"] = (await state.request_encoding(conn, source.name)
+                                   or source.source_kind.request_encodings[0])
     if source.source_kind.hints_path:
         doc["last_webhook_at"] = _iso(_local(await hooks.last_heard(conn, source.name), source))
     return doc

@@ -275,3 +275,21 @@ async def module_status(conn: asyncpg.Connection, source: str,
         new_fields=tuple(s.get("new_fields") or ()), unparsed_values=s.get("unparsed_values", 0),
         last_full_read_at=s.get("last_full_read_at"),
     )
+
+
+async def request_encoding(conn: asyncpg.Connection, source: str) -> str | None:
+    """The request encoding last learned for ``source`` (None: never stored)."""
+    with db_errors("reading the request encoding"):
+        value: str | None = await conn.fetchval(
+            "SELECT request_encoding FROM syncd.source_encoding WHERE source = $1", source)
+        return value
+
+
+async def save_request_encoding(conn: asyncpg.Connection, source: str, encoding: str) -> None:
+    """Remember the encoding ``source``'s server accepts."""
+    with db_errors("storing the request encoding"):
+        await conn.execute(
+            "INSERT INTO syncd.source_encoding AS e (source, request_encoding) VALUES ($1, $2) "
+            "ON CONFLICT (source) DO UPDATE SET request_encoding = excluded.request_encoding, "
+            "learned_at = now() WHERE e.request_encoding <> excluded.request_encoding",
+            source, encoding)

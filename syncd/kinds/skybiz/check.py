@@ -12,7 +12,7 @@ from syncd.engine.checks import CHECK_BACKOFF, ModuleCheck, outcome
 from syncd.engine.http import open_session
 from syncd.engine.limiter import RateLimiter
 from syncd.kinds.skybiz import modules as skybiz
-from syncd.kinds.skybiz.client import SkybizClient
+from syncd.kinds.skybiz.client import FORM, SkybizClient
 
 
 async def check_source(
@@ -40,8 +40,9 @@ async def check_source(
                 return outcome(source.name, name, exc)
             except ApiError as exc:
                 return outcome(source.name, name, exc)
+            encoded = ", form-encoded" if client.encoding == FORM else ""
             return ModuleCheck(source.name, name, "ok",
-                               f"{len(page.records)} records today, mode {page.mode}")
+                               f"{len(page.records)} records today, mode {page.mode}{encoded}")
 
         tasks.extend(asyncio.create_task(one(m)) for m in source.modules)
         done = await asyncio.gather(*tasks, return_exceptions=True)

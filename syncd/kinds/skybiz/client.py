@@ -1,8 +1,11 @@
-"""The SKYBIZ client: builds each request (JSON POST per module) and judges its answer.
+"""The SKYBIZ client: builds each request (a POST per module) and judges its answer.
 
 Sending, retries, limits and the translation of transport failures are the engine's one
 request loop (``syncd.engine.http.RequestLoop``); this module knows only what SKYBIZ asks
-and answers.
+and answers. Requests go as JSON; a server that reads only form fields (PHP's ``$_POST``)
+answers that 400 "API key and secret are required", and then the same request goes again
+form-encoded (``form.py``) — the encoding that worked is kept for the API host
+(CONTRACT §10).
 """
 
 from __future__ import annotations
@@ -15,18 +18,32 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import aiohttp
+import structlog
 
 from syncd.config import SourceConfig
 from syncd.core import model
 from syncd.core.backoff import Backoff
+from syncd.core.errors import RequestRejected
 from syncd.credentials.lookup import Credentials, env_prefix
+from syncd.engine.hosts import host_of
 from syncd.engine.http import Answer, ClientObserver, NoObserver, Request, RequestLoop
 from syncd.engine.limiter import Priority, RateLimiter
+from syncd.engine.outbox import jsontext
+from syncd.kinds.skybiz import form
 from syncd.kinds.skybiz import modules as skybiz
 from syncd.kinds.skybiz.answers import Context, Page, classify, judge_create
 
+log = structlog.get_logger("syncd.client")
 T = TypeVar("T")
 _JSON = "application/json"
+JSON, FORM = "json", "form"
+# The request encoding that worked, per API host (host:port), for every source and client
+# of this process; the syncer stores a source's in the warehouse for `status` and restarts.
+ENCODINGS: dict[str, str] = {}
+
+
+class FormOnly(RequestRejected):
+    """A server that reads only form fields refused a JSON request (its credentials unread)."""
 
 
 def read_payload(
@@ -56,6 +73,21 @@ def create_payload(module: model.Module, creds: Credentials, documents: list[str
     return f'{head[:-1]}, "{module.name}_data": {{"documents": [{docs}]}}}}'.encode()
 
 
+def create_fields(module: model.Module, creds: Credentials, documents: list[str]
+                  ) -> dict[str, Any]:
+    """The create request as fields (numbers as Decimal: their digits, never a float)."""
+    return {"api_key": creds.api_key.reveal(), "api_secret": creds.secret().reveal(),
+            "action": "create",
+            f"{module.name}_data": {"documents": [jsontext.loads(d) for d in documents]}}
+
+
+def _body(encoding: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A read's body arguments of ``Request`` in ``encoding``."""
+    if encoding == FORM:
+        return {"data": form.encode(payload), "content_type": form.CONTENT_TYPE}
+    return {"json": payload}
+
+
 class SkybizClient:
     """Reads module windows from one SKYBIZ source, and creates documents there."""
 
@@ -72,7 +104,7 @@ class SkybizClient:
     ) -> None:
         if source.credentials is None:
             raise ValueError("SkybizClient needs a source loaded with its credentials")
-        self.source = source
+        self.source, self.host = source, host_of(source)
         self.credentials: Credentials = source.credentials
         self.loop = RequestLoop(
             source, session, limiter,
@@ -111,11 +143,15 @@ class SkybizClient:
         WindowTooLarge instead of spending the whole budget (``RequestLoop.send``)."""
         module = skybiz.get(module_name)
         payload = read_payload(module, self.credentials, date_from, date_to, fields)
-        request = Request(
-            self.context(module.name), "POST", self.source.endpoint_url(module.name),
-            priority, json=payload, reaches=date_to,  # the newest window goes first
-            log_fields={"date_from": date_from.isoformat(), "date_to": date_to.isoformat()})
-        return await self.loop.send(request, judge, split_after=split_after)
+
+        def build(encoding: str) -> Request:
+            return Request(
+                self.context(module.name), "POST", self.source.endpoint_url(module.name),
+                priority, reaches=date_to,  # the newest window goes first
+                log_fields={"date_from": date_from.isoformat(), "date_to": date_to.isoformat()},
+                **_body(encoding, payload))
+
+        return await self._send(build, judge, split_after=split_after)
 
     async def create(
         self, module_name: str, documents: list[str],
@@ -129,14 +165,45 @@ class SkybizClient:
         """
         module = skybiz.get(module_name)
         ctx = self.context(module.name)
-        request = Request(ctx, "POST", self.source.endpoint_url(module.name), Priority.PUSH,
-                          data=create_payload(module, self.credentials, documents),
-                          content_type=_JSON)
+
+        def build(encoding: str) -> Request:
+            if encoding == FORM:  # the documents' digits go as they are stored (Decimal)
+                body = form.encode(create_fields(module, self.credentials, documents))
+                return Request(ctx, "POST", self.source.endpoint_url(module.name),
+                               Priority.PUSH, data=body, content_type=form.CONTENT_TYPE)
+            return Request(ctx, "POST", self.source.endpoint_url(module.name), Priority.PUSH,
+                           data=create_payload(module, self.credentials, documents),
+                           content_type=_JSON)
 
         def judge(answer: Answer) -> tuple[dict[str, Any], str | None]:
             return judge_create(answer.status, answer.body, ctx, answer.retry_after)
 
-        return await self.loop.send(request, judge, on_attempt=on_attempt)
+        return await self._send(build, judge, on_attempt=on_attempt)
+
+    @property
+    def encoding(self) -> str:
+        """How this client's requests are encoded now (``json`` or ``form``)."""
+        return ENCODINGS.get(self.host, JSON)
+
+    async def _send(self, build: Callable[[str], Request], judge: Callable[[Answer], T],
+                    **kw: Any) -> T:
+        """Send in the host's encoding; a form-only answer to JSON switches it, once."""
+        encoding = self.encoding
+
+        def checked(answer: Answer) -> T:
+            if encoding == JSON and form.is_form_only_answer(answer.status, answer.body):
+                raise FormOnly(f"{self.source.name}: the server reads only form fields",
+                               status=answer.status, module=answer.ctx.module)
+            return judge(answer)
+
+        try:
+            return await self.loop.send(build(encoding), checked, **kw)
+        except FormOnly:
+            ENCODINGS[self.host] = FORM
+            log.info("api.request_encoding", host=self.host, encoding=FORM,
+                     reason="the server answered a JSON request 'API key and secret are "
+                            "required': it reads form fields only")
+            return await self.loop.send(build(FORM), judge, **kw)
 
     def context(self, module_name: str) -> Context:
         """Who asks, for the error sentences."""

@@ -3,11 +3,13 @@
 The documents' PHP samples POST ``http_build_query($payload)``; ``encode`` produces the
 same bytes: ``key=value`` pairs joined by ``&``, every name and value through PHP's
 ``urlencode`` (letters, digits and ``-_.`` kept, space as ``+``, everything else ``%XX``
-of its UTF-8 bytes), arrays as ``name[index]`` / ``name[key]`` with the brackets
-percent-encoded — decoded, ``fields[0]=CusCode&fields[1]=CusName``, which PHP parses into
-the same array as ``fields[]=CusCode&fields[]=CusName``. As PHP does, an empty array and
-``null`` send nothing, ``true``/``false`` send ``1``/``0``; a ``Decimal`` goes with its
-digits unchanged. A float is refused: money never passes through one.
+of its UTF-8 bytes), arrays as ``name[key]`` with the brackets percent-encoded, a list of
+scalars as ``fields[]=CusCode&fields[]=CusName`` (CONTRACT §10; PHP parses it into the same
+array as ``http_build_query``'s ``fields[0]=…&fields[1]=…``), a list of arrays with its
+indices (``docs[0][Qty]``: with ``[]`` PHP would start a new element per field). As PHP
+does, an empty array and ``null`` send nothing, ``true``/``false`` send ``1``/``0``; a
+``Decimal`` goes with its digits unchanged. A float is refused: money never passes through
+one.
 """
 
 from __future__ import annotations
@@ -30,15 +32,22 @@ def encode(payload: Mapping[str, Any]) -> bytes:
 
 def _pairs(value: Mapping[str, Any] | Sequence[Any], prefix: str | None) -> Iterator[str]:
     items = value.items() if isinstance(value, Mapping) else enumerate(value)
+    scalars = not isinstance(value, Mapping) and not any(_nested(i) for i in value)
     for key, item in items:
-        name = _urlencode(str(key)) if prefix is None else f"{prefix}%5B{_urlencode(str(key))}%5D"
+        index = "" if scalars else _urlencode(str(key))
+        name = _urlencode(str(key)) if prefix is None else f"{prefix}%5B{index}%5D"
         if item is None:
             continue  # PHP skips null members
-        if isinstance(item, Mapping) or (isinstance(item, Sequence)
-                                         and not isinstance(item, str | bytes | bytearray)):
+        if _nested(item):
             yield from _pairs(item, name)  # an empty array yields nothing, as in PHP
         else:
             yield f"{name}={_urlencode(_scalar(item))}"
+
+
+def _nested(item: Any) -> bool:
+    """Whether ``item`` is a PHP array (a mapping or a list), not a scalar."""
+    return isinstance(item, Mapping) or (isinstance(item, Sequence)
+                                         and not isinstance(item, str | bytes | bytearray))
 
 
 def _scalar(value: Any) -> str:

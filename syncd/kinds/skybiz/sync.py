@@ -31,7 +31,7 @@ from syncd.engine.pieces import PieceReader
 from syncd.engine.progress import Progress
 from syncd.kinds.skybiz import modules as skybiz
 from syncd.kinds.skybiz.answers import Context, classify, judge
-from syncd.kinds.skybiz.client import SkybizClient
+from syncd.kinds.skybiz.client import ENCODINGS, FORM, JSON, SkybizClient
 from syncd.warehouse import sizes, state
 from syncd.warehouse.db import Connection
 from syncd.warehouse.loader import Batch
@@ -57,6 +57,22 @@ class SourceSync(syncer.Syncer[SkybizClient]):
             raise ValueError(f"source {source.name}: a windowed kind needs backfill_from")
         super().__init__(source, conn, backoff=backoff, observer=observer, limiter=limiter)
         self.backfill_from: dt.date = source.backfill_from
+        self.encoding: str | None = None  # as stored in the warehouse
+
+    async def __aenter__(self) -> SourceSync:
+        await super().__aenter__()
+        async with self.loader.turn():
+            self.encoding = await state.request_encoding(self.conn, self.source.name)
+        if self.encoding == FORM and self.client is not None:
+            ENCODINGS.setdefault(self.client.host, FORM)  # learned by an earlier run
+        return self
+
+    async def remember_encoding(self, client: SkybizClient) -> None:
+        """Store the encoding the server accepted, once it differs from what is stored."""
+        if client.encoding != (self.encoding or JSON):
+            async with self.loader.turn():
+                await state.save_request_encoding(self.conn, self.source.name, client.encoding)
+            self.encoding = client.encoding
 
     def _client(self, session: aiohttp.ClientSession) -> SkybizClient:
         return SkybizClient(self.source, session, self.limiter, backoff=self.backoff,
@@ -70,8 +86,10 @@ class SourceSync(syncer.Syncer[SkybizClient]):
         """One pass: the windows of ``purposes`` for every module, concurrently."""
         assert self.client is not None, "use SourceSync as an async context manager"
         today = now.astimezone(self.source.zone).date()
-        return await _Pass(self, progress, today, purposes=purposes, resync=resync,
+        runs = await _Pass(self, progress, today, purposes=purposes, resync=resync,
                            cycle=cycle).run(modules, self.client)
+        await self.remember_encoding(self.client)
+        return runs
 
 
 class _Pass:
