@@ -14,7 +14,12 @@ line delete, the deletion diff, the watermark lock, state and ledger writes) its
 ``EXPLAIN (ANALYZE, BUFFERS)`` figures at both sizes, custom and generic plans; the full
 plans go to ``--plans``.
 
+``--data DIR`` keeps the PostgreSQL there: a later run with the same DIR reuses the big
+database (and migrates it, timing each migration it applies: how long an upgrade in place
+takes on that many rows) instead of filling it again.
+
     .venv/bin/python bench/growth.py [--lines 20000000] [--rounds 2] [--plans FILE]
+                                     [--data DIR]
 """
 
 from __future__ import annotations
@@ -139,6 +144,8 @@ async def fill(wh: Warehouse, lines: int) -> float:
         print(f"  filled {source}: {first}..{last}, {wh.lines:,} line rows so far "
               f"({time.perf_counter() - started:.0f} s)", flush=True)
     wh.low = spans[0][1]
+    await conn.execute("CREATE TABLE public.growth_fill AS SELECT $1::bigint AS lines, "
+                       "$2::date AS low", wh.lines, wh.low)
     await conn.execute("VACUUM ANALYZE skybiz.sales, skybiz.sales_line, syncd.window, "
                        "syncd.module_state")
     return time.perf_counter() - started
@@ -147,6 +154,9 @@ async def fill(wh: Warehouse, lines: int) -> float:
 async def forget(wh: Warehouse) -> None:
     """Take the hot month out again and vacuum, so the next insert starts as the first."""
     conn, a, b = wh.conn, WINDOW.date_from, WINDOW.date_to
+    # Fresh statistics first: the month just loaded is not in them yet, and a nested loop
+    # of its documents over a sequential scan of its lines would take hours.
+    await conn.execute("ANALYZE skybiz.sales, skybiz.sales_line")
     await conn.execute(FORGET, a, b)
     await conn.execute("DELETE FROM skybiz.sales WHERE source = 'bench' AND d_ate BETWEEN "
                        "$1 AND $2", a, b)
@@ -158,13 +168,28 @@ async def forget(wh: Warehouse) -> None:
     await conn.execute("VACUUM skybiz.sales, skybiz.sales_line, syncd.window")
 
 
-async def open_warehouse(dsn: str, name: str) -> Warehouse:
+async def open_warehouse(dsn: str, name: str, reuse: bool) -> Warehouse:
+    """A migrated database ``name``; an existing one is kept when ``reuse`` (and filled)."""
     admin = await db.connect(dsn)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists and not reuse:
+            await admin.execute(f"DROP DATABASE {name}")
+        if not exists or not reuse:
+            await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
     conn = await db.connect(dsn.replace("/postgres?", f"/{name}?"))
-    await db.migrate(conn)
-    return Warehouse(name, conn, Loader(conn, "bench", TZ))
+    wh = Warehouse(name, conn, Loader(conn, "bench", TZ))
+    started = time.perf_counter()
+    applied = await db.migrate(conn)
+    seconds = time.perf_counter() - started
+    if reuse and await conn.fetchval("SELECT to_regclass('public.growth_fill') IS NOT NULL"):
+        wh.lines, wh.low = await conn.fetchrow("SELECT lines, low FROM public.growth_fill")
+        if applied:  # an upgrade in place of a filled warehouse
+            print(f"{name}: migrations {', '.join(applied)} applied in {seconds:.1f} s "
+                  f"on {wh.lines:,} line rows")
+    return wh
 
 
 # ---- plans ---------------------------------------------------------------------------
@@ -215,19 +240,23 @@ async def explain(conn: asyncpg.Connection, statement: str, args: tuple[object, 
     return parse_plan([r[0] for r in out])
 
 
-async def window_plans(wh: Warehouse, raw: bytes, generic: bool) -> dict[str, Plan]:
-    """Every statement of one window's load, explained inside a transaction rolled back."""
+async def window_plans(wh: Warehouse, raw: bytes, generic: bool,
+                       drop: int = 0) -> dict[str, Plan]:
+    """Every statement of one window's load, explained inside a transaction rolled back;
+    ``drop``: every drop-th document is left out of the answer (deleted at the source)."""
     parsed = body.parse(body.prepare(raw))
     window_rows = rows.WindowRows(rows.shape(SALES), parsed.records, "bench")
     units = list(window_rows.keys())
+    if drop:
+        kept = b"".join(units).splitlines(keepends=True)
+        units = [b"".join(r for i, r in enumerate(kept) if i % drop)]
     conn, a, b = wh.conn, WINDOW.date_from, WINDOW.date_to
     ledger = ("bench", "sales", a, b, "backfill", 1, 1, 0, "x", None, 1, "2026-01-01", 1)
     out: dict[str, Plan] = {}
     tr = conn.transaction()
     await tr.start()
     try:
-        await conn.execute("SELECT set_config('TimeZone', $1, true), "
-                           "set_config('work_mem', '256MB', true)", TZ)
+        await conn.execute(loading._SETTINGS, TZ)  # as a window's transaction has them
         await conn.execute(sql.create_keys_table(SALES))
         await loading._copy(conn, sql.keys_table(SALES), None, sql.keys_columns(SALES), units)
         out["changed + line delete"] = await explain(conn, sql.changed(SALES), ("bench",),
@@ -240,6 +269,10 @@ async def window_plans(wh: Warehouse, raw: bytes, generic: bool) -> dict[str, Pl
             conn, state._SAVE_WINDOW_STATE,
             ("bench", "sales", a, b, 0, "{}"), generic)
         out["ledger insert"] = await explain(conn, state._LEDGER, ledger, generic)
+        out["done windows (cycle)"] = await explain(
+            conn, "SELECT date_from, date_to FROM syncd.window WHERE source = $1 AND "
+            "module = $2 AND purpose = $3 AND committed_at >= $4",
+            ("bench", "sales", "reread", "2026-11-01"), generic)
     finally:
         await tr.rollback()
     return out
@@ -254,10 +287,12 @@ async def timed_load(wh: Warehouse, url: str) -> float:
 
 async def measure(base: str, dsn: str, args: argparse.Namespace, raw: bytes,
                   edited: bytes) -> bool:
-    empty = await open_warehouse(dsn, "empty")
-    big = await open_warehouse(dsn, "big")
-    print(f"filling the big warehouse to {args.lines:,} line rows ...", flush=True)
-    seconds = await fill(big, args.lines)
+    empty = await open_warehouse(dsn, "empty", reuse=False)
+    big = await open_warehouse(dsn, "big", reuse=args.data is not None)
+    seconds = 0.0
+    if not big.lines:
+        print(f"filling the big warehouse to {args.lines:,} line rows ...", flush=True)
+        seconds = await fill(big, args.lines)
     size = await big.conn.fetchrow(
         "SELECT pg_database_size(current_database()) AS db, "
         "pg_total_relation_size('skybiz.sales_line') AS lines, "
@@ -300,6 +335,7 @@ async def all_plans(empty: Warehouse, big: Warehouse, url: str, raw: bytes, edit
         plans[(wh.name, "update")] = await window_plans(wh, raw, False)
         plans[(wh.name, "update generic")] = await window_plans(wh, raw, True)
         plans[(wh.name, "edit 10%")] = await window_plans(wh, edited, False)
+        plans[(wh.name, "1% deleted")] = await window_plans(wh, raw, False, drop=100)
     return plans
 
 
@@ -332,6 +368,7 @@ def main() -> int:
     parser.add_argument("--lines", type=int, default=20_000_000,
                         help="line rows in the big warehouse (e.g. 2000000 for a quick try)")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--data", type=Path, help="keep (and reuse) the PostgreSQL here")
     parser.add_argument("--plans", type=Path, default=Path(tempfile.gettempdir())
                         / "syncd-growth-plans.txt")
     args = parser.parse_args()
@@ -347,7 +384,7 @@ def main() -> int:
         try:
             assert server.stdout is not None
             base = f"http://127.0.0.1:{server.stdout.readline().strip()}"
-            with db.embedded(tmp / "pg") as dsn:
+            with db.embedded(args.data or tmp / "pg") as dsn:
                 ok = asyncio.run(measure(base, dsn, args, win.body, edited))
         finally:
             server.terminate()

@@ -28,6 +28,18 @@ from syncd.warehouse.db import db_errors
 
 log = structlog.get_logger("syncd.load")
 
+# A window's (or page's) transaction settings; set_config(..., true) ends them with it.
+# synchronous_commit off is safe: a crash loses the window's rows and its watermark move
+# together (one transaction); the next pass reads it again. No hash or merge joins: every
+# join of a window's statements starts from the window's own units (the keys table, at
+# most some 10k rows) and probes the big tables by index, so its cost follows the window,
+# not the warehouse; a hash or merge join reads the source's whole history (a nested loop
+# over stale statistics was worse still: hours, see bench/README.md, Growth).
+SETTINGS = {"work_mem": "256MB", "synchronous_commit": "off", "enable_hashjoin": "off",
+            "enable_mergejoin": "off"}
+_SETTINGS = "SELECT set_config('TimeZone', $1, true), " + ", ".join(
+    f"set_config('{name}', '{value}', true)" for name, value in SETTINGS.items())
+
 
 @dataclass(frozen=True, slots=True)
 class Batch:
@@ -110,12 +122,7 @@ class Loader:
                     await self.conn.execute(sql.create_keys_table(module))
                     self._prepared.add(module.name)
                 async with self.conn.transaction():
-                    # synchronous_commit off is safe here: a crash loses the window's rows and
-                    # its watermark move together (one transaction); the next pass reads it.
-                    await self.conn.execute("SELECT set_config('TimeZone', $1, true), "
-                                            "set_config('work_mem', '256MB', true), "
-                                            "set_config('synchronous_commit', 'off', true)",
-                                            self.timezone)
+                    await self.conn.execute(_SETTINGS, self.timezone)
                     yield
 
     async def _write(self, module: Module, window_rows: WindowRows,
