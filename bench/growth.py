@@ -290,7 +290,9 @@ async def measure(base: str, dsn: str, args: argparse.Namespace, raw: bytes,
     empty = await open_warehouse(dsn, "empty", reuse=False)
     big = await open_warehouse(dsn, "big", reuse=args.data is not None)
     seconds = 0.0
-    if not big.lines:
+    if big.lines:
+        await forget(big)  # a reused database may hold the hot month of the last run
+    else:
         print(f"filling the big warehouse to {args.lines:,} line rows ...", flush=True)
         seconds = await fill(big, args.lines)
     size = await big.conn.fetchrow(
@@ -336,6 +338,7 @@ async def all_plans(empty: Warehouse, big: Warehouse, url: str, raw: bytes, edit
         plans[(wh.name, "update generic")] = await window_plans(wh, raw, True)
         plans[(wh.name, "edit 10%")] = await window_plans(wh, edited, False)
         plans[(wh.name, "1% deleted")] = await window_plans(wh, raw, False, drop=100)
+        await forget(wh)
     return plans
 
 
