@@ -280,9 +280,9 @@ async def window_plans(wh: Warehouse, raw: bytes, generic: bool,
 
 # ---- the run -------------------------------------------------------------------------
 
-async def timed_load(wh: Warehouse, url: str) -> float:
-    figure = await load.timed(wh.conn, load.syncd_load(url, wh.loader))
-    return figure.wall
+async def timed_load(wh: Warehouse, url: str) -> load.Figure:
+    """One window's load: wall, client CPU and the backend's CPU seconds."""
+    return await load.timed(wh.conn, load.syncd_load(url, wh.loader))
 
 
 async def measure(base: str, dsn: str, args: argparse.Namespace, raw: bytes,
@@ -308,15 +308,16 @@ async def measure(base: str, dsn: str, args: argparse.Namespace, raw: bytes,
           f"{size['db'] / gb:.2f} GB (sales_line {size['lines'] / gb:.2f} GB of which "
           f"indexes {size['line_idx'] / gb:.2f} GB, sales {size['headers'] / gb:.2f} GB)")
     url = base + "/a"
-    best: dict[tuple[str, str], float] = {}
+    best: dict[tuple[str, str], load.Figure] = {}
     for r in range(args.rounds):
         order = (empty, big) if r % 2 == 0 else (big, empty)
         for wh in order:
             for path in ("insert", "update"):
-                wall = await timed_load(wh, url)
+                f = await timed_load(wh, url)
                 key = (wh.name, path)
-                best[key] = min(best.get(key, wall), wall)
-                print(f"  round {r + 1} {wh.name:5} {path:6} {wall:6.2f} s", flush=True)
+                best[key] = min(best.get(key, f), f, key=lambda x: x.wall)
+                print(f"  round {r + 1} {wh.name:5} {path:6} {f.wall:6.2f} s wall, client CPU "
+                      f"{f.client:5.2f} s, server CPU {f.server:5.2f} s", flush=True)
         for wh in order:
             await forget(wh)
     plans = await all_plans(empty, big, url, raw, edited)
@@ -342,15 +343,18 @@ async def all_plans(empty: Warehouse, big: Warehouse, url: str, raw: bytes, edit
     return plans
 
 
-def report(best: dict[tuple[str, str], float], plans: dict[tuple[str, str], dict[str, Plan]],
-           plans_file: Path) -> bool:
+def report(best: dict[tuple[str, str], load.Figure],
+           plans: dict[tuple[str, str], dict[str, Plan]], plans_file: Path) -> bool:
     ok = True
-    print(f"{'path':8} {'empty s':>8} {'big s':>8} {'big/empty':>10}  target")
+    print(f"{'path':8} {'empty s':>8} {'big s':>8} {'big/empty':>10}  target   "
+          f"(server CPU big/empty, of the same runs)")
     for path in ("insert", "update"):
         e, b = best[("empty", path)], best[("big", path)]
-        met = b / e <= TARGET
+        met = b.wall / e.wall <= TARGET
         ok &= met
-        print(f"{path:8} {e:8.2f} {b:8.2f} {b / e:10.2f}  <= {TARGET} {testbed.verdict(met)}")
+        print(f"{path:8} {e.wall:8.2f} {b.wall:8.2f} {b.wall / e.wall:10.2f}  <= {TARGET} "
+              f"{testbed.verdict(met):6}   ({b.server:.2f} / {e.server:.2f} s = "
+              f"{b.server / max(e.server, 1e-9):.2f})")
     print("statements of one window (EXPLAIN ANALYZE: ms, shared buffers; empty -> big):")
     with plans_file.open("w") as out:
         for (name, state_), found in plans.items():
