@@ -30,13 +30,10 @@ log = structlog.get_logger("syncd.load")
 
 # A window's (or page's) transaction settings; set_config(..., true) ends them with it.
 # synchronous_commit off is safe: a crash loses the window's rows and its watermark move
-# together (one transaction); the next pass reads it again. No hash or merge joins: every
-# join of a window's statements starts from the window's own units (the keys table, at
-# most some 10k rows) and probes the big tables by index, so its cost follows the window,
-# not the warehouse; a hash or merge join reads the source's whole history (a nested loop
-# over stale statistics was worse still: hours, see bench/README.md, Growth).
-SETTINGS = {"work_mem": "256MB", "synchronous_commit": "off", "enable_hashjoin": "off",
-            "enable_mergejoin": "off"}
+# together (one transaction); the next pass reads it again. Hash joins stay allowed: with
+# the statistics of a table still being filled, nested loops only would be quadratic
+# (bench/README.md, Scale).
+SETTINGS = {"work_mem": "256MB", "synchronous_commit": "off"}
 _SETTINGS = "SELECT set_config('TimeZone', $1, true), " + ", ".join(
     f"set_config('{name}', '{value}', true)" for name, value in SETTINGS.items())
 

@@ -27,18 +27,13 @@ def keys_columns(module: Module) -> list[str]:
 
 
 def create_keys_table(module: Module) -> str:
-    """The per-connection table of the window's units (emptied at every commit), indexed by
-    key: a window's statements join by nested loops only (``loader.SETTINGS``), and the
-    deletion diff looks each stored document of the window up in it."""
+    """The per-connection table of the window's units (emptied at every commit)."""
     mod = module.modified
     cols = [f"{f.column} {f.type.value} NOT NULL" for f in module.key_fields]
     if mod is not None:
         cols.append(f"{mod.column} {mod.type.value}")
-    keys = ", ".join(f.column for f in module.key_fields)
     return (f"CREATE TEMP TABLE IF NOT EXISTS {keys_table(module)} (ord bigint NOT NULL, "
-            f"{', '.join(cols)}, _hash bytea NOT NULL) ON COMMIT DELETE ROWS; "
-            f"CREATE INDEX IF NOT EXISTS {keys_table(module)}_key "
-            f"ON pg_temp.{keys_table(module)} ({keys})")
+            f"{', '.join(cols)}, _hash bytea NOT NULL) ON COMMIT DELETE ROWS")
 
 
 def header_columns(module: Module) -> list[str]:
