@@ -28,6 +28,15 @@ from syncd.warehouse.db import db_errors
 
 log = structlog.get_logger("syncd.load")
 
+# A window's (or page's) transaction settings; set_config(..., true) ends them with it.
+# synchronous_commit off is safe: a crash loses the window's rows and its watermark move
+# together (one transaction); the next pass reads it again. Hash joins stay allowed: with
+# the statistics of a table still being filled, nested loops only would be quadratic
+# (bench/README.md, Scale).
+SETTINGS = {"work_mem": "256MB", "synchronous_commit": "off"}
+_SETTINGS = "SELECT set_config('TimeZone', $1, true), " + ", ".join(
+    f"set_config('{name}', '{value}', true)" for name, value in SETTINGS.items())
+
 
 @dataclass(frozen=True, slots=True)
 class Batch:
@@ -111,12 +120,7 @@ class Loader:
                     await self.conn.execute(sql.create_keys_table(module))
                     self._prepared.add(module.name)
                 async with self.conn.transaction():
-                    # synchronous_commit off is safe here: a crash loses the window's rows and
-                    # its watermark move together (one transaction); the next pass reads it.
-                    await self.conn.execute("SELECT set_config('TimeZone', $1, true), "
-                                            "set_config('work_mem', '256MB', true), "
-                                            "set_config('synchronous_commit', 'off', true)",
-                                            self.timezone)
+                    await self.conn.execute(_SETTINGS, self.timezone)
                     yield
 
     async def _write(self, module: Module, window_rows: WindowRows,

@@ -3,7 +3,9 @@ the source's one limiter, one HTTP session and one warehouse connection.
 
 Per module, the next window's request is already in flight while the previous window
 loads (``PIPELINE_DEPTH``), but windows commit strictly in plan order, so the watermarks
-only ever move over contiguous ranges. A window the server cannot answer is read in
+only ever move over contiguous ranges. Modules that finished leave their share of the
+pass's windows in flight (``PASS_DEPTH``) to those still reading, so the last module of a
+backfill keeps the limiter busy alone. A window the server cannot answer is read in
 pieces (``pieces.py``), committed in order. A 403 stops its module; a 401 stops the source.
 """
 
@@ -37,7 +39,8 @@ from syncd.warehouse.db import Connection
 from syncd.warehouse.loader import Batch
 
 log = structlog.get_logger("syncd.sync")
-PIPELINE_DEPTH = 2
+PIPELINE_DEPTH = 2  # windows in flight per module while all of the pass's modules read
+PASS_DEPTH = 16  # windows in flight per pass, shared by the modules still reading
 PRIORITY = {Purpose.FRESH: Priority.FRESH, Purpose.BACKFILL: Priority.BACKFILL,
             Purpose.RESYNC: Priority.FRESH, Purpose.REREAD: Priority.REREAD,
             Purpose.RECONCILE: Priority.REREAD}
@@ -103,14 +106,26 @@ class _Pass:
         self.progress, self.purposes, self.resync = progress, purposes, resync
         self.today = today  # the signpost: no window reaches past it
         self.cycle = cycle
+        self.reading = 0  # modules whose windows are not all read yet
+
+    def depth(self) -> int:
+        """Windows one module may have in flight: more as other modules finish."""
+        return max(PIPELINE_DEPTH, PASS_DEPTH // max(1, self.reading))
 
     async def run(self, modules: tuple[str, ...], client: SkybizClient) -> list[ModuleRun]:
         runs = [ModuleRun(self.source.name, m) for m in modules]
+        self.reading = len(runs)
         await syncer.run_modules(runs, lambda run: self._module(client, run))
         await syncer.record(self.loader, self.conn, runs)
         return runs
 
     async def _module(self, client: SkybizClient, run: ModuleRun) -> None:
+        try:
+            await self._read_module(client, run)
+        finally:
+            self.reading -= 1  # its share of the windows in flight goes to the others
+
+    async def _read_module(self, client: SkybizClient, run: ModuleRun) -> None:
         module = skybiz.get(run.module)
         windows = await self._plan(module)
         run.planned = len(windows)
@@ -183,7 +198,7 @@ class _Pass:
         previous: asyncio.Event | None = None
         try:
             for window in windows:
-                if len(pending) >= PIPELINE_DEPTH:
+                while len(pending) >= self.depth():
                     self._absorb(run, await pending.popleft())
                 committed = asyncio.Event()
                 pending.append(asyncio.create_task(
