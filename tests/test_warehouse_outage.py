@@ -210,14 +210,17 @@ async def test_status_with_the_warehouse_down_is_one_sentence(
     path.write_text(slow_config(url, own_warehouse.dsn, dt.date(2024, 1, 1), free_port()),
                     encoding="utf-8")
     await crash(own_warehouse)
-    for args in (["status"], ["status", "--json"]):
-        result = await run_cli(*args, "--config", str(path))
-        assert result.code == 1, result.stderr
-        assert_no_traceback(result)
-        assert len(result.sentences) == 1, result.stderr
-        assert "[warehouse] dsn" in result.sentences[0]
-        assert result.stderr.strip().splitlines()[-1] == result.sentences[0]
-        assert result.stdout == ""
+    try:
+        for args in (["status"], ["status", "--json"]):
+            result = await run_cli(*args, "--config", str(path))
+            assert result.code == 1, result.stderr
+            assert_no_traceback(result)
+            assert len(result.sentences) == 1, result.stderr
+            assert "[warehouse] dsn" in result.sentences[0]
+            assert result.stderr.strip().splitlines()[-1] == result.sentences[0]
+            assert result.stdout == ""
+    finally:
+        await own_warehouse.start()  # the fixture stops what it started
 
 
 async def test_sync_losing_the_warehouse_mid_pass_is_one_sentence(
