@@ -34,7 +34,7 @@ from collections.abc import Callable
 import testbed
 
 from syncd.config import RateLimit, SourceConfig
-from syncd.core.model import Kind
+from syncd.core.model import ModuleKind
 from syncd.core.results import LoadResult, ModuleRun
 from syncd.engine.limiter import RateLimiter
 from syncd.kinds.skybiz import modules as skybiz
@@ -201,7 +201,7 @@ def report(sim: Simulator, timeline: Timeline, runs: list[ModuleRun], walk: str,
           f"{sum(r.done for r in runs)} windows committed")
     for m in skybiz.MODULES:
         at = covered[m.name]
-        kind = "master" if m.kind is Kind.MASTER else "document"
+        kind = "master" if m.kind is ModuleKind.MASTER else "document"
         print(f"  {m.name:13} {kind:8} last 12 months ({windows_in(timeline, m.name, since)} "
               f"windows) loaded at {'never' if at is None else f'{at:7.0f} s'}")
     print(f"  of the first {w} starts {recent} were inside the last 12 months")

@@ -35,7 +35,7 @@ from pathlib import Path
 import asyncpg
 import testbed
 
-from syncd.core.model import Kind, Module
+from syncd.core.model import Module, ModuleKind
 from syncd.kinds.skybiz import modules as skybiz
 from syncd_simulator import Simulator, SimulatorOptions
 from syncd_simulator.churn import EDITED
@@ -136,13 +136,13 @@ async def until(probe: Callable[[], Awaitable[bool]], what: str, deadline_s: flo
 def truth(sim: Simulator, module: Module) -> dict[tuple[str, ...], tuple[str | None, ...]]:
     """key → (checked field, line count) of every live record the simulator serves."""
     ds = sim.dataset
-    checked = module.modified_field if module.kind is Kind.MASTER else EDITED[module.name]
+    checked = module.modified_field if module.kind is ModuleKind.MASTER else EDITED[module.name]
     assert checked is not None
 
     def text(value: object) -> str | None:
         return None if value is None else str(value)
 
-    if module.kind is Kind.MASTER:
+    if module.kind is ModuleKind.MASTER:
         return {tuple(str(r[k]) for k in module.key): (text(r[checked]),)
                 for r in ds.records_between(module.name, ds.start, ds.today)}
     return {tuple(str(d.header[k]) for k in module.key):
@@ -153,7 +153,7 @@ def truth(sim: Simulator, module: Module) -> dict[tuple[str, ...], tuple[str | N
 async def warehouse(conn: asyncpg.Connection, module: Module
                     ) -> dict[tuple[str, ...], tuple[str | None, ...]]:
     """The same from the warehouse's live rows (the checked field as received, in _raw)."""
-    checked = module.modified_field if module.kind is Kind.MASTER else EDITED[module.name]
+    checked = module.modified_field if module.kind is ModuleKind.MASTER else EDITED[module.name]
     keys = ", ".join(f"h.{k.lower()}::text" for k in module.key)
     lines = (f", (SELECT count(*) FROM skybiz.{module.name}_line l WHERE l._deleted_at IS NULL"
              f" AND l.source = h.source AND (l.doctype, l.doc1no) = (h.doctype, h.doc1no))::text"

@@ -108,7 +108,7 @@ class SourceConfig:
         for documents; None for a kind without windows."""
         if self.backfill_from is None:
             return None
-        if self.module(module).kind is model.Kind.MASTER:
+        if self.module(module).kind is model.ModuleKind.MASTER:
             return self.masters_from
         return self.backfill_from
 

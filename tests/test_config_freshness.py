@@ -42,7 +42,7 @@ def test_paged_resources_read_only_completely_default_to_full_read(
 @pytest.mark.parametrize(("table", "message"), [
     ('sales = "30s"', "must be from 1m to 30 days"),
     ('sales = "soon"', "is not a duration"),
-    ("sales = 1e300", "must be from 1m to 30 days"),
+    ("sales = 1e300", "out of range"),
     ('sails = "5m"', "unknown key 'sails'"),
     ('customers = "5m"', "unknown key 'customers'"),
 ])

@@ -13,15 +13,15 @@ import pytest
 
 from syncd import config
 from syncd.cli import commands
-from syncd.core.model import Kind
+from syncd.core.model import ModuleKind
 from syncd.engine import progress
 from syncd.kinds.skybiz import modules as skybiz
 from tests.conftest import fetch, run_cli
 from tests.test_sync import assert_row, key_of
 
 pytestmark = pytest.mark.slow
-MASTERS = [m for m in skybiz.MODULES if m.kind is Kind.MASTER]
-DOCUMENTS = [m for m in skybiz.MODULES if m.kind is Kind.DOCUMENT]
+MASTERS = [m for m in skybiz.MODULES if m.kind is ModuleKind.MASTER]
+DOCUMENTS = [m for m in skybiz.MODULES if m.kind is ModuleKind.DOCUMENT]
 DEFAULT_MASTERS_FROM = dt.date(2000, 1, 1)
 
 
@@ -72,7 +72,7 @@ async def test_masters_older_than_backfill_from_load_and_documents_stop_there(
 
     asked = {m.name: sum(1 for r in sim.requests if r.module == m.name and r.status == 200)
              for m in skybiz.MODULES}
-    assert asked == {m.name: windows(DEFAULT_MASTERS_FROM if m.kind is Kind.MASTER
+    assert asked == {m.name: windows(DEFAULT_MASTERS_FROM if m.kind is ModuleKind.MASTER
                                      else backfill_from, today) for m in skybiz.MODULES}
 
 

@@ -9,13 +9,14 @@ import pytest
 
 from syncd.config import ScheduleConfig
 from syncd.core.cycles import Boundary
-from syncd.core.model import Kind
+from syncd.core.model import ModuleKind
 from syncd.core.windows import Purpose
 from syncd.service.jobs import DeepPass, Job, deep_passes, jobs
 
 KL = ZoneInfo("Asia/Kuala_Lumpur")
 FRESH, BACKFILL = frozenset({Purpose.FRESH}), frozenset({Purpose.BACKFILL})
-KINDS = {"sales": Kind.DOCUMENT, "purchase": Kind.DOCUMENT, "customer": Kind.MASTER}
+KINDS = {"sales": ModuleKind.DOCUMENT, "purchase": ModuleKind.DOCUMENT,
+         "customer": ModuleKind.MASTER}
 
 
 def test_one_fresh_tick_job_then_backfill_and_deep() -> None:

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from syncd.core.model import Kind
+from syncd.core.model import ModuleKind
 from syncd.kinds.skybiz import modules as skybiz
 from syncd_simulator import Dataset, HeavyDays, Simulator, SimulatorOptions, cli
 from syncd_simulator.documents import day_of_doc1no
@@ -504,7 +504,7 @@ def test_records_follow_the_registry_and_filter_field(module: str) -> None:
     assert rows
     assert all(list(r) == [f.name for f in mod.fields] for r in rows)
     assert all(datetime.date.fromisoformat(str(r[mod.date_field])[:10]) for r in rows)
-    if mod.kind is Kind.DOCUMENT and module != "collection":
+    if mod.kind is ModuleKind.DOCUMENT and module != "collection":
         assert all(day_of_doc1no(str(r["Doc1No"])) for r in rows)
 
 

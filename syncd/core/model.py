@@ -22,7 +22,7 @@ class FieldType(StrEnum):
     TIME = "time"
 
 
-class Kind(StrEnum):
+class ModuleKind(StrEnum):
     """Master rows are filtered by modification time; documents by their own date."""
 
     MASTER = "master"
@@ -53,7 +53,7 @@ class Module:
     name: str  # config / CLI name, also the warehouse table name
     endpoint: str  # default file under base_url
     label: str  # how the server names it in "<label> read permission denied"
-    kind: Kind
+    kind: ModuleKind
     date_field: str  # the field the server's date_from/date_to filter applies to
     key: tuple[str, ...]  # API field names of the primary key (after `source`)
     header: tuple[Field, ...]

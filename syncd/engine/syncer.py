@@ -33,7 +33,7 @@ DEFAULT_PURPOSES = frozenset({Purpose.FRESH, Purpose.BACKFILL})
 class Syncer(Generic[C]):
     """One source's passes: its limiter (the host's), one HTTP session with the kind's
     client ``C`` over it, and its warehouse connection's loader, shared by every pass.
-    Use ``async with Kind(...) as s: await s.run(...)``; a kind supplies ``_client``."""
+    Use ``async with KindSyncer(...) as s: await s.run(...)``; a kind supplies ``_client``."""
 
     def __init__(
         self, source: SourceConfig, conn: Connection, *,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from syncd.config import ScheduleConfig
 from syncd.core.freshness import read_every
-from syncd.core.model import Kind
+from syncd.core.model import ModuleKind
 from syncd.core.windows import Purpose
 
 # Offsets of a leader's first runs: fresh data first, then the backfill, then the deep job.
@@ -104,15 +104,15 @@ def jobs(schedule: ScheduleConfig, modules: tuple[str, ...],
     return out
 
 
-def deep_passes(schedule: ScheduleConfig, kinds: Mapping[str, Kind],
+def deep_passes(schedule: ScheduleConfig, kinds: Mapping[str, ModuleKind],
                 complete: Collection[str], now: dt.datetime) -> list[DeepPass]:
     """The deep passes the deep job runs at ``now`` (aware, in the source's timezone):
     documents re-read since the last reread boundary, masters reconciled since the last
     reconcile boundary; only modules whose backfill is complete take part. The ledger
     decides which windows of the cycle are still due, so a repeated pass is cheap."""
     out = []
-    for boundary, kind, purpose in ((schedule.reread, Kind.DOCUMENT, Purpose.REREAD),
-                                    (schedule.reconcile, Kind.MASTER, Purpose.RECONCILE)):
+    for boundary, kind, purpose in ((schedule.reread, ModuleKind.DOCUMENT, Purpose.REREAD),
+                                    (schedule.reconcile, ModuleKind.MASTER, Purpose.RECONCILE)):
         modules = tuple(m for m, k in kinds.items() if k is kind and m in complete)
         if boundary is not None and modules:
             out.append(DeepPass(modules, purpose, boundary.last(now)))

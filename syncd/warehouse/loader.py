@@ -19,7 +19,7 @@ import msgspec
 import structlog
 
 from syncd.core import copytext, rows
-from syncd.core.model import Kind, Module
+from syncd.core.model import Module, ModuleKind
 from syncd.core.results import LoadResult
 from syncd.core.rows import WindowRows
 from syncd.core.windows import Purpose, Window, advance
@@ -72,7 +72,7 @@ class Loader:
         async with self._transaction(module, f"{module.name} {window}"):
             tally = await self._write(module, window_rows, units)
             deleted = 0
-            if module.kind is Kind.DOCUMENT:
+            if module.kind is ModuleKind.DOCUMENT:
                 deleted = await self.conn.fetchval(
                     sql.mark_deleted(module), self.source, window.date_from,
                     window.date_to)

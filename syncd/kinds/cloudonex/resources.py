@@ -9,7 +9,7 @@ everything else documented text. Undocumented fields stay in ``_raw``.
 
 from __future__ import annotations
 
-from syncd.core.model import Field, FieldType, Kind, Module
+from syncd.core.model import Field, FieldType, Module, ModuleKind
 
 SCHEMA = "cloudonex"
 # How the hourly budget is shared: complete reads never use the reserve kept for fresh
@@ -46,7 +46,8 @@ def _resource(name: str, spec: str, *, items: str | None = None,
     """One resource; ``items`` names the singular of a resource with line items, ``dated``
     one the server filters by ``date_from``/``date_to`` on its ``date``."""
     return Module(
-        name=name, endpoint=name, label=name, kind=Kind.DOCUMENT if dated else Kind.MASTER,
+        name=name, endpoint=name, label=name,
+        kind=ModuleKind.DOCUMENT if dated else ModuleKind.MASTER,
         date_field="date" if dated else "", key=("id",), header=_fields(spec),
         lines=_ITEMS if items else (), schema=SCHEMA,
         line_name=f"{items}_items" if items else None,
@@ -71,4 +72,4 @@ RESOURCES: tuple[Module, ...] = (
 )
 
 BY_NAME: dict[str, Module] = {m.name: m for m in RESOURCES}
-DATED = frozenset(m.name for m in RESOURCES if m.kind is Kind.DOCUMENT)
+DATED = frozenset(m.name for m in RESOURCES if m.kind is ModuleKind.DOCUMENT)

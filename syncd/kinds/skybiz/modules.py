@@ -8,7 +8,7 @@ expanded (AnalysisCode1–15, UOM1–4, DUD1–6, Y1–Y5 …).
 
 from __future__ import annotations
 
-from syncd.core.model import Field, FieldType, Kind, Module
+from syncd.core.model import Field, FieldType, Module, ModuleKind
 
 SCHEMA = "skybiz"  # the warehouse schema of every SKYBIZ table
 # Every read names date_from..date_to of at most 31 days (date_to = date_from + 30).
@@ -175,24 +175,24 @@ _COLLECTION = _ordered(
 _DOC_KEY = ("DocType", "Doc1No")
 
 MODULES: tuple[Module, ...] = (
-    Module("customer", "customer.php", "Customer", Kind.MASTER, "DateTimeModified",
+    Module("customer", "customer.php", "Customer", ModuleKind.MASTER, "DateTimeModified",
            ("CusCode",), _PARTY, accepts_fields=True, modified_field="DateTimeModified",
            schema=SCHEMA),
-    Module("supplier", "supplier.php", "Supplier", Kind.MASTER, "DateTimeModified",
+    Module("supplier", "supplier.php", "Supplier", ModuleKind.MASTER, "DateTimeModified",
            ("CusCode",), _PARTY, accepts_fields=True, modified_field="DateTimeModified",
            schema=SCHEMA),
-    Module("item", "item.php", "Item", Kind.MASTER, "DateTimeModified",
+    Module("item", "item.php", "Item", ModuleKind.MASTER, "DateTimeModified",
            ("ItemCode",), _ITEM, accepts_fields=True, modified_field="DateTimeModified",
            schema=SCHEMA),
-    Module("sales", "sales.php", "Sales", Kind.DOCUMENT, "D_ate",
+    Module("sales", "sales.php", "Sales", ModuleKind.DOCUMENT, "D_ate",
            _DOC_KEY, _SALES_HEADER, _SALES_LINES, lookback_days=7, schema=SCHEMA),
-    Module("purchase", "purchase.php", "Purchase", Kind.DOCUMENT, "D_ate",
+    Module("purchase", "purchase.php", "Purchase", ModuleKind.DOCUMENT, "D_ate",
            _DOC_KEY, _PURCHASE_HEADER, _PURCHASE_LINES, lookback_days=7, schema=SCHEMA),
-    Module("collection", "collection.php", "Collection", Kind.DOCUMENT, "D_ate",
+    Module("collection", "collection.php", "Collection", ModuleKind.DOCUMENT, "D_ate",
            ("RunNo",), _COLLECTION, lookback_days=7, schema=SCHEMA),
-    Module("sales_order", "sales_order.php", "Sales Order", Kind.DOCUMENT, "D_ate",
+    Module("sales_order", "sales_order.php", "Sales Order", ModuleKind.DOCUMENT, "D_ate",
            _DOC_KEY, _SALES_ORDER_HEADER, _SALES_ORDER_LINES, lookback_days=7, schema=SCHEMA),
-    Module("price_matrix", "price_matrix.php", "Price Matrix", Kind.MASTER, "DateTimeModify",
+    Module("price_matrix", "price_matrix.php", "Price Matrix", ModuleKind.MASTER, "DateTimeModify",
            ("RunNo",), _PRICE_MATRIX, extra_params=(("item_code", ""), ("cus_code", "")),
            modified_field="DateTimeModify", schema=SCHEMA),
 )

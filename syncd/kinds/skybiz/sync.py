@@ -21,7 +21,7 @@ import structlog
 from syncd.config import SourceConfig
 from syncd.core import body
 from syncd.core.backoff import Backoff
-from syncd.core.model import Kind, Module
+from syncd.core.model import Module, ModuleKind
 from syncd.core.results import Cycle, LoadResult, ModuleRun, ResyncRange
 from syncd.core.splits import Span
 from syncd.core.windows import Purpose, Window, cycle_windows, plan
@@ -162,7 +162,7 @@ class _Pass:
 
     async def _plan_cycle(self, module: Module) -> list[Window]:
         """Reread (documents) or reconcile (masters): the cycle's windows not yet done."""
-        purpose = Purpose.REREAD if module.kind is Kind.DOCUMENT else Purpose.RECONCILE
+        purpose = Purpose.REREAD if module.kind is ModuleKind.DOCUMENT else Purpose.RECONCILE
         if purpose not in self.purposes or self.cycle is None:
             return []
         async with self.loader.turn():
@@ -180,7 +180,7 @@ class _Pass:
 
     async def _finish_cycle(self, module: Module) -> None:
         """After every reconcile window of the cycle committed, apply its deletions."""
-        if Purpose.RECONCILE not in self.purposes or module.kind is not Kind.MASTER:
+        if Purpose.RECONCILE not in self.purposes or module.kind is not ModuleKind.MASTER:
             return
         assert self.cycle is not None
         async with self.loader.turn():
