@@ -16,9 +16,9 @@ from syncd.core.errors import ConfigError, SourceBusy
 from syncd.core.results import ModuleRun, ResyncRange
 from syncd.engine.hosts import limiters_for
 from syncd.engine.progress import Progress
-from syncd.engine.syncer import open_syncer
+from syncd.engine.syncer import kind_syncer, open_syncer
 from syncd.service import leader
-from syncd.warehouse import db, state
+from syncd.warehouse import db
 
 
 async def migrate(cfg: Config) -> list[str]:
@@ -74,10 +74,9 @@ async def sync(
     return [run for runs in results for run in runs]
 
 
-async def reset(cfg: Config, source: SourceConfig, module: str) -> bool:
+async def reset(cfg: Config, source: SourceConfig, module: str) -> str:
+    """``syncd reset`` of one module: what its kind forgot and what the next sync does."""
     async with db.ready(cfg.warehouse) as dsn, db.connection(dsn) as conn:
-        if source.source_kind.windowed:
-            return await state.reset(conn, source.name, module)
-        return await state.forget_full_read(conn, source.name, module)
+        return await kind_syncer(source).forget(conn, source, module)
 
 

@@ -150,13 +150,8 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     for source in commands.select(cfg, args.source, [args.module]):
-        had = asyncio.run(commands.reset(cfg, source, args.module))
-        state = "forgotten" if had else "had none"
-        if source.source_kind.windowed:
-            print(f"{source.name}/{args.module}: watermarks {state}; the next sync backfills it")
-        else:
-            print(f"{source.name}/{args.module}: last complete read {state}; the next sync "
-                  "reads it completely")
+        done = asyncio.run(commands.reset(cfg, source, args.module))
+        print(f"{source.name}/{args.module}: {done}")
     return EXIT_OK
 
 

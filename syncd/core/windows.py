@@ -151,3 +151,13 @@ def advance(marks: Watermarks, window: Window) -> Watermarks:
     if window.date_from > marks.high + _DAY or window.date_to < marks.low - _DAY:
         raise ValueError(f"window {window} is not contiguous with {marks.low}..{marks.high}")
     return Watermarks(min(marks.low, window.date_from), max(marks.high, window.date_to))
+
+
+def loaded_share(marks: Watermarks, floor: dt.date, today: dt.date) -> float:
+    """Share of the days from ``floor`` (where a backfill stops) to today that are loaded."""
+    if marks.low is None or marks.high is None:
+        return 0.0
+    span = (today - min(floor, today)).days + 1
+    low = max(marks.low, floor)
+    loaded = (min(marks.high, today) - low).days + 1
+    return round(max(0.0, min(1.0, loaded / span)), 4)

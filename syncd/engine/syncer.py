@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
 import aiohttp
@@ -17,6 +18,7 @@ from syncd.config import SourceConfig
 from syncd.core.backoff import Backoff
 from syncd.core.errors import ApiError, SourceUnauthorized, SyncdError
 from syncd.core.results import Cycle, ModuleRun, ResyncRange
+from syncd.core.statusdoc import BudgetDoc
 from syncd.core.windows import Purpose
 from syncd.engine.hosts import limiters_for
 from syncd.engine.http import ClientObserver, open_session
@@ -27,6 +29,18 @@ from syncd.warehouse.db import Connection
 from syncd.warehouse.loader import Loader
 
 C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """How far one module is, in the status document's words (CONTRACT §5), as its kind
+    reckons it: windowed kinds by watermarks, paged kinds by their last complete read."""
+
+    high: dt.date | None
+    complete: bool
+    progress: float
+    full_read_at: dt.datetime | None = None
+    reads_completely: bool = False  # the kind reads whole resources (last_full_read_at)
 DEFAULT_PURPOSES = frozenset({Purpose.FRESH, Purpose.BACKFILL})
 
 
@@ -50,6 +64,26 @@ class Syncer(Generic[C]):
     def _client(self, session: aiohttp.ClientSession) -> C:
         raise NotImplementedError
 
+    # -- what the engine asks a kind about its modules, without knowing the kind ---------
+
+    @classmethod
+    def standing(cls, source: SourceConfig, st: state.ModuleStatus,
+                 now: dt.datetime) -> Standing:
+        """How far ``st``'s module is."""
+        raise NotImplementedError
+
+    @classmethod
+    async def forget(cls, conn: Connection, source: SourceConfig, module: str) -> str:
+        """``syncd reset``: forget what makes the next sync read ``module`` again from the
+        start; the sentence's tail saying what was forgotten and what happens next."""
+        raise NotImplementedError
+
+    @classmethod
+    async def budget_doc(cls, conn: Connection, source: SourceConfig,
+                     now: dt.datetime) -> BudgetDoc | None:
+        """The API budget as the server announced it, for kinds whose servers do."""
+        return None
+
     async def run(self, modules: tuple[str, ...], progress: Progress, *, now: dt.datetime,
                   purposes: frozenset[Purpose] = DEFAULT_PURPOSES,
                   resync: ResyncRange | None = None,
@@ -68,15 +102,20 @@ class Syncer(Generic[C]):
             pass
 
 
+def kind_syncer(source: SourceConfig) -> type[Syncer[Any]]:
+    """The Syncer class of ``source``'s kind (named by the kind registry, never here)."""
+    found = source.source_kind.syncer()
+    if not (isinstance(found, type) and issubclass(found, Syncer)):
+        raise TypeError(f"{source.kind}: its syncer is not a syncd.engine.syncer.Syncer")
+    return found
+
+
 def open_syncer(source: SourceConfig, conn: Connection, *,
                 backoff: Backoff | None = None, observer: ClientObserver | None = None,
                 limiter: RateLimiter | None = None) -> Syncer[Any]:
     """The syncer of ``source``'s kind (named by the kind registry, never here)."""
-    kind_syncer = source.source_kind.syncer()
-    built = kind_syncer(source, conn, backoff=backoff, observer=observer, limiter=limiter)
-    if not isinstance(built, Syncer):
-        raise TypeError(f"{source.kind}: its syncer is not a syncd.engine.syncer.Syncer")
-    return built
+    return kind_syncer(source)(source, conn, backoff=backoff, observer=observer,
+                               limiter=limiter)
 
 
 async def run_modules(runs: list[ModuleRun],

@@ -40,9 +40,6 @@ class SourceKind:
     writer_path: str | None = None  # "module:Class" of its outbox Writer: (source, client)
     #                                 -> Writer (client None: only validate)
     registers: bool = False  # credentials can be obtained by `syncd register`
-    # (complete reads, write-back): the most of the hourly budget each may take, for kinds
-    # that share a budget that way (status shows it)
-    budget_shares: tuple[float, float] | None = None
     # the request encodings its server may take, the first tried first (CONTRACT §10)
     request_encodings: tuple[str, ...] = ()
     hints_path: str | None = None  # "module:Class" of its webhook HintReader: (syncer) ->
@@ -105,8 +102,7 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
         checker_path="syncd.kinds.cloudonex.check:check_source",
         url_hint="https://crm.example.com/api/v2", pushes=True,
         writer_path="syncd.kinds.cloudonex.push.writer:CloudonexWriter",
-        hints_path="syncd.kinds.cloudonex.hints:HintReader",
-        budget_shares=(1 - resources.RESERVE_SHARE, resources.PUSH_SHARE)),
+        hints_path="syncd.kinds.cloudonex.hints:HintReader"),
 )}
 
 

@@ -7,8 +7,9 @@ import datetime as dt
 
 from syncd.config import Config, SourceConfig
 from syncd.core import freshness as fresh
-from syncd.core.statusdoc import BudgetDoc, CapacityDoc, ModuleDoc, SourceDoc, StatusDoc
+from syncd.core.statusdoc import CapacityDoc, ModuleDoc, SourceDoc, StatusDoc
 from syncd.engine import capacity
+from syncd.engine.syncer import kind_syncer
 from syncd.service import membership
 from syncd.warehouse import db, hooks, outbox, state
 from syncd.warehouse import freshness as reads
@@ -36,26 +37,17 @@ async def source_document(
     """One source's part of the status document; its leader and its host's capacity as the
     caller knows them (computed once for all sources)."""
     modules: list[ModuleDoc] = []
-    windowed = source.backfill_from is not None
+    kind = kind_syncer(source)
     read_at = await reads.reads(conn, source.name)
     for name in source.modules:
         st = await state.module_status(conn, source.name, source.module(name))
-        floor = source.backfill_floor(name)  # masters: masters_from; documents: backfill_from
-        if floor is not None:
-            high = st.high_watermark
-            complete = st.low_watermark is not None and st.low_watermark <= floor
-            progress = _progress(st, floor, source.today(now))
-        else:  # a paged kind: current as of its last read, complete after a complete read
-            high = st.last_success_at.astimezone(source.zone).date() if st.last_success_at \
-                else None
-            complete = st.last_full_read_at is not None
-            progress = 1.0 if complete else 0.0
+        standing = kind.standing(source, st, now)
         entry: ModuleDoc = {
             "module": name,
-            "high_watermark": _iso(high),
+            "high_watermark": _iso(standing.high),
             "low_watermark": _iso(st.low_watermark),
-            "backfill_complete": complete,
-            "backfill_progress": progress,
+            "backfill_complete": standing.complete,
+            "backfill_progress": standing.progress,
             "rows": st.rows,
             "deleted_rows": st.deleted_rows,
             "last_success_at": _iso(_local(st.last_success_at, source)),
@@ -63,8 +55,8 @@ async def source_document(
             "new_fields": list(st.new_fields),
             "unparsed_values": st.unparsed_values,
         }
-        if not windowed:
-            entry["last_full_read_at"] = _iso(_local(st.last_full_read_at, source))
+        if standing.reads_completely:
+            entry["last_full_read_at"] = _iso(_local(standing.full_read_at, source))
         _add_freshness(entry, source.freshness_target(name), read_at.get(name), now)
         modules.append(entry)
     doc: SourceDoc = {
@@ -72,9 +64,8 @@ async def source_document(
         "renewal_date": _iso(source.renewal_date),
         "leader": leader, "outbox": await outbox.counts(conn, source.name),
         "capacity": host_capacity}
-    if not windowed:
-        doc["budget"] = _shares(_budget(await state.budget(conn, source.name), source, now),
-                                source)
+    if (budget := await kind.budget_doc(conn, source, now)) is not None:
+        doc["budget"] = budget
     if source.source_kind.request_encodings:  # CONTRACT §10: which one the server takes
         doc["request_encoding"] = (await state.request_encoding(conn, source.name)
                                    or source.source_kind.request_encodings[0])
@@ -109,40 +100,6 @@ def _host(s: SourceDoc) -> str | None:
 
 def _local(at: dt.datetime | None, source: SourceConfig) -> dt.datetime | None:
     return at.astimezone(source.zone).replace(microsecond=0) if at else None
-
-
-def _budget(seen: state.Budget | None, source: SourceConfig, now: dt.datetime) -> BudgetDoc:
-    """The API budget as its server announced it last (``remaining`` is back to the limit
-    once ``reset_at`` has passed)."""
-    rate = source.rate_limit
-    limit = seen.limit if seen and seen.limit is not None else rate.requests
-    remaining = seen.remaining if seen else None
-    if seen and seen.reset_at is not None and seen.reset_at <= now:
-        remaining = limit
-    return {"limit": limit, "per_seconds": rate.per_seconds, "remaining": remaining,
-            "reset_at": _iso(_local(seen.reset_at, source) if seen else None),
-            "observed_at": _iso(_local(seen.observed_at, source) if seen else None)}
-
-
-def _shares(doc: BudgetDoc, source: SourceConfig) -> BudgetDoc:
-    """How the hour is shared (README "Write-back to CloudOnex"): complete reads and pushes
-    each have a ceiling, fresh reads go first and keep the reserve."""
-    shares = source.source_kind.budget_shares
-    if shares is not None:
-        requests = source.rate_limit.requests
-        doc["complete_reads_limit"] = max(1, int(requests * shares[0]))
-        doc["push_limit"] = max(1, int(requests * shares[1]))
-    return doc
-
-
-def _progress(st: state.ModuleStatus, backfill_from: dt.date, today: dt.date) -> float:
-    """Share of the days from the module's backfill floor to today that are loaded."""
-    if st.low_watermark is None or st.high_watermark is None:
-        return 0.0
-    span = (today - min(backfill_from, today)).days + 1
-    low = max(st.low_watermark, backfill_from)
-    loaded = (min(st.high_watermark, today) - low).days + 1
-    return round(max(0.0, min(1.0, loaded / span)), 4)
 
 
 def _iso(value: dt.date | dt.datetime | None) -> str | None:

@@ -28,12 +28,13 @@ from syncd.core.backoff import Backoff
 from syncd.core.errors import ApiError
 from syncd.core.model import Module
 from syncd.core.results import Cycle, ModuleRun, ResyncRange
+from syncd.core.statusdoc import BudgetDoc
 from syncd.core.windows import Purpose
 from syncd.engine import syncer
 from syncd.engine.http import ClientObserver
 from syncd.engine.limiter import RateLimiter
 from syncd.engine.progress import Progress
-from syncd.kinds.cloudonex import budget, deletions
+from syncd.kinds.cloudonex import budget, deletions, resources
 from syncd.kinds.cloudonex import plan as planning
 from syncd.kinds.cloudonex.answers import Page, record_id
 from syncd.kinds.cloudonex.budget import seconds_to_reset
@@ -80,6 +81,40 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
         super().__init__(source, conn, backoff=backoff, observer=observer, limiter=limiter)
         self.tried: dict[str, dt.datetime] = {}  # complete reads attempted by this process
         self.by_id: set[str] = set()  # resources whose GET by id answered a record
+
+    @classmethod
+    def standing(cls, source: SourceConfig, st: state.ModuleStatus,
+                 now: dt.datetime) -> syncer.Standing:
+        """Current as of its last read; complete once a complete read ran."""
+        high = st.last_success_at.astimezone(source.zone).date() if st.last_success_at \
+            else None
+        complete = st.last_full_read_at is not None
+        return syncer.Standing(high, complete, 1.0 if complete else 0.0,
+                               full_read_at=st.last_full_read_at, reads_completely=True)
+
+    @classmethod
+    async def forget(cls, conn: Connection, source: SourceConfig, module: str) -> str:
+        had = await state.forget_full_read(conn, source.name, module)
+        return (f"last complete read {'forgotten' if had else 'had none'}; the next sync "
+                "reads it completely")
+
+    @classmethod
+    async def budget_doc(cls, conn: Connection, source: SourceConfig,
+                     now: dt.datetime) -> BudgetDoc | None:
+        """The hour as the server announced it last (``remaining`` is back to the limit
+        once ``reset_at`` has passed), and how it is shared: complete reads and pushes each
+        have a ceiling, fresh reads go first and keep the reserve."""
+        seen = await state.budget(conn, source.name)
+        rate = source.rate_limit
+        limit = seen.limit if seen and seen.limit is not None else rate.requests
+        remaining = seen.remaining if seen else None
+        if seen and seen.reset_at is not None and seen.reset_at <= now:
+            remaining = limit
+        return {"limit": limit, "per_seconds": rate.per_seconds, "remaining": remaining,
+                "reset_at": _iso_local(seen.reset_at if seen else None, source),
+                "observed_at": _iso_local(seen.observed_at if seen else None, source),
+                "complete_reads_limit": max(1, rate.requests - budget.reserve(rate.requests)),
+                "push_limit": max(1, int(rate.requests * resources.PUSH_SHARE))}
 
     def _client(self, session: aiohttp.ClientSession) -> CloudonexClient:
         return CloudonexClient(self.source, session, self.limiter, backoff=self.backoff,
@@ -269,3 +304,8 @@ def _ids(records: list[msgspec.Raw]) -> list[int]:
     """The ids of a page's records; records without one are left out (they cannot be
     stored either)."""
     return [rid for rid in map(record_id, records) if rid is not None]
+
+
+def _iso_local(at: dt.datetime | None, source: SourceConfig) -> str | None:
+    """An instant in the source's zone, to the second, as ISO text."""
+    return at.astimezone(source.zone).replace(microsecond=0).isoformat() if at else None

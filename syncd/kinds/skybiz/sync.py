@@ -24,7 +24,14 @@ from syncd.core.backoff import Backoff
 from syncd.core.model import Module, ModuleKind
 from syncd.core.results import Cycle, LoadResult, ModuleRun, ResyncRange
 from syncd.core.splits import Span
-from syncd.core.windows import Purpose, Window, cycle_windows, plan
+from syncd.core.windows import (
+    Purpose,
+    Watermarks,
+    Window,
+    cycle_windows,
+    loaded_share,
+    plan,
+)
 from syncd.core.windows import resync as resync_windows
 from syncd.engine import syncer
 from syncd.engine.http import Answer, ClientObserver
@@ -76,6 +83,22 @@ class SourceSync(syncer.Syncer[SkybizClient]):
             async with self.loader.turn():
                 await state.save_request_encoding(self.conn, self.source.name, client.encoding)
             self.encoding = client.encoding
+
+    @classmethod
+    def standing(cls, source: SourceConfig, st: state.ModuleStatus,
+                 now: dt.datetime) -> syncer.Standing:
+        """Loaded back to the module's floor (masters_from or backfill_from) = complete."""
+        floor = source.backfill_floor(st.module)
+        assert floor is not None, "a SKYBIZ source has backfill_from"
+        complete = st.low_watermark is not None and st.low_watermark <= floor
+        share = loaded_share(Watermarks(st.low_watermark, st.high_watermark), floor,
+                             source.today(now))
+        return syncer.Standing(st.high_watermark, complete, share)
+
+    @classmethod
+    async def forget(cls, conn: Connection, source: SourceConfig, module: str) -> str:
+        had = await state.reset(conn, source.name, module)
+        return f"watermarks {'forgotten' if had else 'had none'}; the next sync backfills it"
 
     def _client(self, session: aiohttp.ClientSession) -> SkybizClient:
         return SkybizClient(self.source, session, self.limiter, backoff=self.backoff,
