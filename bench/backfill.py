@@ -1,6 +1,6 @@
 """A full backfill of the eight modules against the rate-limit floor.
 
-The real pass (syncd.commands.sync: planner, one limiter, one session, pipelined windows,
+The real pass (syncd.cli.commands.sync: planner, one limiter, one session, pipelined windows,
 one warehouse connection) backfills HISTORY_DAYS of every module from the bundled
 simulator into an embedded PostgreSQL, simulator and client both at 5 requests per 1 s.
 The floor is the time the limiter itself needs for the requests made; wall / floor says

@@ -1,6 +1,6 @@
 """CloudOnex complete read: 50,000 invoices against the real 1000 requests / hour budget.
 
-The real pass (syncd.commands.sync → ResourceSync: the source's limiter at 1000 / 3600 s,
+The real pass (syncd.cli.commands.sync → ResourceSync: the source's limiter at 1000 / 3600 s,
 the bulk limiter that keeps 20 % of the hour for fresh windows, pages committed as they
 arrive) reads every invoice of the bundled CloudOnex simulator, which enforces the same
 limit and sends its X-RateLimit headers, into an embedded PostgreSQL. Figures:

@@ -20,11 +20,14 @@ from syncd_simulator import Simulator
 
 def source_for(sim: Simulator, base_url: str, backfill_from: dt.date, rate: RateLimit, *,
                modules: tuple[str, ...] = tuple(m.name for m in skybiz.MODULES),
-               name: str = "bench") -> SourceConfig:
-    """A source reading ``sim`` at ``base_url`` with the simulator's own credentials."""
+               name: str = "bench", masters_from: dt.date | None = None) -> SourceConfig:
+    """A source reading ``sim`` at ``base_url`` with the simulator's own credentials; its
+    masters walk back as far as its documents unless ``masters_from`` says otherwise (the
+    simulator's masters are no older than its history)."""
     return SourceConfig(
         name=name, kind="skybiz", base_url=base_url, timezone="Asia/Kuala_Lumpur",
-        backfill_from=backfill_from, modules=modules, rate_limit=rate,
+        backfill_from=backfill_from, masters_from=masters_from or backfill_from,
+        modules=modules, rate_limit=rate,
         credentials=Credentials(Secret(sim.options.api_key), Secret(sim.options.api_secret)))
 
 
