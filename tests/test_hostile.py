@@ -124,6 +124,7 @@ async def env(tmp_path: Path, pg_dsn: str) -> AsyncIterator[Env]:
     path.write_text(
         f'[warehouse]\ndsn = "{pg_dsn}"\n[sources.main]\nbase_url = "{url}"\n'
         f'backfill_from = "{sim.dataset.today - dt.timedelta(days=HISTORY)}"\n'
+        f'masters_from = "{sim.dataset.today - dt.timedelta(days=HISTORY)}"\n'
         "[sources.main.rate_limit]\nrequests = 1000\nper_seconds = 1\nmargin_seconds = 0\n")
     creds = {"SYNCD_MAIN_API_KEY": sim.options.api_key,
              "SYNCD_MAIN_API_SECRET": sim.options.api_secret}
@@ -239,3 +240,64 @@ async def test_an_html_page_with_200_is_no_data(env: Env) -> None:
     assert (await fetch(env.dsn, "SELECT count(*) AS n FROM skybiz.sales"))[0]["n"] == 0
     assert runs["customer"].error is None
     await env.customers_exact()
+
+
+def _sales_answer(records: bytes) -> bytes:
+    return (b'{"status":"success","request_id":"r1","data":{"mode":1,"total_returned":1,'
+            b'"data":[' + records + b"]}}")
+
+
+async def test_json_nested_5000_deep_fails_the_window_not_the_pass(env: Env) -> None:
+    """An answer nested deeper than any parser's recursion: the module stops with a sentence
+    (no RecursionError), the other module is exact."""
+
+    async def deep(request: web.Request) -> web.Response:
+        return web.Response(body=_sales_answer(b"[" * 5000 + b"]" * 5000),
+                            content_type="application/json")
+
+    env.front.hostile = deep
+    runs = await env.sync()
+    assert runs["sales"].error is not None
+    assert "Recursion" not in str(runs["sales"].error)
+    assert runs["customer"].error is None
+    await env.customers_exact()
+
+
+async def test_invalid_utf8_nul_and_a_64_mb_string_keep_the_record(env: Env) -> None:
+    """Invalid UTF-8 bytes, a NUL escape and a 64 MB string inside a sales record: the
+    record is stored (bad bytes replaced, the long value in _raw), nothing crashes."""
+    today = env.sim.dataset.today.isoformat()
+    big = b"x" * (64 * 1024 * 1024)
+    record = (b'{"DocType":"CS","Doc1No":"H1","D_ate":"' + today.encode() + b'",'
+              b'"CusCode":"caf\xc3\xa9 \xff\xfe bad","Remark":"nul\\u0000here",'
+              b'"Note":"' + big + b'"}')
+
+    async def nasty(request: web.Request) -> web.Response:
+        return web.Response(body=_sales_answer(record), content_type="application/json")
+
+    env.front.hostile = nasty
+    runs = await env.sync()
+    assert runs["sales"].error is None, runs["sales"].error
+    rows = await fetch(env.dsn, "SELECT doc1no, cuscode, length(_raw::text) AS raw "
+                       "FROM skybiz.sales")
+    assert [r["doc1no"] for r in rows] == ["H1"]
+    assert rows[0]["cuscode"].startswith("café ")
+    assert "\ufffd" in rows[0]["cuscode"]
+    assert rows[0]["raw"] > len(big)
+    await env.customers_exact()
+
+
+@pytest.mark.parametrize("reset", ["9999999999", "1e15", "inf", "nan", "-5", "soon"])
+def test_a_lying_rate_header_holds_no_longer_than_the_sources_window(reset: str) -> None:
+    """X-RateLimit-Remaining: 0 with an absurd Reset holds reads for at most the source's
+    own per_seconds (CONTRACT §10), whatever the header says."""
+    import time
+
+    from syncd.kinds.cloudonex import budget
+    from syncd.kinds.cloudonex.answers import RateHeaders
+
+    headers = RateHeaders.read({"X-RateLimit-Limit": "1000", "X-RateLimit-Remaining": "0",
+                                "X-RateLimit-Reset": reset})
+    verdict = budget.judge(headers, time.time(), 0, 1000, cap=3600.0)
+    assert verdict is not None
+    assert 0 <= verdict.seconds <= 3600.0
