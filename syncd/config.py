@@ -151,6 +151,19 @@ class ObservabilityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhooksConfig:
+    """Where ``syncd run`` serves CloudOnex webhooks (§8.2); no host: the observability
+    listener."""
+
+    host: str | None = None
+    port: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.host is None) != (self.port is None):
+            raise ValueError("a webhooks listener needs both a host and a port, or neither")
+
+
+@dataclass(frozen=True, slots=True)
 class AlertsConfig:
     """Where alerts go (§11): webhook URLs (secrets: a Slack URL is its own token) and
     how many failed passes in a row make a module "failing"."""
@@ -171,6 +184,7 @@ class Config:
     schedule: ScheduleConfig = ScheduleConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     alerts: AlertsConfig = AlertsConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
 
     def source(self, name: str) -> SourceConfig:
         for s in self.sources:
@@ -235,7 +249,7 @@ class _Parser:
 
     def config(self, raw: dict[str, Any]) -> Config:
         top = self.table(raw, "top level", ("warehouse", "sources", "schedule", "observability",
-                                             "alerts"))
+                                             "alerts", "webhooks"))
         sources_raw = self.table(top.get("sources", {}), "[sources]", None)
         if not sources_raw:
             raise self.fail("[sources]", "no source configured; add a [sources.<name>] table.")
@@ -253,6 +267,7 @@ class _Parser:
             schedule=schedule,
             observability=self.observability(top.get("observability", {})),
             alerts=self.alerts(top.get("alerts", {})),
+            webhooks=self.webhooks(top.get("webhooks", {})),
         )
 
     def warehouse(self, raw: Any) -> WarehouseConfig:
@@ -555,14 +570,25 @@ class _Parser:
 
     def observability(self, raw: Any) -> ObservabilityConfig:
         t = self.table(raw, "[observability]", ("listen", "log_format"))
-        listen = t.get("listen", "127.0.0.1:9108")
-        m = re.fullmatch(r"\[?([^\[\]]*?)\]?:(\d{1,5})", str(listen))
-        if not m or not 0 < int(m[2]) < 65536:
-            raise self.fail("[observability] listen", f"{listen!r} is not HOST:PORT.")
+        host, port = self.listen(t.get("listen", "127.0.0.1:9108"), "[observability] listen")
         fmt = t.get("log_format", "json")
         if fmt not in ("json", "console"):
             raise self.fail("[observability] log_format", "must be \"json\" or \"console\".")
-        return ObservabilityConfig(host=m[1] or "127.0.0.1", port=int(m[2]), log_format=fmt)
+        return ObservabilityConfig(host=host, port=port, log_format=fmt)
+
+    def webhooks(self, raw: Any) -> WebhooksConfig:
+        t = self.table(raw, "[webhooks]", ("listen",))
+        if "listen" not in t:
+            return WebhooksConfig()
+        host, port = self.listen(t["listen"], "[webhooks] listen")
+        return WebhooksConfig(host=host, port=port)
+
+    def listen(self, value: Any, where: str) -> tuple[str, int]:
+        """``HOST:PORT`` (``[::1]:PORT`` for IPv6; no host: 127.0.0.1)."""
+        m = re.fullmatch(r"\[?([^\[\]]*?)\]?:(\d{1,5})", str(value))
+        if not m or not 0 < int(m[2]) < 65536:
+            raise self.fail(where, f"{value!r} is not HOST:PORT.")
+        return m[1] or "127.0.0.1", int(m[2])
 
 
 def parse_duration(value: Any, parser: _Parser, where: str, *, zero: bool = False,

@@ -18,14 +18,17 @@ from tests.test_daemon import Daemons, daemons, free_port, status_json, until
 __all__ = ["daemons"]  # the fixture, used by name
 
 
-def config(tmp_path: Path, url: str, dsn: str, port: int) -> Path:
-    """One CloudOnex source, reads an hour apart: only hints and pushes act meanwhile."""
+def config(tmp_path: Path, url: str, dsn: str, port: int, hooks: int | None = None) -> Path:
+    """One CloudOnex source, reads an hour apart: only hints and pushes act meanwhile;
+    ``hooks``: the webhook receiver's own port ([webhooks] listen)."""
     path = tmp_path / "syncd.toml"
     path.write_text(
         f'[warehouse]\ndsn = "{dsn}"\n\n[schedule]\ninterval = "1h"\nfull_read = "1h"\n'
         f'push = "1h"\n\n[sources.crm]\nkind = "cloudonex"\nbase_url = "{url}"\n'
         'modules = ["invoices", "customers"]\n\n'
-        f'[observability]\nlisten = "127.0.0.1:{port}"\n', encoding="utf-8")
+        f'[observability]\nlisten = "127.0.0.1:{port}"\n'
+        + (f'\n[webhooks]\nlisten = "127.0.0.1:{hooks}"\n' if hooks else ""),
+        encoding="utf-8")
     return path
 
 
@@ -122,5 +125,47 @@ async def test_daemon_pushes_a_cloudonex_document_on_insert(
 
     outbox = await until(shown, "the outbox in /status.json", 20, running)
     assert outbox["customers"]["inserted"] == 1
+    running.terminate()
+    assert (await running.finish()).code == 0
+
+
+async def test_a_webhook_at_its_own_listener_brings_the_invoice(
+    cloudonex_simulator: Any, pg_dsn: str, tmp_path: Path, daemons: Daemons
+) -> None:
+    """With [webhooks] listen the hint arrives on that port and is read; the observability
+    listener then does not serve the hook path (404), and the hook port serves no status."""
+    crm, url = await cloudonex_simulator(scale=0.2)
+    port, hooks_port = free_port(), free_port()
+    path = config(tmp_path, url, pg_dsn, port, hooks=hooks_port)
+    env = cli_env(**ENV)
+    reg = await run_cli("webhooks", "register", "--source", "crm", "--url",
+                        f"http://127.0.0.1:{hooks_port}/syncd/hooks", "--config", str(path),
+                        env=env)
+    assert reg.code == 0, reg.stderr
+    [hook] = crm.hooks.registered
+    running = await daemons(path, port, env=env)
+
+    async def read_once() -> bool:
+        doc = await status_json(port)
+        return bool(doc and doc["sources"][0]["modules"]
+                    and all(m["backfill_complete"] for m in doc["sources"][0]["modules"]))
+
+    await until(read_once, "the first complete read", 60, running)
+    oldest = crm.records("invoices")[-1]
+    crm.edit("invoices", oldest["id"], status="Paid", amount=Decimal("43.21"))
+
+    async def arrived() -> bool:
+        rows = await fetch(pg_dsn, "SELECT amount, status FROM cloudonex.invoices "
+                           "WHERE id = $1", oldest["id"])
+        return (rows[0]["amount"], rows[0]["status"]) == (Decimal("43.21"), "Paid")
+
+    await until(arrived, "the invoice hinted on the webhook listener", 20, running)
+    assert any(u == hook["url"] and status == 202 for u, status, _ in crm.hooks.delivered)
+    token_path = hook["url"].split(f":{hooks_port}", 1)[1]
+    assert await post(f"http://127.0.0.1:{port}{token_path}", b"{}") == 404
+    assert await post(hook["url"], b"{}") == 202
+    status_url = f"http://127.0.0.1:{hooks_port}/status.json"
+    async with aiohttp.ClientSession() as session, session.get(status_url) as resp:
+        assert resp.status in (404, 405)
     running.terminate()
     assert (await running.finish()).code == 0

@@ -31,6 +31,17 @@ def test_example_config_loads_with_every_documented_default(tmp_path: Path) -> N
     assert cfg.warehouse.data_dir == tmp_path
 
 
+def test_webhooks_listen_defaults_to_the_observability_listener(
+    write_config: Callable[[str], Path],
+) -> None:
+    """Without [webhooks] listen the receiver has no listener of its own; with it, its own."""
+    assert config.load(write_config(MINIMAL), {}).webhooks == config.WebhooksConfig()
+    cfg = config.load(write_config(MINIMAL + '[webhooks]\nlisten = "[::1]:8443"\n'), {})
+    assert (cfg.webhooks.host, cfg.webhooks.port) == ("::1", 8443)
+    with pytest.raises(ValueError, match="both a host and a port"):
+        config.WebhooksConfig(host="127.0.0.1")
+
+
 def test_minimal_config_gets_sane_defaults(write_config: Callable[[str], Path]) -> None:
     """Only base_url and backfill_from are required; the rest defaults."""
     cfg = config.load(write_config(MINIMAL), {})
@@ -64,6 +75,9 @@ def test_minimal_config_gets_sane_defaults(write_config: Callable[[str], Path]) 
         ('[schedule]\ninterval = "soon"', "is not a duration"),
         ('[observability]\nlisten = "9108"', "is not HOST:PORT"),
         ('[observability]\nlog_format = "xml"', 'must be "json" or "console"'),
+        ('[webhooks]\nlisten = "8443"', "[webhooks] listen: '8443' is not HOST:PORT"),
+        ('[webhooks]\nlisten = "0.0.0.0:70000"', "[webhooks] listen"),
+        ('[webhooks]\nport = 8443', "unknown key 'port'"),
         ('[warehouse]\ndsn = "mysql://x"', "postgresql:// URL"),
     ],
 )
@@ -208,6 +222,7 @@ SOURCE = '[sources.main]\nbase_url = "https://erp.example.com/api"\nbackfill_fro
         (SOURCE + 'endpoints = "sales.php"', "endpoints"),
         (SOURCE + "[sources.main.endpoints]\nsales = \"sales.php?x=1\"", "sales"),
         ("schedule = 5\n" + SOURCE, "[schedule]"),
+        ("webhooks = 5\n" + SOURCE, "[webhooks]"),
         ("warehouse = []\n" + SOURCE, "[warehouse]"),
         ("observability = 1\n" + SOURCE, "[observability]"),
         (SOURCE.replace("/api", "/api?store=1"), "base_url"),

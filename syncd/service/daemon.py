@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import structlog
+from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from syncd.config import Config, SourceConfig
@@ -242,14 +243,18 @@ class SourceWorker:
 
     async def _deep(self) -> None:
         """Nightly reread of documents, weekly reconcile of masters: what is due of them
-        (``schedule.deep_passes``), at the limiter's lowest priority."""
-        if self.status is None:
+        (``schedule.deep_passes``), at the limiter's lowest priority. A stop, a lost
+        connection or a moved share ends it: the pass it cancelled has no successor."""
+        conn = self.conn
+        if self.status is None or conn is None:
             return
         sched = self.daemon.cfg.schedule
         local = dt.datetime.now(dt.UTC).astimezone(self.source.zone)
         complete = {m["module"] for m in self.status["modules"] if m["backfill_complete"]}
         kinds = {m: self.source.module(m).kind for m in self.source.modules}
         for deep in schedule.deep_passes(sched, kinds, complete, local):
+            if self.daemon.stopping.is_set() or self.lost.is_set() or self.conn is not conn:
+                return
             await self._pass(deep.modules, frozenset({deep.purpose}),
                              Cycle(deep.start, sched.reread_days))
 
@@ -407,10 +412,7 @@ class Daemon:
     async def run(self) -> int:
         probe = asyncio.create_task(self.probe.run())
         try:
-            app = httpd.make_app(self.metrics, self.probe.health, self.status)
-            self.receiver.add_routes(app)  # [webhooks] listen: the observability listener
-            runner = await httpd.serve(app, self.cfg.observability.host,
-                                       self.cfg.observability.port)
+            runners = await self._listen()
         except BaseException:
             probe.cancel()
             raise
@@ -433,9 +435,30 @@ class Daemon:
             alerter.cancel()
             await asyncio.gather(alerter, return_exceptions=True)
             tokens.cancel()
-            await runner.cleanup()
+            for runner in runners:
+                await runner.cleanup()
         log.info("daemon.stopped")
         return 0
+
+    async def _listen(self) -> list[web.AppRunner]:
+        """The observability listener, and the webhook receiver on it — or on its own
+        listener when ``[webhooks] listen`` names another address (§8.2)."""
+        obs, own = self.cfg.observability, self.cfg.webhooks
+        app = httpd.make_app(self.metrics, self.probe.health, self.status)
+        apart = (own.host, own.port) if own.host and own.port else None
+        if apart is None or apart == (obs.host, obs.port):
+            self.receiver.add_routes(app)
+        runners = [await httpd.serve(app, obs.host, obs.port)]
+        if apart is not None and apart != (obs.host, obs.port):
+            hooks_app = web.Application()
+            self.receiver.add_routes(hooks_app)
+            try:
+                runners.append(await httpd.serve(hooks_app, *apart, "[webhooks] listen"))
+            except BaseException:
+                await runners[0].cleanup()
+                raise
+            log.info("webhooks.listening", listen=f"{apart[0]}:{apart[1]}")
+        return runners
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()

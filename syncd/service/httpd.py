@@ -46,14 +46,16 @@ def make_app(metrics: Metrics, health: HealthCheck, status: StatusSource) -> web
     return app
 
 
-async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
-    """Start listening; the caller cleans the runner up."""
+async def serve(app: web.Application, host: str, port: int,
+                where: str = "[observability] listen") -> web.AppRunner:
+    """Start listening; the caller cleans the runner up (``where``: the key a failure
+    names)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
     except OSError as exc:
         await runner.cleanup()
-        raise ConfigError(f"[observability] listen {host}:{port} cannot be used "
+        raise ConfigError(f"{where} {host}:{port} cannot be used "
                           f"({exc.strerror or exc}); pick a free address and port.") from None
     return runner

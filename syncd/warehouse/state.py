@@ -26,6 +26,11 @@ INSERT INTO syncd.module_state (source, module) VALUES ($1, $2) ON CONFLICT DO N
 # whoever else might be loading it.
 _MARKS_FOR_UPDATE = _MARKS + " FOR UPDATE"
 
+# Field names noted per module, at most: the first noticed are kept (a server inventing
+# names every window must not grow the row forever), each at most FIELD_CHARS long.
+# MAX_NEW_FIELDS is written into both statements below as LIMIT 200.
+MAX_NEW_FIELDS, FIELD_CHARS = 200, 200
+
 _SAVE_WINDOW_STATE = """
 INSERT INTO syncd.module_state AS s
     (source, module, low_watermark, high_watermark, last_success_at, unparsed_values, new_fields)
@@ -33,8 +38,10 @@ VALUES ($1, $2, $3, $4, now(), $5, $6)
 ON CONFLICT (source, module) DO UPDATE SET
     low_watermark = EXCLUDED.low_watermark, high_watermark = EXCLUDED.high_watermark,
     last_success_at = now(), unparsed_values = s.unparsed_values + EXCLUDED.unparsed_values,
-    new_fields = ARRAY(SELECT DISTINCT f FROM unnest(s.new_fields || EXCLUDED.new_fields) f
-                       ORDER BY f)
+    new_fields = ARRAY(
+        SELECT f FROM (SELECT f, min(o) AS noticed FROM unnest(s.new_fields || EXCLUDED.new_fields)
+                       WITH ORDINALITY AS u(f, o) GROUP BY f ORDER BY noticed LIMIT 200) kept
+        ORDER BY f)
 """
 
 _SAVE_PAGE_STATE = """
@@ -42,8 +49,10 @@ INSERT INTO syncd.module_state AS s (source, module, last_success_at, unparsed_v
 VALUES ($1, $2, now(), $3, $4)
 ON CONFLICT (source, module) DO UPDATE SET
     last_success_at = now(), unparsed_values = s.unparsed_values + EXCLUDED.unparsed_values,
-    new_fields = ARRAY(SELECT DISTINCT f FROM unnest(s.new_fields || EXCLUDED.new_fields) f
-                       ORDER BY f)
+    new_fields = ARRAY(
+        SELECT f FROM (SELECT f, min(o) AS noticed FROM unnest(s.new_fields || EXCLUDED.new_fields)
+                       WITH ORDINALITY AS u(f, o) GROUP BY f ORDER BY noticed LIMIT 200) kept
+        ORDER BY f)
 """
 
 _LEDGER = """
@@ -106,7 +115,7 @@ async def save_window(
     """Within the window's transaction: move the watermarks and write the ledger row."""
     w = rec.window
     await conn.execute(_SAVE_WINDOW_STATE, source, module, marks.low, marks.high, unparsed,
-                       new_fields)
+                       _bounded(new_fields))
     await conn.execute(_LEDGER, source, module, w.date_from, w.date_to, w.purpose.value,
                        rec.records, rec.upserted, rec.deleted, rec.content_hash,
                        rec.request_id, rec.requests, rec.fetched_at, rec.duration_ms)
@@ -115,7 +124,12 @@ async def save_window(
 async def save_page(conn: asyncpg.Connection, source: str, module: str, *, unparsed: int,
                     new_fields: list[str]) -> None:
     """Within a page's transaction (paged kinds): the module's success and field notes."""
-    await conn.execute(_SAVE_PAGE_STATE, source, module, unparsed, new_fields)
+    await conn.execute(_SAVE_PAGE_STATE, source, module, unparsed, _bounded(new_fields))
+
+
+def _bounded(names: list[str]) -> list[str]:
+    """A window's new field names as stored: sorted, at most MAX_NEW_FIELDS, each cut."""
+    return sorted({n[:FIELD_CHARS] for n in names})[:MAX_NEW_FIELDS]
 
 
 async def absent(conn: asyncpg.Connection, source: str, module: Module,

@@ -4,6 +4,7 @@ A 2xx is done (a create's ``data.id`` is the created id; without one, the record
 for at the source). A 400 names fields in ``errors``: the document is rejected with the
 messages and the first field as its category. A ``/batch/customers`` answer keys its errors
 ``customers.N.field``: document N is at fault, the others were not created and go again.
+The server's words reach the outbox ``error`` only scrubbed of credentials and capped.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import re
 from collections.abc import Mapping
 
 from syncd.core.outcomes import Outcome
+from syncd.credentials.redaction import said
 from syncd.kinds.cloudonex.client import Written
 
 NOT_FOUND = "Record not found"
+ERROR_CHARS = 1000  # of a document's joined messages kept in the outbox error (each <= 300)
+CATEGORY_CHARS = 100
 _BATCH_KEY = re.compile(r"^customers\.(\d+)\.(.+)$")
 
 
@@ -38,16 +42,18 @@ def single(operation: str, written: Written, uncertain: bool) -> Outcome:
         return Outcome("inserted", "counted as deleted: the record was gone after an "
                        "earlier request of syncd got no answer", "target_id")
     if written.status == 404:
-        return Outcome("rejected", written.message or NOT_FOUND, "target_id")
+        return Outcome("rejected", said(written.message) or NOT_FOUND, "target_id")
     return rejected(written.errors, written.message)
 
 
 def rejected(errors: Mapping[str, str], message: str | None) -> Outcome:
     """Rejected with the API's messages; the category is the first field named."""
     if not errors:
-        return Outcome("rejected", message or "the API rejected the document without a "
-                       "reason", "request")
-    return Outcome("rejected", "; ".join(dict.fromkeys(errors.values())), next(iter(errors)))
+        return Outcome("rejected", said(message) or "the API rejected the document without "
+                       "a reason", "request")
+    messages = [m for m in dict.fromkeys(said(v) for v in errors.values()) if m]
+    return Outcome("rejected", said("; ".join(messages), ERROR_CHARS),
+                   said(next(iter(errors)), CATEGORY_CHARS))
 
 
 def batch(written: Written, size: int) -> tuple[list[Outcome], bool]:

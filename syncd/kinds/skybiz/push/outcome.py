@@ -4,6 +4,8 @@ The docs show ``fail_details`` categories as lists of messages, of objects or as
 keyed by Doc1No; every shape is read, and a document is *at fault* when any category names
 it. Sales and purchase batches insert the valid documents; a customer batch is all or
 nothing, so its documents that nobody blamed are innocent and go back to ``pending``.
+The server's words reach the outbox ``error`` only scrubbed of credentials and capped
+(``words``): a server that echoes the request leaks nothing into the warehouse.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from syncd.core.outcomes import Outcome
+from syncd.credentials.redaction import said
+
+ERROR_CHARS = 1000  # of a document's joined messages kept in the outbox error (each <= 300)
+CATEGORY_CHARS = 100
 
 ALREADY_EXISTS = ("document already exists", "customer code already exists")
 NAMED = re.compile(r"\((?:Doc1No|CusCode): ([^)]*)\)")
@@ -53,9 +59,15 @@ def interpret(module: str, data: Mapping[str, Any], names: Sequence[str],
 
 def _rejected(reasons: list[tuple[str, str]]) -> Outcome:
     """Rejected with every distinct message; the category is the first specific one."""
-    messages = list(dict.fromkeys(m for _, m in reasons))
+    messages = list(dict.fromkeys(said(m) for _, m in reasons))
     categories = [c for c, _ in reasons if c != "validation_errors"] or [reasons[0][0]]
-    return Outcome("rejected", "; ".join(messages), categories[0])
+    return Outcome("rejected", words("; ".join(m for m in messages if m)),
+                   said(categories[0], CATEGORY_CHARS))
+
+
+def words(text: str) -> str:
+    """A server's message as the outbox ``error`` keeps it: scrubbed, printable, capped."""
+    return said(text, ERROR_CHARS) or ""
 
 
 def _exists(message: str) -> bool:

@@ -14,7 +14,7 @@ from syncd.core.errors import RequestRejected
 from syncd.core.outcomes import Outcome
 from syncd.engine.outbox.writer import Answer, Document, OnAttempt
 from syncd.kinds.skybiz.push import batches, validation
-from syncd.kinds.skybiz.push.outcome import NAMED, interpret
+from syncd.kinds.skybiz.push.outcome import NAMED, interpret, words
 
 ORDER = ("customer", "sales", "purchase")  # customers first: new invoices may name them
 
@@ -76,13 +76,14 @@ def _refused_whole(exc: RequestRejected, names: list[str], ids: list[int],
                    uncertain: set[int]) -> dict[int, Outcome]:
     """A 400 for the whole request: the document it names is rejected, the rest wait; when it
     names none, every document of the request is rejected with the server's words."""
-    words = exc.message or str(exc)
-    named = NAMED.search(words)
+    text = exc.message or str(exc)
+    named = NAMED.search(text)
+    said = words(text)
     culprit = named.group(1) if named and named.group(1) in names else None
     out = {}
     for row_id, name in zip(ids, names, strict=True):
         if culprit is None or name == culprit:
-            out[row_id] = Outcome("rejected", words, "request")
+            out[row_id] = Outcome("rejected", said, "request")
         else:
             out[row_id] = Outcome("sending" if row_id in uncertain else "pending")
     return out
