@@ -47,7 +47,7 @@ th{font-size:11px;text-transform:uppercase;letter-spacing:.03em;color:#667;white
 .num{text-align:right;font-variant-numeric:tabular-nums}.when{white-space:nowrap}
 .key{margin-left:12px;white-space:nowrap}.key i{display:inline-block;width:10px;height:10px;
 border-radius:2px;margin-right:4px;vertical-align:-1px}.chart{display:block}
-.outbox{width:auto}.charts{display:flex;gap:8px}
+.outbox{width:auto}.charts{display:flex;gap:8px}.charts svg{flex:none}
 """
 
 
