@@ -7,11 +7,13 @@ fixed number of keys (a key beyond that is not recorded: the metrics still count
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 BUCKET_SECONDS = 300  # 5 minutes
 BUCKETS = 72  # 6 hours
 MAX_KEYS = 1000  # sources × modules (and pushes) of one daemon, with room to spare
+_SLOT = 4  # integers per bucket in a ring
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +31,9 @@ class Counts:
     def plus(self, other: Counts) -> Counts:
         return Counts(self.requests + other.requests, self.rate_limited + other.rate_limited,
                       self.rows + other.rows)
+
+
+_ZERO = Counts()
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +65,9 @@ class History:
         if bucket_seconds < 1 or buckets < 1 or max_keys < 1:
             raise ValueError("a history needs at least one key, bucket and second")
         self.bucket_seconds, self.buckets, self.max_keys = bucket_seconds, buckets, max_keys
-        # key → ring of (bucket index, counts); slot = index % buckets
-        self._rings: dict[tuple[str, str], list[tuple[int, Counts]]] = {}
+        # key → ring of _SLOT integers per bucket (bucket index, requests, 429s, rows) at
+        # slot = index % buckets: 8 bytes an integer, no object per bucket.
+        self._rings: dict[tuple[str, str], array[int]] = {}
 
     def add(self, source: str, module: str, now: float, counts: Counts) -> None:
         """Count ``counts`` in the bucket holding ``now`` (epoch seconds)."""
@@ -69,13 +75,16 @@ class History:
         if ring is None:
             if len(self._rings) >= self.max_keys:
                 return
-            ring = self._rings[(source, module)] = [(-1, Counts())] * self.buckets
+            ring = self._rings[(source, module)] = array("q", [-1, 0, 0, 0] * self.buckets)
         index = self._index(now)
-        slot = index % self.buckets
-        held, old = ring[slot]
-        if held > index:
+        at = (index % self.buckets) * _SLOT
+        if ring[at] > index:
             return  # the clock went back past a whole ring: the newer bucket stays
-        ring[slot] = (index, old.plus(counts) if held == index else counts)
+        if ring[at] != index:
+            ring[at:at + _SLOT] = array("q", [index, 0, 0, 0])
+        ring[at + 1] += counts.requests
+        ring[at + 2] += counts.rate_limited
+        ring[at + 3] += counts.rows
 
     def series(self, source: str, module: str, now: float) -> Series:
         """The last ``buckets`` buckets up to the one holding ``now``; zeros where nothing
@@ -86,11 +95,11 @@ class History:
         counts = tuple(self._at(ring, i) for i in range(first, current + 1))
         return Series(float(first * self.bucket_seconds), self.bucket_seconds, counts)
 
-    def _at(self, ring: list[tuple[int, Counts]] | None, index: int) -> Counts:
-        if ring is None:
-            return Counts()
-        held, counts = ring[index % self.buckets]
-        return counts if held == index else Counts()
+    def _at(self, ring: array[int] | None, index: int) -> Counts:
+        at = (index % self.buckets) * _SLOT
+        if ring is None or ring[at] != index:
+            return _ZERO
+        return Counts(ring[at + 1], ring[at + 2], ring[at + 3])
 
     def _index(self, now: float) -> int:
         return int(now // self.bucket_seconds)
