@@ -80,6 +80,7 @@ async def test_daemon_pushes_on_insert_and_reports(
     assert outbox["sales"]["inserted"] == 1
     page = await http_get(port, "/")
     assert page is not None
-    assert "outbox sales: 1 inserted" in page[1]
+    assert "<tr data-outbox='sales'>" in page[1]
+    assert "1 inserted</span>" in page[1]
     running.terminate()
     assert (await running.finish()).code == 0

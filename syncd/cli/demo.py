@@ -103,7 +103,8 @@ async def _demo(out: TextIO, workdir: Path, keep: bool) -> int:
             report.status(await status.document(cfg, now), out)
             await _bi_answers(dsn, sim.dataset.today, out)
             out.write(f"\nWarehouse DSN (valid while the demo runs): {dsn}\n"
-                      "Point Metabase / Superset / Grafana at it and use the bi.* views.\n")
+                      "Point Metabase / Superset / Grafana at it and use the bi.* views "
+                      "(contrib/grafana/ in the syncd repository has starter dashboards).\n")
             if not keep:
                 out.write("Run `syncd demo --keep` to keep it running with the status page.\n")
                 return 0 if all(r.error is None for r in runs) else 1

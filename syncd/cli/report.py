@@ -10,7 +10,7 @@ from syncd.config import Config
 from syncd.core.results import ModuleRun
 from syncd.core.statusdoc import ModuleDoc, StatusDoc
 from syncd.core.text import printable
-from syncd.engine import capacity
+from syncd.engine import capacity, progress
 from syncd.engine.checks import ModuleCheck
 from syncd.service.statuspage import outbox_counts
 
@@ -26,11 +26,14 @@ def table(rows: Sequence[Sequence[str]], out: TextIO) -> None:
 
 
 def runs(items: list[ModuleRun], out: TextIO) -> None:
-    """One line per module of the pass."""
-    rows = [("SOURCE", "MODULE", "WINDOWS", "RECORDS", "DELETED", "REQUESTS", "RESULT")]
+    """One line per module of the pass: the rows and lines it wrote (new or changed), in
+    the status table's words."""
+    rows = [("SOURCE", "MODULE", "WINDOWS", "ROWS", "LINES", "DELETED", "REQUESTS", "RESULT")]
     for r in items:
         result = "ok" if r.error is None else f"failed: {type(r.error).__name__}"
-        rows.append((r.source, r.module, f"{r.done}/{r.planned}", str(r.records),
+        done, planned = progress.counted(r)
+        written, lines = progress.written(r)
+        rows.append((r.source, r.module, f"{done}/{planned}", str(written), str(lines),
                      str(r.deleted), str(r.requests), result))
     table(rows, out)
 
@@ -46,6 +49,12 @@ def span(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f}{unit}"
     return f"{seconds:.0f}s"
+
+
+def when(iso: str) -> str:
+    """A time of the status document with its UTC offset, as a person reads it:
+    "2026-12-05 03:48:41+08:00" (the source's zone)."""
+    return iso.replace("T", " ", 1)
 
 
 def freshness(m: ModuleDoc) -> str:
@@ -74,13 +83,13 @@ def status(doc: StatusDoc, out: TextIO) -> None:
                          "(syncd register)")
         if budget := s.get("budget"):
             left = "?" if budget["remaining"] is None else budget["remaining"]
-            resets = f", resets {budget['reset_at'][11:19]}" if budget["reset_at"] else ""
+            resets = f", resets {when(budget['reset_at'])}" if budget["reset_at"] else ""
             notes.append(f"{s['name']}: API budget {left} of {budget['limit']} requests left"
                          f"{resets}")
         for m in s["modules"]:
             if "last_full_read_at" in m:  # a paged kind: complete reads, no date range
                 full = m["last_full_read_at"]
-                loaded = f"read {full[:16].replace('T', ' ')}" if full else "-"
+                loaded = f"read {when(full)}" if full else "-"
                 backfill = "complete" if m["backfill_complete"] else "first read"
             else:
                 loaded = (f"{m['low_watermark']}..{m['high_watermark']}"
@@ -89,7 +98,7 @@ def status(doc: StatusDoc, out: TextIO) -> None:
                     f"{m['backfill_progress']:.0%}")
             rows.append((s["name"], m["module"], loaded, backfill, str(m["rows"]),
                          str(m["deleted_rows"]), freshness(m),
-                         (m["last_success_at"] or "never")[:19],
+                         when(m["last_success_at"]) if m["last_success_at"] else "never",
                          (m["last_error"] or "-")[:80]))
             if m["new_fields"]:
                 notes.append(f"{s['name']}/{m['module']}: new fields seen: "

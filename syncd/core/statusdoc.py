@@ -74,6 +74,7 @@ class SourceDoc(TypedDict):
     role: NotRequired[str]  # the daemon's view: leader / standby
     backfill_from: NotRequired[str | None]
     today: NotRequired[str]
+    timezone: NotRequired[str]  # the daemon's view: the zone the source's times are in
 
 
 class OpenDoc(TypedDict):

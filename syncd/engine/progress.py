@@ -2,6 +2,9 @@
 
 Both go to stderr; stdout stays for the command's answer. The ETA comes from the rate
 limit, which is what bounds a backfill: each remaining window costs one request slot.
+The words are the status table's: *rows* of the module's table (a document module's
+documents, a master's records) and their *lines* — never the API's "records", which are
+lines in a flat answer and documents in a nested one.
 """
 
 from __future__ import annotations
@@ -68,15 +71,16 @@ class TtyProgress:
         self._draw()
 
     def _line(self, name: str, run: ModuleRun) -> str:
-        share = run.done / run.planned if run.planned else 1.0
-        bar = "#" * round(share * self.width)
+        done, planned = counted(run)
+        bar = "#" * round(done / planned * self.width if planned else self.width)
         state = ("FAILED: " + str(run.error)[:60]) if run.error else (
-            "done" if run.finished else f"{run.records} records")
-        return f"{name:<22} [{bar:<{self.width}}] {run.done:>4}/{run.planned:<4} {state}"
+            ("done, " if run.finished else "") + written_words(run))
+        return f"{name:<22} [{bar:<{self.width}}] {done:>4}/{planned:<4} {state}"
 
     def _draw(self) -> None:
         lines = [self._line(n, r) for n, r in self.runs.items()]
-        left = sum(r.planned - r.done for r in self.runs.values() if r.error is None)
+        left = sum(max(0, r.planned - r.done) for r in self.runs.values()
+                   if r.error is None and not r.finished)
         elapsed = time.monotonic() - self.started
         lines.append(f"{left} windows to go, ETA {_clock(left * self.seconds_per_request)}"
                      f" (elapsed {_clock(elapsed)})")
@@ -85,6 +89,26 @@ class TtyProgress:
         self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
         self.out.flush()
         self.drawn = len(lines)
+
+
+def counted(run: ModuleRun) -> tuple[int, int]:
+    """Windows (or pages) done and planned. A read that finished is whole: a listing that
+    ended before the pages its first page announced shows 3/3, never 3/4; a split window
+    never shows more done than planned."""
+    if run.finished and run.error is None:
+        return run.done, run.done
+    return run.done, max(run.planned, run.done)
+
+
+def written(run: ModuleRun) -> tuple[int, int]:
+    """Rows and lines the pass wrote (new or changed) so far."""
+    return (sum(r.upserted for r in run.results), sum(r.lines for r in run.results))
+
+
+def written_words(run: ModuleRun) -> str:
+    """E.g. "17,774 rows, 80,367 lines"; no lines part for a module without any."""
+    rows, lines = written(run)
+    return f"{rows:,} rows" + (f", {lines:,} lines" if lines else "")
 
 
 def _clock(seconds: float) -> str:

@@ -308,6 +308,7 @@ class SourceWorker:
         doc["leader"] = self.daemon.membership.leader_names.get(self.source.name)
         doc["backfill_from"] = since.isoformat() if since else None
         doc["today"] = self.source.today(now).isoformat()
+        doc["timezone"] = self.source.timezone
         doc["renewal_date"] = renewal.isoformat() if renewal else None
         modules: list[ModuleDoc] = []
         for m in doc["modules"]:

@@ -35,7 +35,9 @@ def make_app(metrics: Metrics, health: HealthCheck, status: StatusSource) -> web
         return web.Response(text=json.dumps(await status()), content_type="application/json")
 
     async def page(_: web.Request) -> web.Response:
-        html = statuspage.render(await status(), dt.datetime.now().astimezone())
+        doc, now = await status(), metrics.clock()
+        html = statuspage.render(doc, dt.datetime.fromtimestamp(now, dt.UTC),
+                                 activity_of(metrics, doc, now))
         return web.Response(text=html, content_type="text/html")
 
     app = web.Application()
@@ -44,6 +46,14 @@ def make_app(metrics: Metrics, health: HealthCheck, status: StatusSource) -> web
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/status.json", status_view)
     return app
+
+
+def activity_of(metrics: Metrics, doc: StatusDoc, now: float) -> statuspage.Activity:
+    """The last minutes and hours of every module the page shows, from the daemon's
+    histories."""
+    return {(s["name"], m["module"]): (metrics.recent.series(s["name"], m["module"], now),
+                                       metrics.history.series(s["name"], m["module"], now))
+            for s in doc["sources"] for m in s["modules"]}
 
 
 async def serve(app: web.Application, host: str, port: int,

@@ -1,13 +1,15 @@
-"""Prometheus metrics of a running daemon, fed by the client and by each committed window."""
+"""Prometheus metrics of a running daemon, fed by the client and by each committed window;
+the same feed keeps the status page's last hours (``syncd.core.history``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import deque
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from syncd.core.history import Counts, History
 from syncd.core.results import LoadResult, ModuleRun
 from syncd.core.statusdoc import ModuleDoc
 from syncd.engine.progress import LogProgress
@@ -16,9 +18,14 @@ _WINDOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
 class Metrics:
-    """Every syncd metric, in one registry of its own."""
+    """Every syncd metric, in one registry of its own, and what each module did lately:
+    ``recent`` (10-second buckets, the last 10 minutes: a daemon just started) and
+    ``history`` (5-minute buckets, the last 6 hours), on the wall clock ``clock`` — the
+    buckets are drawn as times of day."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.recent, self.history = History(10, 60), History()
         r = self.registry = CollectorRegistry()
         sm = ["source", "module"]
         self.requests = Counter("syncd_api_requests", "API requests by HTTP status (0: no "
@@ -97,6 +104,12 @@ class Metrics:
             if n:
                 self.pushed.labels(source, module, state).inc(n)
 
+    def count(self, source: str, module: str, counts: Counts) -> None:
+        """Keep ``counts`` in both histories, at the clock's now."""
+        now = self.clock()
+        self.recent.add(source, module, now, counts)
+        self.history.add(source, module, now, counts)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -121,28 +134,22 @@ class Metrics:
 
 
 class ClientMetrics:
-    """What the HTTP client reports, labelled with its source; also keeps the last hour."""
+    """What the HTTP client reports, labelled with its source (and kept in the history)."""
 
     def __init__(self, metrics: Metrics, source: str) -> None:
         self.m, self.source = metrics, source
-        self.recent: deque[tuple[float, str, int]] = deque()
 
     def response(self, module: str, status: int) -> None:
         self.m.requests.labels(self.source, module, str(status)).inc()
         if status == 429:
             self.m.rate_limited.labels(self.source, module).inc()
-        self.recent.append((time.monotonic(), module, status))
-        self._forget(time.monotonic())
+        self.m.count(self.source, module, Counts(requests=1, rate_limited=int(status == 429)))
 
     def last_hour(self, module: str) -> tuple[int, int]:
-        """Requests and 429 answers of ``module`` during the last hour."""
-        self._forget(time.monotonic())
-        statuses = [st for _, m, st in self.recent if m == module]
-        return len(statuses), statuses.count(429)
-
-    def _forget(self, now: float) -> None:
-        while self.recent and self.recent[0][0] < now - 3600:
-            self.recent.popleft()
+        """Requests and 429 answers of ``module`` in the last hour (12 five-minute buckets,
+        the current one included)."""
+        counts = self.m.history.series(self.source, module, self.m.clock()).last(3600)
+        return counts.requests, counts.rate_limited
 
     def retry(self, module: str) -> None:
         self.m.retries.labels(self.source, module).inc()
@@ -164,6 +171,7 @@ class MetricsProgress(LogProgress):
         self.m.rows.labels(*labels).inc(result.upserted + result.lines)
         self.m.deleted.labels(*labels).inc(result.deleted)
         self.m.window_seconds.labels(*labels).observe(result.seconds)
+        self.m.count(*labels, Counts(rows=result.upserted + result.lines))
 
     def finished(self, run: ModuleRun) -> None:
         super().finished(run)
