@@ -22,7 +22,7 @@ import testbed
 from syncd.cli import commands
 from syncd.cli import push as command
 from syncd.config import RateLimit
-from syncd.kinds.skybiz.push.encoding import dumps
+from syncd.engine.outbox.jsontext import dumps
 from syncd.warehouse import db, outbox
 from syncd_simulator import Simulator, SimulatorOptions
 

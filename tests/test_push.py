@@ -19,7 +19,7 @@ from syncd import config
 from syncd.cli import push as command
 from syncd.core.backoff import Backoff
 from syncd.core.errors import RetriesExhausted, SourceBusy
-from syncd.kinds.skybiz.push.encoding import dumps
+from syncd.engine.outbox.jsontext import dumps
 from syncd.warehouse import outbox
 from syncd_simulator import Simulator
 from tests.conftest import CLI_ENV, E2E_SECRET, e2e_config_text, finish_cli, run_cli, start_cli

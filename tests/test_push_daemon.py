@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from syncd.kinds.skybiz.push.encoding import dumps
+from syncd.engine.outbox.jsontext import dumps
 from tests import test_daemon
 from tests.test_daemon import (
     Daemons,

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from syncd.engine.outbox.jsontext import dumps
 from syncd.kinds.skybiz import modules as skybiz
-from syncd.kinds.skybiz.push.encoding import dumps
 from syncd_simulator import Simulator, SimulatorOptions
 
 TODAY = datetime.date(2026, 4, 30)

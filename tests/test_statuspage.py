@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from syncd.core.history import Counts, Series
-from syncd.kinds.skybiz.push.encoding import dumps
+from syncd.engine.outbox.jsontext import dumps
 from syncd.service import statuspage
 from syncd_simulator import Simulator
 from tests.conftest import CLI_ENV, e2e_config_text, finish_cli, start_cli
