@@ -12,7 +12,9 @@ limit and sends its X-RateLimit headers, into an embedded PostgreSQL. Figures:
 * money exact: Σ amount in the warehouse equals the simulator's Σ as Decimal;
 * the client time per page, broken down (``stopwatch.py``): HTTP, judging (parse and
   checks), the ids, the first pass (key decode + hash), COPY (rows built while they are
-  sent), the changed-record query, the state row, the commit, and the rest.
+  sent), the changed-record query, the state row, the commit, and the rest;
+* a page's load at the start and at the end of the read (medians of the first and last
+  tenth): flat when the load does not grow with the rows already read.
 
     .venv/bin/python bench/cloudonex.py [--invoices N]
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import statistics
 import sys
 import time
 
@@ -47,7 +50,7 @@ INVOICES = 50_000
 def clocked() -> stopwatch.Stopwatch:
     """Time the parts of a page's way from the socket to the commit."""
     watch = stopwatch.Stopwatch()
-    watch.wrap(cloudonex_client.CloudonexClient, "_get", "get")
+    watch.wrap(cloudonex_client.CloudonexClient, "page", "get")
     watch.wrap(cloudonex_client, "judge", "judge")
     watch.wrap(reader, "_ids", "ids")
     watch.wrap(loading.Loader, "load_page", "load")
@@ -63,7 +66,7 @@ def breakdown(watch: stopwatch.Stopwatch, pages: int, seconds: float) -> None:
     """Milliseconds per page: parts that do not nest, and what is left of the wall."""
     s = watch.seconds
     parts = {
-        "HTTP (GET + body)": s["get"] - s["judge"],
+        "HTTP (limiter, GET + body)": s["get"] - s["judge"],
         "judge (parse + checks)": s["judge"],
         "ids (completeness)": s["ids"],
         "hash (key decode + hash)": s["hash"],
@@ -77,6 +80,14 @@ def breakdown(watch: stopwatch.Stopwatch, pages: int, seconds: float) -> None:
     print(f"  client time per page {1000 * seconds / pages:.1f} ms:")
     for name, value in parts.items():
         print(f"    {name:38} {1000 * value / pages:6.2f} ms")
+    # A page's load must not grow with the rows already read (else the read is quadratic).
+    for label, name in (("load", "page load (begin to commit)"),
+                        ("write", "COPY + changed-record query")):
+        each = watch.each[label]
+        tenth = max(1, len(each) // 10)
+        first, last = (statistics.median(each[:tenth]), statistics.median(each[-tenth:]))
+        print(f"  {name}, median of the first / last {tenth} pages: {1000 * first:.2f} / "
+              f"{1000 * last:.2f} ms (last / first {last / first:.2f})")
 
 
 async def raw_pages(url: str, key: str, pages: int) -> float:

@@ -257,6 +257,9 @@ async def window_plans(wh: Warehouse, raw: bytes, generic: bool,
     await tr.start()
     try:
         await conn.execute(loading._SETTINGS, TZ)  # as a window's transaction has them
+        # A fresh keys table, as a window finds it after the last commit emptied it (the
+        # rolled-back explains before this one left their dead rows in the old one).
+        await conn.execute(f"DROP TABLE IF EXISTS pg_temp.{sql.keys_table(SALES)}")
         await conn.execute(sql.create_keys_table(SALES))
         await loading._copy(conn, sql.keys_table(SALES), None, sql.keys_columns(SALES), units)
         out["changed + line delete"] = await explain(conn, sql.changed(SALES), ("bench",),

@@ -48,11 +48,11 @@ from syncd.config import RateLimit, SourceConfig
 from syncd.core import body, rows
 from syncd.core.windows import Purpose, Window
 from syncd.credentials.lookup import Credentials, Secret
-from syncd.engine.http import open_session
+from syncd.engine.http import RequestLoop, open_session
 from syncd.engine.limiter import RateLimiter
 from syncd.kinds.skybiz import modules as skybiz
 from syncd.kinds.skybiz import sync as skybiz_sync
-from syncd.kinds.skybiz.client import Answer, SkybizClient
+from syncd.kinds.skybiz.client import SkybizClient
 from syncd.warehouse import db, state
 from syncd.warehouse import loader as loading
 from syncd.warehouse.loader import Loader
@@ -110,18 +110,18 @@ def source(url: str) -> SourceConfig:
 
 async def syncd_load(url: str, loader: Loader) -> None:
     """The real client fetches the window; the real loader commits it."""
-    async def accept(answer: Answer) -> None:
-        await loader.load(SALES, WINDOW, skybiz_sync.judged(answer))
-
     async with open_session(source(url)) as session:
         client = SkybizClient(source(url), session, RateLimiter(1000, 1, margin=0))
-        await client.fetch("sales", WINDOW.date_from, WINDOW.date_to, accept)
+        ctx = client.context("sales")
+        batch = await client.fetch("sales", WINDOW.date_from, WINDOW.date_to,
+                                   lambda answer: skybiz_sync.judged(answer, ctx))
+    await loader.load(SALES, WINDOW, batch)
 
 
 def clocked() -> stopwatch.Stopwatch:
     """Time the parts of a window's way from the socket to the commit (syncd runs only)."""
     watch = stopwatch.Stopwatch()
-    watch.wrap(SkybizClient, "_post", "http")
+    watch.wrap(RequestLoop, "_exchange", "http")
     watch.wrap(body, "prepare", "scan")
     watch.wrap(body, "parse", "parse")
     watch.wrap(loading.Loader, "load", "load")

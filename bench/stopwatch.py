@@ -17,15 +17,17 @@ from typing import Any
 
 
 class Stopwatch:
-    """Seconds and calls per label."""
+    """Seconds and calls per label, and every call's seconds (in call order)."""
 
     def __init__(self) -> None:
         self.seconds: collections.Counter[str] = collections.Counter()
         self.calls: collections.Counter[str] = collections.Counter()
+        self.each: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
 
     def add(self, label: str, seconds: float) -> None:
         self.seconds[label] += seconds
         self.calls[label] += 1
+        self.each[label].append(seconds)
 
     def wrap(self, owner: Any, name: str, label: str) -> None:
         """Time every call of ``owner.name`` under ``label``."""

@@ -8,6 +8,13 @@ Schema, tables, keys and columns all come from the Module: nothing here names an
 Every module statement takes $1 = the source name; ``mark_deleted`` also $2/$3 = the
 window's dates. Date-times without a zone are read in the session TimeZone, which the
 loader sets to the source's timezone for the window's transaction.
+
+A window's statements cost the same in a warehouse of years (bench/growth.py): each
+stored row is reached from the window's keys by a probe of the table's primary key — a
+lateral subquery fenced with ``OFFSET 0`` (``_probe``) — and deleted or marked by its
+``ctid`` (a Tid Scan). The planner cannot turn a probe into a scan of the source's whole
+history, which is what its estimates chose whenever they were off: a table still being
+filled has no statistics for ``source = $1`` (bench/README.md, Scale).
 """
 
 from __future__ import annotations
@@ -27,13 +34,18 @@ def keys_columns(module: Module) -> list[str]:
 
 
 def create_keys_table(module: Module) -> str:
-    """The per-connection table of the window's units (emptied at every commit)."""
+    """The per-connection table of the window's units (emptied at every commit), indexed
+    by key: checking a stored row against the window is then a probe, whatever the
+    planner thinks of the window's size."""
     mod = module.modified
     cols = [f"{f.column} {f.type.value} NOT NULL" for f in module.key_fields]
     if mod is not None:
         cols.append(f"{mod.column} {mod.type.value}")
+    keys = ", ".join(f.column for f in module.key_fields)
     return (f"CREATE TEMP TABLE IF NOT EXISTS {keys_table(module)} (ord bigint NOT NULL, "
-            f"{', '.join(cols)}, _hash bytea NOT NULL) ON COMMIT DELETE ROWS")
+            f"{', '.join(cols)}, _hash bytea NOT NULL) ON COMMIT DELETE ROWS; "
+            f"CREATE INDEX IF NOT EXISTS {keys_table(module)}_key "
+            f"ON pg_temp.{keys_table(module)} ({keys})")
 
 
 def header_columns(module: Module) -> list[str]:
@@ -57,6 +69,18 @@ def _match_lines(module: Module, lines: str, parent: str) -> str:
                         for col, f in zip(module.line_key_columns, module.key_fields, strict=True))
 
 
+def _probe(table: str, columns: str, match: str) -> str:
+    """The rows of ``table`` that ``match`` one outer unit: a subquery kept apart from the
+    join (``OFFSET 0``), so that it stays a per-unit lookup by primary key."""
+    return f"SELECT {columns} FROM {table} x WHERE x.source = $1 AND {match} OFFSET 0"
+
+
+def _lines_of(module: Module, units: str) -> str:
+    """The ``ctid``s of the stored lines of ``units`` (a relation with the key columns)."""
+    probe = _probe(module.line_table or "", "x.ctid", _match_lines(module, "x", "u"))
+    return f"ARRAY(SELECT l.ctid FROM {units} u, LATERAL ({probe}) l)"
+
+
 def changed(module: Module) -> str:
     """The window's new or changed units (their ``ord``), whose stored rows (and lines)
     are deleted here so that COPY can write them afresh.
@@ -71,20 +95,21 @@ def changed(module: Module) -> str:
         units = (f"(SELECT DISTINCT ON ({keys}) * FROM {units} "
                  f"ORDER BY {keys}, {mod.column} DESC NULLS LAST, ord DESC)")
     newer = f" AND (t.{mod.column} IS NULL OR k.{mod.column} >= t.{mod.column})" if mod else ""
+    stored = "x.ctid AS tid, x._hash, x._deleted_at" + (f", x.{mod.column}" if mod else "")
     lines = ""
     if module.line_table:
         lines = f""",
 old_lines AS (
-    DELETE FROM {module.line_table} l USING c
-    WHERE l.source = $1 AND {_match_lines(module, "l", "c")})"""
+    DELETE FROM {module.line_table}
+    WHERE ctid = ANY({_lines_of(module, "(SELECT * FROM c WHERE tid IS NOT NULL)")}))"""
     return f"""
 WITH c AS (
-    SELECT k.* FROM {units} k
-    LEFT JOIN {module.table} t ON t.source = $1 AND {_match(module, "t", "k")}
-    WHERE t.source IS NULL
+    SELECT k.*, t.tid FROM {units} k
+    LEFT JOIN LATERAL ({_probe(module.table, stored, _match(module, "x", "k"))}) t ON true
+    WHERE t.tid IS NULL
        OR ((t._hash IS DISTINCT FROM k._hash OR t._deleted_at IS NOT NULL){newer})),
 old AS (
-    DELETE FROM {module.table} t USING c WHERE t.source = $1 AND {_match(module, "t", "c")}
+    DELETE FROM {module.table} WHERE ctid = ANY(ARRAY(SELECT tid FROM c WHERE tid IS NOT NULL))
 ){lines}
 SELECT ord FROM c
 """
@@ -98,8 +123,8 @@ def mark_deleted(module: Module) -> str:
     if module.line_table:
         lines = f""",
 lines AS (
-    UPDATE {module.line_table} l SET _deleted_at = now() FROM gone g
-    WHERE l.source = $1 AND {_match_lines(module, "l", "g")}
+    UPDATE {module.line_table} SET _deleted_at = now()
+    WHERE ctid = ANY({_lines_of(module, "gone")})
     RETURNING 1)"""
     return f"""
 WITH gone AS (
