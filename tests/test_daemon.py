@@ -486,11 +486,20 @@ def own_warehouse() -> Iterator[OwnWarehouse]:
     """A dedicated embedded PostgreSQL (not the session's shared one). Not under tmp_path:
     a concurrent pytest session resets /tmp/pytest-of-<user> to 0700, after which the
     server's own user can no longer reach its data directory to stop or start it."""
+    import psutil
+
     from syncd.warehouse.db import embedded
 
-    with tempfile.TemporaryDirectory(prefix="syncd-test-own-pg-") as tmp, \
-            embedded(Path(tmp)) as dsn:
-        yield OwnWarehouse(Path(tmp), dsn)
+    with tempfile.TemporaryDirectory(prefix="syncd-test-own-pg-") as tmp:
+        server = embedded(Path(tmp))
+        dsn = server.__enter__()
+        try:
+            yield OwnWarehouse(Path(tmp), dsn)
+        finally:
+            # A test may have stopped the server itself (an outage it never undid): its
+            # process is gone already, which is no failure of the test.
+            with contextlib.suppress(ProcessLookupError, psutil.Error):
+                server.__exit__(None, None, None)
 
 
 async def healthz_is(port: int, status: int) -> tuple[int, str] | None:
