@@ -99,9 +99,8 @@ def changed(module: Module) -> str:
     lines = ""
     if module.line_table:
         lines = f""",
-old_lines AS (
-    DELETE FROM {module.line_table}
-    WHERE ctid = ANY({_lines_of(module, "(SELECT * FROM c WHERE tid IS NOT NULL)")}))"""
+old_lines AS (  -- a new unit's too: lines whose header is gone (by hand) go with it
+    DELETE FROM {module.line_table} WHERE ctid = ANY({_lines_of(module, "c")}))"""
     return f"""
 WITH c AS (
     SELECT k.*, t.tid FROM {units} k
