@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Test workers (pytest-xdist): the suite mostly waits on sockets and subprocesses, and each
-# worker starts its own embedded PostgreSQL.
-WORKERS ?= 2
+# Test workers (pytest-xdist): the suite mostly waits on sockets, subprocesses and rate
+# limits, so four workers on two cores keep both busy (each starts its own embedded
+# PostgreSQL); work stealing keeps the long end-to-end tests from forming a tail.
+WORKERS ?= 4
 # A PostgreSQL's bin dir for test-warehouse (Debian: /usr/lib/postgresql/VERSION/bin).
 PGBIN ?= /usr/lib/postgresql/15/bin
 SOAK_MINUTES ?= 10
@@ -25,11 +26,11 @@ demo: $(STAMP)
 	$(BIN)/syncd demo
 
 test: $(STAMP)
-	$(BIN)/pytest -q -n $(WORKERS)
+	$(BIN)/pytest -q -n $(WORKERS) --dist worksteal
 
 # The warehouse tests (marker `warehouse`) against a throw-away server from $(PGBIN).
 test-warehouse: $(STAMP)
-	bash .ci/with-postgres $(PGBIN) $(BIN)/pytest -q -n $(WORKERS) -m warehouse
+	bash .ci/with-postgres $(PGBIN) $(BIN)/pytest -q -n $(WORKERS) --dist worksteal -m warehouse
 
 lint: $(STAMP)
 	$(BIN)/ruff check syncd syncd_simulator tests bench
