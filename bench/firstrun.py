@@ -116,16 +116,12 @@ class Timeline:
 
 
 def source_for(sim: Simulator, url: str, today: dt.date, args: argparse.Namespace
-               ) -> tuple[SourceConfig, bool]:
-    """The source, and whether this code knows ``masters_from`` (two walks)."""
+               ) -> SourceConfig:
+    """The source: documents back ``document_years``, masters back ``master_years``."""
     masters = today - dt.timedelta(days=round(365.25 * args.master_years))
     documents = today - dt.timedelta(days=round(365.25 * args.document_years))
-    split = "masters_from" in {f.name for f in dataclasses.fields(SourceConfig)}
-    source = testbed.source_for(sim, url, documents if split else masters,
-                                RateLimit(RATE, PER, MARGIN))
-    if split:
-        source = dataclasses.replace(source, masters_from=masters)  # type: ignore[call-arg]
-    return source, split
+    return testbed.source_for(sim, url, documents, RateLimit(RATE, PER, MARGIN),
+                              masters_from=masters)
 
 
 async def measure(dsn: str, args: argparse.Namespace) -> bool:
@@ -137,7 +133,7 @@ async def measure(dsn: str, args: argparse.Namespace) -> bool:
     url = await sim.start()
     today = sim.dataset.today
     since = today - dt.timedelta(days=364)
-    source, split = source_for(sim, url, today, args)
+    source = source_for(sim, url, today, args)
     limiter = RateLimiter(RATE, PER, margin=MARGIN, clock=warp.time, sleep=warp.sleep)
     warp.granted = lambda: limiter.started
     conn = await db.connect(dsn)
@@ -151,9 +147,7 @@ async def measure(dsn: str, args: argparse.Namespace) -> bool:
         await sim.stop()
         await conn.close()
     real = time.perf_counter() - real
-    walk = (f"masters {args.master_years} y back, documents {args.document_years} y"
-            if split else f"every module {args.master_years} y back (this code has no "
-            f"masters_from)")
+    walk = f"masters {args.master_years} y back, documents {args.document_years} y"
     return report(sim, timeline, runs, walk, real)
 
 

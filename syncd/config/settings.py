@@ -81,6 +81,10 @@ class SourceConfig:
         """The source's calendar date at the aware instant ``now``."""
         return now.astimezone(self.zone).date()
 
+    def local_iso(self, at: dt.datetime | None) -> str | None:
+        """An instant as the status document shows it: in the source's zone, to the second."""
+        return at.astimezone(self.zone).replace(microsecond=0).isoformat() if at else None
+
     def endpoint_url(self, module: str) -> str:
         path = self.endpoints.get(module) or self.module(module).endpoint
         return f"{self.base_url}/{path.lstrip('/')}"

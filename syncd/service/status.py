@@ -50,13 +50,13 @@ async def source_document(
             "backfill_progress": standing.progress,
             "rows": st.rows,
             "deleted_rows": st.deleted_rows,
-            "last_success_at": _iso(_local(st.last_success_at, source)),
+            "last_success_at": source.local_iso(st.last_success_at),
             "last_error": st.last_error,
             "new_fields": list(st.new_fields),
             "unparsed_values": st.unparsed_values,
         }
         if standing.reads_completely:
-            entry["last_full_read_at"] = _iso(_local(standing.full_read_at, source))
+            entry["last_full_read_at"] = source.local_iso(standing.full_read_at)
         _add_freshness(entry, source.freshness_target(name), read_at.get(name), now)
         modules.append(entry)
     doc: SourceDoc = {
@@ -70,7 +70,7 @@ async def source_document(
         doc["request_encoding"] = (await state.request_encoding(conn, source.name)
                                    or source.source_kind.request_encodings[0])
     if source.source_kind.hints_path:
-        doc["last_webhook_at"] = _iso(_local(await hooks.last_heard(conn, source.name), source))
+        doc["last_webhook_at"] = source.local_iso(await hooks.last_heard(conn, source.name))
     return doc
 
 
@@ -96,10 +96,6 @@ def add_target_fits(doc: StatusDoc, fits: list[capacity.TargetFit]) -> None:
 
 def _host(s: SourceDoc) -> str | None:
     return s["capacity"]["host"] if s["capacity"] else None
-
-
-def _local(at: dt.datetime | None, source: SourceConfig) -> dt.datetime | None:
-    return at.astimezone(source.zone).replace(microsecond=0) if at else None
 
 
 def _iso(value: dt.date | dt.datetime | None) -> str | None:

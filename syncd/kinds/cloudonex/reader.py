@@ -111,8 +111,8 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
         if seen and seen.reset_at is not None and seen.reset_at <= now:
             remaining = limit
         return {"limit": limit, "per_seconds": rate.per_seconds, "remaining": remaining,
-                "reset_at": _iso_local(seen.reset_at if seen else None, source),
-                "observed_at": _iso_local(seen.observed_at if seen else None, source),
+                "reset_at": source.local_iso(seen.reset_at if seen else None),
+                "observed_at": source.local_iso(seen.observed_at if seen else None),
                 "complete_reads_limit": max(1, rate.requests - budget.reserve(rate.requests)),
                 "push_limit": max(1, int(rate.requests * resources.PUSH_SHARE))}
 
@@ -304,8 +304,3 @@ def _ids(records: list[msgspec.Raw]) -> list[int]:
     """The ids of a page's records; records without one are left out (they cannot be
     stored either)."""
     return [rid for rid in map(record_id, records) if rid is not None]
-
-
-def _iso_local(at: dt.datetime | None, source: SourceConfig) -> str | None:
-    """An instant in the source's zone, to the second, as ISO text."""
-    return at.astimezone(source.zone).replace(microsecond=0).isoformat() if at else None
