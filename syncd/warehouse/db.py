@@ -55,6 +55,11 @@ def db_errors(doing: str) -> Iterator[None]:
         raise WarehouseError(f"{doing}: PostgreSQL said: {said.rstrip('.')}.") from None
     except asyncpg.InterfaceError as exc:  # the connection closed under a statement
         raise _went_away(doing, str(exc)) from None
+    except asyncpg.InternalClientError as exc:
+        # Not an InterfaceError: a statement on a connection whose server sent its last
+        # error and hung up before asyncpg saw the close ("cannot switch to state …;
+        # another operation is in progress", "not connected").
+        raise _went_away(doing, str(exc)) from None
     except (OSError, TimeoutError) as exc:
         raise WarehouseError(f"{doing}: cannot reach PostgreSQL ({str(exc) or 'timed out'}); "
                              "check that it runs and that [warehouse] dsn is right.") from None
@@ -90,7 +95,7 @@ async def connection(dsn: str, server_settings: dict[str, str] | None = None,
         yield conn
     finally:
         with contextlib.suppress(OSError, asyncpg.InterfaceError, asyncpg.PostgresError,
-                                 TimeoutError):
+                                 asyncpg.InternalClientError, TimeoutError):
             await conn.close(timeout=5)
 
 
