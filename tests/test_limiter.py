@@ -222,7 +222,7 @@ async def fill_staggered(limiter: RateLimiter, clock: VirtualTime) -> None:
     """Take the 5 slots at t = 0, 1, 2, 3, 4, so one slot frees per second from 10.2 on."""
     for t in range(5):
         await clock.advance(t)
-        assert await limiter.acquire() == 0.0
+        assert (await limiter.acquire()).waited == 0.0
 
 
 async def test_burst_is_immediate_and_the_next_waits_a_window() -> None:
@@ -230,10 +230,10 @@ async def test_burst_is_immediate_and_the_next_waits_a_window() -> None:
     clock = VirtualTime()
     limiter = make_limiter(clock)
     for _ in range(5):
-        assert await limiter.acquire() == 0.0
+        assert (await limiter.acquire()).waited == 0.0
     sixth = asyncio.get_running_loop().create_task(limiter.acquire())
     await clock.run([sixth])
-    assert sixth.result() == pytest.approx(10.2)
+    assert sixth.result().waited == pytest.approx(10.2)
     assert limiter.started == 6
     assert limiter.total_wait == pytest.approx(10.2)
 
@@ -304,7 +304,7 @@ async def test_pause_holds_an_idle_limiter() -> None:
     limiter.pause(3)
     task = asyncio.get_running_loop().create_task(limiter.acquire())
     await clock.run([task])
-    assert task.result() == 3.0
+    assert task.result().waited == 3.0
 
 
 async def test_cancelled_waiter_frees_its_turn() -> None:
@@ -337,7 +337,7 @@ async def test_all_waiters_cancelled_leaves_no_task_and_limiter_usable() -> None
     await clock.advance(10.2)
     assert asyncio.all_tasks() == {asyncio.current_task()}
     assert limiter.started == 5
-    assert await limiter.acquire() == 0.0
+    assert (await limiter.acquire()).waited == 0.0
 
 
 async def test_twenty_concurrent_acquirers_keep_the_window() -> None:
@@ -359,7 +359,7 @@ async def test_default_clock_is_the_running_loop() -> None:
     limiter = RateLimiter(5, 10)
     loop = asyncio.get_running_loop()
     before = loop.time()
-    waits = [await limiter.acquire() for _ in range(5)]
+    waits = [(await limiter.acquire()).waited for _ in range(5)]
     after = loop.time()
     assert waits == [0.0] * 5
     # the starts were stamped by the loop's clock, between ``before`` and ``after``
@@ -374,6 +374,22 @@ def test_restamp_counts_a_late_send_at_its_real_time() -> None:
     assert window.next_start(4.0) == pytest.approx(10.2)
     window.restamp(0.0, 4.5)
     assert window.next_start(4.5) == pytest.approx(11.2)
+
+
+async def test_a_start_that_went_out_late_is_counted_when_it_went_out() -> None:
+    """One request per 10 s: granted at 0 but sent only at 3 s (the loop was busy parsing
+    an answer), so the server saw it at 3 — the next one waits until 3 + 10.2 s."""
+    clock = VirtualTime()
+    limiter = make_limiter(clock, requests=1)
+    first = await limiter.acquire()
+    await clock.advance(3.0)
+    first.went_out()
+    first.went_out()  # headers, then the body: counted once
+    assert first.at == pytest.approx(3.0)
+    second = asyncio.get_running_loop().create_task(limiter.acquire())
+    await clock.run([second])
+    assert second.result().at == pytest.approx(13.2)
+    assert second.result().waited == pytest.approx(10.2)
 
 
 # --- fair sharing between the sources of one host (CONTRACT §9) ----------------------------

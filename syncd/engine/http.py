@@ -39,7 +39,7 @@ from syncd.core.errors import (
     WindowTooLarge,
     says_nothing_of_size,
 )
-from syncd.engine.limiter import Priority, RateLimiter
+from syncd.engine.limiter import Priority, RateLimiter, Start
 
 log = structlog.get_logger("syncd.client")
 T = TypeVar("T")
@@ -64,8 +64,25 @@ async def open_session(source: SourceConfig) -> AsyncIterator[aiohttp.ClientSess
     headers = {"User-Agent": f"syncd/{__version__}", "Accept": "application/json"}
     async with aiohttp.ClientSession(
         connector=connector, timeout=timeout, headers=headers, raise_for_status=False,
+        trace_configs=[_sending_trace()],
     ) as session:
         yield session
+
+
+def _sending_trace() -> aiohttp.TraceConfig:
+    """Tells a request's limiter start when its headers and its body are handed to the
+    socket: on Python 3.11 aiohttp writes a body from a task of its own, so a busy loop can
+    send it well after the grant (see ``Start.went_out``)."""
+
+    async def sent(_session: aiohttp.ClientSession, ctx: Any, _params: Any) -> None:
+        start = (ctx.trace_request_ctx or {}).get("start")
+        if isinstance(start, Start):
+            start.went_out()
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(sent)
+    trace.on_request_chunk_sent.append(sent)
+    return trace
 
 
 class Asker(Protocol):
@@ -174,13 +191,15 @@ class RequestLoop:
         for attempt in range(1, self.backoff.attempts + 1):
             if request.share is not None:
                 await request.share.acquire(request.priority)
-            self.observer.waited(await self.limiter.acquire(
-                request.priority, source=self.source.name, reaches=request.reaches))
+            start = await self.limiter.acquire(request.priority, source=self.source.name,
+                                               reaches=request.reaches)
+            self.observer.waited(start.waited)
             first_sent = first_sent or time.monotonic()
             if on_attempt is not None:
                 await on_attempt(attempt, lost)
+            start.went_out()  # on_attempt may have waited on the warehouse
             try:
-                answer = await self._exchange(request, attempt, first_sent)
+                answer = await self._exchange(request, attempt, first_sent, start)
                 return judge(self.hooks.answered(request, answer))
             except AnswerTooLarge as exc:
                 _log_failure(request, exc, attempt, final=True)
@@ -227,8 +246,10 @@ class RequestLoop:
         else:
             await self.sleep(delay)
 
-    async def _exchange(self, request: Request, attempt: int, first_sent: float) -> Answer:
-        """One try: sent, answered and read whole within the deadline and the size bound."""
+    async def _exchange(self, request: Request, attempt: int, first_sent: float,
+                        start: Start) -> Answer:
+        """One try: sent, answered and read whole within the deadline and the size bound;
+        its limiter ``start`` is counted again as its bytes go out."""
         self.requests += 1
         self.hooks.sending(+1)
         status = 0
@@ -238,7 +259,7 @@ class RequestLoop:
                     async with self.session.request(
                         request.method, request.url, **_body(request),
                         params=request.params, headers=_headers(request),
-                        allow_redirects=False,
+                        allow_redirects=False, trace_request_ctx={"start": start},
                     ) as resp:
                         status = resp.status
                         if 300 <= status < 400:

@@ -17,10 +17,11 @@ import asyncio
 import datetime as dt
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 from syncd.core.fairqueue import FairQueue, Priority
 
-__all__ = ["Priority", "RateLimiter", "SlidingWindow"]
+__all__ = ["Priority", "RateLimiter", "SlidingWindow", "Start"]
 
 
 class SlidingWindow:
@@ -68,6 +69,25 @@ class SlidingWindow:
         self._paused_until = max(self._paused_until, until)
 
 
+@dataclass(slots=True)
+class Start:
+    """One granted start, counted at ``at`` after ``waited`` seconds in the queue."""
+
+    at: float
+    waited: float
+    _window: SlidingWindow = field(repr=False)
+    _clock: Callable[[], float] = field(repr=False)
+
+    def went_out(self) -> None:
+        """The request's bytes are being handed to the socket now. A busy loop (a big
+        answer parsed, a body written by a task of its own) may send it well after its
+        grant; the server counts the real arrival, so the start is counted from now."""
+        now = self._clock()
+        if now > self.at:
+            self._window.restamp(self.at, now)
+            self.at = now
+
+
 class RateLimiter:
     """One per API host, shared by its sources' modules: ``await acquire()`` before each
     request. Who gets a free slot is FairQueue's decision; this class only waits for it."""
@@ -93,16 +113,17 @@ class RateLimiter:
         self.waiting: dict[Priority, int] = dict.fromkeys(Priority, 0)
 
     async def acquire(self, priority: Priority = Priority.FRESH, source: str = "", *,
-                      reaches: dt.date | None = None) -> float:
-        """Wait until this request of ``source`` may start, count it as started, return
-        seconds waited. Sources take turns within a priority (unnamed callers are one); of
-        one source's waiting requests, the one whose window ``reaches`` the latest day goes
-        first (newest first across its modules), requests naming no day after them."""
+                      reaches: dt.date | None = None) -> Start:
+        """Wait until this request of ``source`` may start and count it as started (the
+        caller tells ``Start.went_out`` when it really goes out). Sources take turns within
+        a priority (unnamed callers are one); of one source's waiting requests, the one
+        whose window ``reaches`` the latest day goes first (newest first across its
+        modules), requests naming no day after them."""
         entered = self._clock()
         # Fast path only when nobody queues: a free slot must not jump the queue.
         if not self._queue and self._window.next_start(entered) <= entered:
             self._grant(entered, priority)
-            return 0.0
+            return Start(entered, 0.0, self._window, self._clock)
         granted: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._queue.push(priority, source, granted, _order(reaches))
         self._ensure_dispatcher()
@@ -116,14 +137,12 @@ class RateLimiter:
             self.waiting[priority] -= 1
             if granted.cancelled():
                 self._queue.discard(priority, source, granted)
-        resumed = self._clock()
-        if resumed > granted_at:
-            # The loop was busy between the grant and this resume, so the request goes
-            # out later than recorded; the server counts the real arrival.
-            self._window.restamp(granted_at, resumed)
-        waited = resumed - entered
-        self.total_wait += waited
-        return waited
+        start = Start(granted_at, 0.0, self._window, self._clock)
+        # The loop may have been busy between the grant and this resume.
+        start.went_out()
+        start.waited = start.at - entered
+        self.total_wait += start.waited
+        return start
 
     def pause(self, seconds: float) -> None:
         """The server said 429: no request on this host starts for ``seconds`` from now."""
