@@ -33,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import asyncpg
@@ -197,19 +198,25 @@ def report(runs: dict[str, Figure], win: skybiz_window.Window, mb: float) -> boo
 
 
 def rss_probe(base: str, dsn: str, mb: float, tmp: Path) -> bool:
-    """``syncd sync`` of the window as its own process; its peak RSS against the target."""
+    """``syncd sync`` of two windows (each answered with the whole body) as its own
+    process; its peak RSS against the target: the second window must not be read while
+    the first is held."""
     config = tmp / "rss.toml"
+    since = dt.datetime.now(ZoneInfo(TZ)).date() - dt.timedelta(days=2 * 31 - 1)
     config.write_text(
         f'[warehouse]\ndsn = "{dsn.replace("/postgres?", "/rss?")}"\n\n[sources.bench]\n'
-        f'base_url = "{base}/a"\nbackfill_from = "{WINDOW.date_from}"\nmodules = ["sales"]\n'
+        f'base_url = "{base}/a"\nbackfill_from = "{since}"\nmodules = ["sales"]\n'
         f'timezone = "{TZ}"\n[sources.bench.rate_limit]\nrequests = 100\nper_seconds = 1\n')
     env = os.environ | {"SYNCD_BENCH_API_KEY": "k" * 25, "SYNCD_BENCH_API_SECRET": "s" * 64}
     out = subprocess.run(  # noqa: S603 - our own interpreter and script
         [sys.executable, __file__, "--sync", str(config)], env=env, check=True,
         capture_output=True, text=True).stdout
-    peak = int(out.split()[-1]) / 1024
+    code, peak = int(out.split()[-2]), int(out.split()[-1]) / 1024
+    if code != 0:
+        print(f"syncd sync of 2 windows exited {code}")
+        return False
     cap = mb + RSS_SLACK_MB
-    print(f"syncd sync peak RSS {peak:.0f} MB (target <= 1 x body + {RSS_SLACK_MB} = "
+    print(f"syncd sync of 2 windows: peak RSS {peak:.0f} MB (target <= 1 x body + {RSS_SLACK_MB} = "
           f"{cap:.0f} MB) {'OK' if peak <= cap else 'MISSED'}")
     return peak <= cap
 

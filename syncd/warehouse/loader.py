@@ -47,6 +47,7 @@ class Batch:
     request_id: str | None
     requests: int  # requests it cost, retries included
     first_sent: float  # time.monotonic() when its first request went out
+    size: int = 0  # bytes of the answer it was read from (held until it commits)
 
 
 class Loader:

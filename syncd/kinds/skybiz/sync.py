@@ -38,6 +38,7 @@ from syncd.engine.http import Answer, ClientObserver
 from syncd.engine.limiter import Priority, RateLimiter
 from syncd.engine.pieces import PieceReader
 from syncd.engine.progress import Progress
+from syncd.engine.readahead import ReadAhead
 from syncd.kinds.skybiz import modules as skybiz
 from syncd.kinds.skybiz.answers import Context, classify, judge
 from syncd.kinds.skybiz.client import ENCODINGS, FORM, JSON, SkybizClient
@@ -68,6 +69,7 @@ class SourceSync(syncer.Syncer[SkybizClient]):
         super().__init__(source, conn, backoff=backoff, observer=observer, limiter=limiter)
         self.backfill_from: dt.date = source.backfill_from
         self.encoding: str | None = None  # as stored in the warehouse
+        self.ahead = ReadAhead()  # shared by the source's passes (fresh beside deep)
 
     async def __aenter__(self) -> SourceSync:
         await super().__aenter__()
@@ -125,6 +127,7 @@ class _Pass:
                  purposes: frozenset[Purpose], resync: ResyncRange | None,
                  cycle: Cycle | None) -> None:
         self.source, self.conn, self.loader = owner.source, owner.conn, owner.loader
+        self.ahead = owner.ahead
         self.backfill_from = owner.backfill_from
         self.progress, self.purposes, self.resync = progress, purposes, resync
         self.today = today  # the signpost: no window reaches past it
@@ -248,20 +251,27 @@ class _Pass:
         """Plan → request → judge → load → commit, for each piece of ``window``."""
         ctx = client.context(module.name)
 
+        def next_to_commit() -> bool:
+            return after is None or after.is_set()
+
         async def fetch(piece: Window, split_after: int | None, spent: int) -> LoadResult:
-            batch = await client.fetch(module.name, piece.date_from, piece.date_to,
-                                       lambda answer: judged(answer, ctx, spent),
-                                       priority=PRIORITY[piece.purpose],
-                                       split_after=split_after)
-            if after is not None:
-                await after.wait()  # commit in plan order: watermarks stay contiguous
-            # Shielded: once a load has begun it finishes (commit or rollback) even if
-            # the pass is being cancelled, so the connection is never left mid-statement.
-            cycle = self.cycle.start if self.cycle else None
-            return await asyncio.shield(self.loader.load(module, piece, batch, cycle))
+            # The answer is held from its read to its commit: only within the read-ahead.
+            async with self.ahead.room(module.name, next_to_commit) as took:
+                batch = await client.fetch(module.name, piece.date_from, piece.date_to,
+                                           lambda answer: judged(answer, ctx, spent),
+                                           priority=PRIORITY[piece.purpose],
+                                           split_after=split_after)
+                took(batch.size)
+                if after is not None:
+                    await after.wait()  # commit in plan order: watermarks stay contiguous
+                # Shielded: once a load has begun it finishes (commit or rollback) even if
+                # the pass is being cancelled, so the connection is never left mid-statement.
+                cycle = self.cycle.start if self.cycle else None
+                return await asyncio.shield(self.loader.load(module, piece, batch, cycle))
 
         results = await reader.read(window, fetch)
         committed.set()
+        self.ahead.wake()  # the module's next window is its next to commit now
         return results
 
 
@@ -276,4 +286,4 @@ def judged(answer: Answer, ctx: Context, spent: int = 0) -> Batch:
         parsed = body.parse(b"")
     judge(answer.status, parsed.envelope, ctx)
     return Batch(parsed.records, parsed.envelope.request_id, answer.attempt + spent,
-                 answer.first_sent)
+                 answer.first_sent, len(answer.body))
