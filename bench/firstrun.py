@@ -30,6 +30,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 import testbed
 
@@ -49,14 +50,22 @@ TARGET = 1.1  # T12 <= 1.1 x floor (the issue gives the floor; this is our bound
 
 class Warp:
     """A monotonic clock that jumps over every limiter wait, once every request the limiter
-    let go has reached the server (else an arrival would be stamped after the jump) and a
-    short real pause has let the loads in flight go on."""
+    let go has reached the server (else an arrival would be stamped after the jump) and
+    every answer that came back has been loaded (else a load of 50 ms real would be stamped
+    a burst later: at the real rate a load never waits 10 s)."""
 
     def __init__(self) -> None:
         self.offset = 0.0
         self.granted: Callable[[], int] = lambda: 0
+        self.counting = False  # True once the loads are counted (``counting_loads``)
+        self.loaded = 0  # loads finished (committed or failed)
         self.arrivals = 0
         self._arrived = asyncio.Event()
+        self._loaded = asyncio.Event()
+
+    def load_done(self) -> None:
+        self.loaded += 1
+        self._loaded.set()
 
     def time(self) -> float:
         return time.monotonic() + self.offset
@@ -75,6 +84,12 @@ class Warp:
                 await asyncio.wait_for(self._arrived.wait(), 5.0)
             except TimeoutError:
                 break  # a request lost on the way: do not wait for it forever
+        while self.counting and self.loaded < self.arrivals:
+            self._loaded.clear()
+            try:
+                await asyncio.wait_for(self._loaded.wait(), 5.0)
+            except TimeoutError:
+                break  # an answer that never loads (a failed window): go on
         await asyncio.sleep(max(0.0, min(seconds, SETTLE) - (time.monotonic() - start)))
         self.offset += max(0.0, seconds - (time.monotonic() - start))
 
@@ -142,6 +157,7 @@ async def measure(dsn: str, args: argparse.Namespace) -> bool:
     real = time.perf_counter()
     try:
         async with SourceSync(source, conn, limiter=limiter) as syncer:
+            counting_loads(syncer, warp)
             runs = await until_covered(syncer, source, timeline, args.whole)
     finally:
         await sim.stop()
@@ -149,6 +165,20 @@ async def measure(dsn: str, args: argparse.Namespace) -> bool:
     real = time.perf_counter() - real
     walk = f"masters {args.master_years} y back, documents {args.document_years} y"
     return report(sim, timeline, runs, walk, real)
+
+
+def counting_loads(syncer: SourceSync, warp: Warp) -> None:
+    """Tell ``warp`` of every load the syncer's loader finishes (committed or failed)."""
+    load = syncer.loader.load
+
+    async def counted(*args: Any, **kwargs: Any) -> LoadResult:
+        try:
+            return await load(*args, **kwargs)
+        finally:
+            warp.load_done()
+
+    syncer.loader.load = counted  # type: ignore[method-assign]
+    warp.counting = True
 
 
 async def until_covered(syncer: SourceSync, source: SourceConfig, timeline: Timeline,
