@@ -64,16 +64,16 @@ def test_fifty_stores_status_figures_and_warning() -> None:
     assert warnings(figures) == [doc["warning"]]
     assert warnings(figures) == [
         "api: 50 sources need 400 requests per round and 5 / 10 s allows each module only "
-        "every ≥ 816 s, so [schedule] interval (and [schedule.intervals]) cannot be met "
-        "(272% of the rate needed): lengthen the interval, sync fewer modules or give some "
-        "sources to another instance with its own IP."]
+        "every ≥ 816 s, so the freshness targets (by default [schedule] interval) cannot "
+        "be met (272% of the rate needed): lengthen the targets or the interval, sync fewer "
+        "modules or give some sources to another instance with its own IP."]
 
 
 def test_sentence_for_a_host_that_keeps_up() -> None:
     """The capacity line names the round, the rate and both shortest intervals."""
     assert host_capacity("api", stores(6)).sentence() == (
         "api: 48 requests per round at 5 / 10 s: each module every ≥ 98 s (≥ 123 s while a "
-        "backfill runs); the shortest configured interval, 300 s, fits; the first run (every "
+        "backfill runs); the shortest read period, 300 s, fits; the first run (every "
         "backfill) takes 0 requests, ≥ 0 s at this rate")
     assert host_capacity("api", stores(6)).warning() is None
 

@@ -55,7 +55,7 @@ class Capacity:
     sources: int
     requests_per_round: int
     rate: RateLimit
-    interval_seconds: float  # the shortest configured interval on the host
+    interval_seconds: float  # the shortest read period on the host (targets less slack)
     min_interval_seconds: float  # every module once, at the full rate
     min_interval_while_backfilling_seconds: float  # fresh reads get (share-1)/share then
     load: float  # fresh requests per second needed / allowed; above 1 cannot be met
@@ -89,7 +89,7 @@ class Capacity:
                 f"{self.rate_text()}: each module every ≥ "
                 f"{math.ceil(self.min_interval_seconds)} s (≥ "
                 f"{math.ceil(self.min_interval_while_backfilling_seconds)} s while a backfill "
-                f"runs); the shortest configured interval, {self.interval_seconds:g} s, "
+                f"runs); the shortest read period, {self.interval_seconds:g} s, "
                 f"{'fits' if self.meets_interval else 'does not'}; the first run (every "
                 f"backfill) takes {self.first_run_requests:,} requests, ≥ "
                 f"{duration(self.first_run_seconds)} at this rate")
@@ -101,9 +101,9 @@ class Capacity:
         return (f"{self.host}: {self.sources} source{'s' if self.sources != 1 else ''} need "
                 f"{self.requests_per_round} requests per round and {self.rate_text()} allows "
                 f"each module only every ≥ {math.ceil(self.min_interval_seconds)} s, so "
-                "[schedule] interval (and [schedule.intervals]) cannot be met "
-                f"({self.load:.0%} of the rate needed): lengthen the interval, sync fewer "
-                "modules or give some sources to another instance with its own IP.")
+                "the freshness targets (by default [schedule] interval) cannot be met "
+                f"({self.load:.0%} of the rate needed): lengthen the targets or the interval, "
+                "sync fewer modules or give some sources to another instance with its own IP.")
 
 
 def host_capacity(host: str, loads: Sequence[SourceLoad]) -> Capacity:
