@@ -35,7 +35,6 @@ from syncd.credentials import redaction
 from syncd.credentials.lookup import Secret, load_credentials, load_renewal
 from syncd.kinds import registry as kinds
 from syncd.kinds.options import (
-    MASTERS_FROM,
     CloudonexOptions,
     KindOptions,
     OptionError,
@@ -206,23 +205,26 @@ class _Parser:
         )
 
     def options(self, kind: kinds.SourceKind, name: str, t: dict[str, Any]) -> KindOptions:
-        """The kind's options from its source table: one reading per options class; a value
-        its class refuses is a sentence naming the key."""
+        """The kind's options from its source table: one reading per options class, a key
+        left out taking the class's default; a value its class refuses is a sentence naming
+        the key."""
         where = f"[sources.{name}]"
         try:
             if kind.options is SkybizOptions:
+                given: dict[str, Any] = {}
+                if "masters_from" in t:
+                    given["masters_from"] = self.masters_from(
+                        t["masters_from"], f"{where} masters_from",
+                        t.get("timezone", "Asia/Kuala_Lumpur"))
                 return SkybizOptions(
                     backfill_from=self.date(t.get("backfill_from"), f"{where} backfill_from"),
-                    masters_from=self.masters_from(
-                        t.get("masters_from"), f"{where} masters_from",
-                        t.get("timezone", "Asia/Kuala_Lumpur")),
+                    **given,
                     register_url=self.register_url(t.get("register_url"),
                                                    f"{where} register_url", kind.url_hint),
                     renewal_date=load_renewal(name, self.env, self.data_dir))
-            if kind.options is CloudonexOptions:
-                return CloudonexOptions(page_size=t.get("page_size", 100),
-                                        full_read_seconds=self.full_read,
-                                        auth=t.get("auth", "bearer"))
+            if kind.options is CloudonexOptions:  # page_size and auth: checked by the class
+                return CloudonexOptions(full_read_seconds=self.full_read,
+                                        **{k: t[k] for k in ("page_size", "auth") if k in t})
         except OptionError as exc:
             raise self.fail(f"{where} {exc.key}", exc.what) from None
         raise self.fail(f"{where} kind", f"kind {kind.name} has no options reader.")
@@ -274,9 +276,7 @@ class _Parser:
         raise self.fail(where, f"{_shown(value)} is not a date; write it as \"YYYY-MM-DD\".")
 
     def masters_from(self, value: Any, where: str, timezone: Any) -> dt.date:
-        """A date no later than the source's today (default 2000-01-01)."""
-        if value is None:
-            return MASTERS_FROM
+        """A date no later than the source's today."""
         day = self.date(value, where)
         today = self.now.astimezone(ZoneInfo(str(timezone))).date()
         if day > today:
