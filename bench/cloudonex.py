@@ -33,7 +33,7 @@ import stopwatch
 import testbed
 
 from syncd.cli import commands
-from syncd.config import RateLimit, SourceConfig
+from syncd.config import CloudonexOptions, RateLimit, SourceConfig
 from syncd.core import rows
 from syncd.credentials.lookup import Credentials, Secret
 from syncd.engine import progress
@@ -110,8 +110,9 @@ async def measure(dsn: str, invoices: int) -> bool:
     url = await sim.start()
     source = SourceConfig(
         name="bench", kind="cloudonex", base_url=url, timezone="Asia/Kuala_Lumpur",
-        backfill_from=None, modules=("invoices",), rate_limit=RateLimit(RATE, PER, 0.2),
-        credentials=Credentials(Secret(sim.options.api_key)), page_size=PAGE)
+        options=CloudonexOptions(page_size=PAGE), modules=("invoices",),
+        rate_limit=RateLimit(RATE, PER, 0.2),
+        credentials=Credentials(Secret(sim.options.api_key)))
     cfg = testbed.config_for(dsn, source)
     try:
         pages = -(-invoices // PAGE)

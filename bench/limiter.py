@@ -31,7 +31,7 @@ import math
 import sys
 import time
 
-from syncd.config import RateLimit, SourceConfig
+from syncd.config import RateLimit, SkybizOptions, SourceConfig
 from syncd.credentials.lookup import Credentials, Secret
 from syncd.engine.http import open_session
 from syncd.engine.limiter import Priority, RateLimiter
@@ -48,7 +48,7 @@ def source_for(sim: Simulator, base_url: str) -> SourceConfig:
     """A source pointing at ``sim`` with the compressed limit."""
     return SourceConfig(
         name="bench", kind="skybiz", base_url=base_url, timezone="Asia/Kuala_Lumpur",
-        backfill_from=sim.dataset.today - dt.timedelta(days=30),
+        options=SkybizOptions(sim.dataset.today - dt.timedelta(days=30)),
         modules=tuple(m.name for m in skybiz.MODULES),
         rate_limit=RateLimit(RATE, PER, MARGIN),
         credentials=Credentials(Secret(sim.options.api_key), Secret(sim.options.api_secret)))

@@ -45,7 +45,7 @@ import skybiz_window
 import stopwatch
 
 from syncd import logs
-from syncd.config import RateLimit, SourceConfig
+from syncd.config import RateLimit, SkybizOptions, SourceConfig
 from syncd.core import body, rows
 from syncd.core.windows import Purpose, Window
 from syncd.credentials.lookup import Credentials, Secret
@@ -104,7 +104,8 @@ async def baseline(url: str, conn: asyncpg.Connection) -> None:
 
 def source(url: str) -> SourceConfig:
     return SourceConfig(
-        name="bench", kind="skybiz", base_url=url, timezone=TZ, backfill_from=WINDOW.date_from,
+        name="bench", kind="skybiz", base_url=url, timezone=TZ,
+        options=SkybizOptions(WINDOW.date_from),
         modules=("sales",), rate_limit=RateLimit(1000, 1, 0),
         credentials=Credentials(Secret("k" * 25), Secret("s" * 64)))
 

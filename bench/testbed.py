@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from syncd import logs
-from syncd.config import Config, RateLimit, SourceConfig, WarehouseConfig
+from syncd.config import Config, RateLimit, SkybizOptions, SourceConfig, WarehouseConfig
 from syncd.credentials.lookup import Credentials, Secret
 from syncd.kinds.skybiz import modules as skybiz
 from syncd.warehouse import db
@@ -28,7 +28,7 @@ def source_for(sim: Simulator, base_url: str, backfill_from: dt.date, rate: Rate
     simulator's masters are no older than its history)."""
     return SourceConfig(
         name=name, kind="skybiz", base_url=base_url, timezone="Asia/Kuala_Lumpur",
-        backfill_from=backfill_from, masters_from=masters_from or backfill_from,
+        options=SkybizOptions(backfill_from, masters_from=masters_from or backfill_from),
         modules=modules, rate_limit=rate,
         credentials=Credentials(Secret(sim.options.api_key), Secret(sim.options.api_secret)))
 

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config import Config, RateLimit, ScheduleConfig, SourceConfig, WarehouseConfig
+from syncd.config import (
+    Config,
+    RateLimit,
+    ScheduleConfig,
+    SkybizOptions,
+    SourceConfig,
+    WarehouseConfig,
+)
 from syncd.engine.capacity import (
     SourceLoad,
     capacities,
@@ -110,7 +117,8 @@ def test_from_config_reads_modules_intervals_and_hosts() -> None:
     as the read periods that keep each within its target (a tenth earlier: 18 s for 20)."""
     def source(name: str, url: str) -> SourceConfig:
         return SourceConfig(name=name, kind="skybiz", base_url=url, timezone="UTC",
-                            backfill_from=dt.date(2024, 1, 1), modules=("sales", "customer"))
+                            options=SkybizOptions(dt.date(2024, 1, 1)),
+                            modules=("sales", "customer"))
 
     config = Config(
         path=Path("syncd.toml"), warehouse=WarehouseConfig(None, Path("pg")),
@@ -188,7 +196,7 @@ def test_first_run_counts_every_window_back_to_each_modules_floor() -> None:
     """A first run reads documents back to backfill_from and masters back to masters_from
     (26 years: 316 windows of 31 days per master), and takes that many paces at the rate."""
     source = SourceConfig(name="main", kind="skybiz", base_url="https://api.example",
-                          timezone="UTC", backfill_from=dt.date(2025, 11, 1),
+                          timezone="UTC", options=SkybizOptions(dt.date(2025, 11, 1)),
                           modules=("customer", "item", "sales"))
     config = Config(path=Path("syncd.toml"), warehouse=WarehouseConfig(None, Path("pg")),
                     sources=(source,))
@@ -200,7 +208,7 @@ def test_first_run_counts_every_window_back_to_each_modules_floor() -> None:
     assert doc["first_run_seconds"] == math.ceil((616 - 5) * 2.04)
     assert figures.sentence().endswith(
         "the first run (every backfill) takes 616 requests, ≥ 21 min at this rate")
-    later = replace(source, masters_from=dt.date(2025, 12, 1))
+    later = replace(source, options=replace(source.options, masters_from=dt.date(2025, 12, 1)))
     assert from_config(replace(config, sources=(later,)), now)["main"].first_run_requests == 4
 
 

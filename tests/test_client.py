@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aioresponses import CallbackResult, aioresponses
 
-from syncd.config import RateLimit, SourceConfig
+from syncd.config import RateLimit, SkybizOptions, SourceConfig
 from syncd.core import errors
 from syncd.core.backoff import Backoff
 from syncd.credentials.lookup import Credentials, Secret
@@ -25,7 +25,7 @@ D1, D2 = dt.date(2026, 4, 1), dt.date(2026, 5, 1)
 
 SOURCE = SourceConfig(
     name="main", kind="skybiz", base_url=BASE, timezone="Asia/Kuala_Lumpur",
-    backfill_from=dt.date(2024, 1, 1), modules=("customer", "sales", "price_matrix"),
+    options=SkybizOptions(dt.date(2024, 1, 1)), modules=("customer", "sales", "price_matrix"),
     rate_limit=RateLimit(1000, 1.0, 0.0),
     credentials=Credentials(Secret(KEY), Secret(SECRET)),
 )

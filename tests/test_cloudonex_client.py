@@ -11,7 +11,7 @@ import pytest
 import yarl
 from aioresponses import aioresponses
 
-from syncd.config import RateLimit, SourceConfig
+from syncd.config import CloudonexOptions, RateLimit, SourceConfig
 from syncd.core.backoff import Backoff
 from syncd.core.errors import ModuleForbidden, SourceUnauthorized
 from syncd.credentials.lookup import Credentials, Secret
@@ -25,7 +25,7 @@ PAGES = re.compile(r"^https://crm\.example\.com/api/v2/customers\?.*$")
 
 def source() -> SourceConfig:
     return SourceConfig(name="crm", kind="cloudonex", base_url=URL, timezone="UTC",
-                        backfill_from=None, modules=("customers",),
+                        options=CloudonexOptions(), modules=("customers",),
                         rate_limit=RateLimit(1000, 3600, 0), credentials=Credentials(Secret(KEY)))
 
 
@@ -83,9 +83,9 @@ ODD_KEY = "cx+odd/key=with&chars 42"  # changed by URL encoding
 
 def query_source(key: str = ODD_KEY) -> SourceConfig:
     return SourceConfig(name="crm", kind="cloudonex", base_url=URL, timezone="UTC",
-                        backfill_from=None, modules=("customers",),
+                        options=CloudonexOptions(auth="query"), modules=("customers",),
                         rate_limit=RateLimit(1000, 3600, 0),
-                        credentials=Credentials(Secret(key)), auth="query")
+                        credentials=Credentials(Secret(key)))
 
 
 async def test_auth_query_sends_the_key_as_api_key_and_no_header() -> None:

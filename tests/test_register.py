@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from syncd.config import SourceConfig
+from syncd.config import SkybizOptions, SourceConfig
 from syncd.core.errors import ConfigError, RegistrationFailed
 from syncd.kinds.skybiz.registration import flow as register
 from syncd_simulator import Simulator
@@ -46,7 +46,7 @@ def make_plan(base_url: str, directory: Path, *, timeout: float = 10, scheme: st
               store_code: str = "S001", **tls: str) -> register.Plan:
     port = free_port()
     source = SourceConfig(name="main", kind="skybiz", base_url=base_url,
-                          timezone="Asia/Kuala_Lumpur", backfill_from=dt.date(2024, 1, 1),
+                          timezone="Asia/Kuala_Lumpur", options=SkybizOptions(dt.date(2024, 1, 1)),
                           modules=("customer",))
     return register.Plan(
         source=source, url=registration_url(base_url), store_code=store_code, store_main="1",

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from syncd.config import RateLimit, SourceConfig
+from syncd.config import RateLimit, SkybizOptions, SourceConfig
 from syncd.credentials.lookup import Credentials, Secret
 from syncd.engine.http import open_session
 from syncd.engine.limiter import RateLimiter
@@ -43,7 +43,8 @@ async def test_a_start_is_counted_when_the_request_is_written(server: str, metho
     now[0] = 4.0  # granted at 0; the loop was busy until 4 and wrote nothing yet
     source = SourceConfig(
         name="main", kind="skybiz", base_url=server, timezone="UTC",
-        backfill_from=dt.date(2026, 1, 1), modules=("sales",), rate_limit=RateLimit(1, 10.0),
+        options=SkybizOptions(dt.date(2026, 1, 1)), modules=("sales",),
+        rate_limit=RateLimit(1, 10.0),
         credentials=Credentials(Secret("K" * 25), Secret("S" * 64)))
     async with open_session(source) as session, session.request(
             method, f"{server}/echo", json={"a": 1} if method == "POST" else None,

@@ -423,11 +423,11 @@ def test_sources_on_one_host_share_one_limiter() -> None:
     rate and widest margin; a source on another host keeps its own."""
     from dataclasses import replace
 
-    from syncd.config import RateLimit, SourceConfig
+    from syncd.config import RateLimit, SkybizOptions, SourceConfig
     from syncd.engine.hosts import limiters_for
 
     base = SourceConfig(name="a", kind="skybiz", base_url="https://erp.example.com/x/modules",
-                        timezone="Asia/Kuala_Lumpur", backfill_from=dt.date(2026, 1, 1),
+                        timezone="Asia/Kuala_Lumpur", options=SkybizOptions(dt.date(2026, 1, 1)),
                         modules=("sales",), rate_limit=RateLimit(5, 10.0, 0.2))
     shop2 = replace(base, name="b", base_url="https://ERP.example.com/y/modules",
                     rate_limit=RateLimit(4, 10.0, 0.5))

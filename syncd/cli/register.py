@@ -12,6 +12,7 @@ from typing import TextIO
 from syncd.config import Config
 from syncd.core.errors import ConfigError, RegistrationFailed
 from syncd.credentials.lookup import env_prefix
+from syncd.kinds.options import SkybizOptions
 from syncd.kinds.skybiz.registration import flow as register
 
 
@@ -42,7 +43,7 @@ def plan_from(args: argparse.Namespace, cfg: Config) -> register.Plan:
                           "whose keys are not obtained by syncd register: create an API key "
                           f"in {source.source_kind.label} and set "
                           f"{env_prefix(source.name)}API_KEY.")
-    url = args.url or source.register_url
+    url = args.url or source.options_of(SkybizOptions).register_url
     if not url:
         raise ConfigError(f"no registration URL: pass --url or set register_url in "
                           f"[sources.{source.name}] of {cfg.path}.")

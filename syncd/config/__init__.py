@@ -7,7 +7,6 @@ a ConfigError sentence naming the file and the key); this namespace is their one
 from syncd.config.reader import _is_loopback, default_path, load, parse_duration
 from syncd.config.settings import (
     DEFAULT_CONFIG,
-    MASTERS_FROM,
     NIGHTLY,
     WEEKLY,
     AlertsConfig,
@@ -19,9 +18,25 @@ from syncd.config.settings import (
     WarehouseConfig,
     WebhooksConfig,
 )
+from syncd.kinds.options import MASTERS_FROM, CloudonexOptions, SkybizOptions
 
 __all__ = [
-    "DEFAULT_CONFIG", "MASTERS_FROM", "NIGHTLY", "WEEKLY", "AlertsConfig", "Config",
-    "ObservabilityConfig", "RateLimit", "ScheduleConfig", "SourceConfig", "WarehouseConfig",
-    "WebhooksConfig", "_is_loopback", "default_path", "load", "parse_duration",
+    "DEFAULT_CONFIG",
+    "MASTERS_FROM",
+    "NIGHTLY",
+    "WEEKLY",
+    "AlertsConfig",
+    "CloudonexOptions",
+    "Config",
+    "ObservabilityConfig",
+    "RateLimit",
+    "ScheduleConfig",
+    "SkybizOptions",
+    "SourceConfig",
+    "WarehouseConfig",
+    "WebhooksConfig",
+    "_is_loopback",
+    "default_path",
+    "load",
+    "parse_duration",
 ]

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd.config.settings import (
     DEFAULT_CONFIG,
-    MASTERS_FROM,
     AlertsConfig,
     Config,
     ObservabilityConfig,
@@ -35,11 +34,16 @@ from syncd.core.errors import ConfigError
 from syncd.credentials import redaction
 from syncd.credentials.lookup import Secret, load_credentials, load_renewal
 from syncd.kinds import registry as kinds
+from syncd.kinds.options import (
+    CloudonexOptions,
+    KindOptions,
+    OptionError,
+    SkybizOptions,
+)
 
 DAY = 86400.0
 MAX_DURATION = 366 * DAY  # a schedule period longer than a year is a typo, not a plan
 MAX_DAYS = 3660  # lookback/re-read reach: ten years (and far from date arithmetic's limits)
-OLDEST_DATE, NEWEST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
 MIN_FRESHNESS, MAX_FRESHNESS = 60.0, 30 * 86400.0  # a freshness target's bounds, seconds
 _ENDPOINT = re.compile(r"[A-Za-z0-9_./-]{1,200}")
 
@@ -173,16 +177,12 @@ class _Parser:
             "connect_timeout", "read_timeout", "max_answer_mb", "request_timeout", "freshness",
             *kind.config_keys))
         modules = self.modules(t.get("modules"), f"{where} modules", kind)
+        base_url = self.base_url(t.get("base_url"), f"{where} base_url", kind.url_hint)
+        timezone = self.timezone(t.get("timezone", "Asia/Kuala_Lumpur"), f"{where} timezone")
+        options = self.options(kind, name, t)
         return SourceConfig(
-            name=name,
-            kind=kind.name,
-            base_url=self.base_url(t.get("base_url"), f"{where} base_url", kind.url_hint),
-            timezone=self.timezone(t.get("timezone", "Asia/Kuala_Lumpur"), f"{where} timezone"),
-            backfill_from=(self.date_in_range(t.get("backfill_from"), f"{where} backfill_from")
-                           if kind.windowed else None),
-            modules=modules,
-            masters_from=self.masters_from(t.get("masters_from"), f"{where} masters_from",
-                                           t.get("timezone", "Asia/Kuala_Lumpur")),
+            name=name, kind=kind.name, base_url=base_url, timezone=timezone, modules=modules,
+            options=options,
             rate_limit=self.rate_limit(t.get("rate_limit", {}), f"[sources.{name}.rate_limit]",
                                        kind.default_rate),
             ca_file=self.ca_file(t.get("ca_file"), f"{where} ca_file"),
@@ -200,24 +200,34 @@ class _Parser:
                                            f"{where} request_timeout", low=1.0, high=DAY),
             credentials=(load_credentials(name, self.env, self.data_dir, kind.credentials)
                          if self.need_credentials else None),
-            register_url=self.register_url(t.get("register_url"), f"{where} register_url",
-                                           kind.url_hint),
-            renewal_date=load_renewal(name, self.env, self.data_dir),
-            page_size=self.page_size(t.get("page_size", 100), f"{where} page_size"),
-            full_read_seconds=self.full_read,
             freshness=self.freshness(t.get("freshness", {}), f"[sources.{name}.freshness]",
                                      kind, modules),
-            auth=self.auth(t.get("auth", "bearer"), f"{where} auth"),
         )
 
-    def auth(self, value: Any, where: str) -> str:
-        if value not in ("bearer", "query"):
-            raise self.fail(where, 'must be "bearer" (the Authorization header, the default) '
-                            'or "query" (?api_key=, for servers that drop the header).')
-        return str(value)
-
-    def page_size(self, value: Any, where: str) -> int:
-        return self.whole(value, where, 1, 1000)
+    def options(self, kind: kinds.SourceKind, name: str, t: dict[str, Any]) -> KindOptions:
+        """The kind's options from its source table: one reading per options class, a key
+        left out taking the class's default; a value its class refuses is a sentence naming
+        the key."""
+        where = f"[sources.{name}]"
+        try:
+            if kind.options is SkybizOptions:
+                given: dict[str, Any] = {}
+                if "masters_from" in t:
+                    given["masters_from"] = self.masters_from(
+                        t["masters_from"], f"{where} masters_from",
+                        t.get("timezone", "Asia/Kuala_Lumpur"))
+                return SkybizOptions(
+                    backfill_from=self.date(t.get("backfill_from"), f"{where} backfill_from"),
+                    **given,
+                    register_url=self.register_url(t.get("register_url"),
+                                                   f"{where} register_url", kind.url_hint),
+                    renewal_date=load_renewal(name, self.env, self.data_dir))
+            if kind.options is CloudonexOptions:  # page_size and auth: checked by the class
+                return CloudonexOptions(full_read_seconds=self.full_read,
+                                        **{k: t[k] for k in ("page_size", "auth") if k in t})
+        except OptionError as exc:
+            raise self.fail(f"{where} {exc.key}", exc.what) from None
+        raise self.fail(f"{where} kind", f"kind {kind.name} has no options reader.")
 
     def whole(self, value: Any, where: str, low: int, high: int, unit: str = "") -> int:
         """A whole number from ``low`` to ``high`` (``unit``: what it counts, for the sentence)."""
@@ -265,18 +275,8 @@ class _Parser:
             raise self.fail(where, "is required, a date such as \"2020-01-01\".")
         raise self.fail(where, f"{_shown(value)} is not a date; write it as \"YYYY-MM-DD\".")
 
-    def date_in_range(self, value: Any, where: str) -> dt.date:
-        """A date from 1900-01-01 to 2999-12-31: window arithmetic stays far from its limits."""
-        day = self.date(value, where)
-        if not OLDEST_DATE <= day <= NEWEST_DATE:
-            raise self.fail(where, f"{day} is out of range; give a date from {OLDEST_DATE} to "
-                            f"{NEWEST_DATE}.")
-        return day
-
     def masters_from(self, value: Any, where: str, timezone: Any) -> dt.date:
-        """A date no later than the source's today (default 2000-01-01)."""
-        if value is None:
-            return MASTERS_FROM
+        """A date no later than the source's today."""
         day = self.date(value, where)
         today = self.now.astimezone(ZoneInfo(str(timezone))).date()
         if day > today:

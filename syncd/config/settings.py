@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from syncd.core import model
@@ -15,11 +16,12 @@ from syncd.core.cycles import Boundary
 from syncd.core.errors import ConfigError
 from syncd.credentials.lookup import Credentials, Secret
 from syncd.kinds import registry as kinds
+from syncd.kinds.options import CloudonexOptions, KindOptions, SkybizOptions
 
 DEFAULT_CONFIG = "syncd.toml"
 NIGHTLY = Boundary(3, 0)  # reread of recent documents, every day at 03:00 (source time)
 WEEKLY = Boundary(4, 0, weekday=6)  # reconcile of masters, Sundays at 04:00
-MASTERS_FROM = dt.date(2000, 1, 1)  # masters (read by a modified date) walk back to here
+_O = TypeVar("_O", SkybizOptions, CloudonexOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +46,9 @@ class SourceConfig:
     kind: str
     base_url: str
     timezone: str
-    backfill_from: dt.date | None  # windowed kinds only (SKYBIZ)
     modules: tuple[str, ...]
+    options: KindOptions  # the kind's own settings (its ``SourceKind.options`` class)
     rate_limit: RateLimit = RateLimit()
-    masters_from: dt.date = MASTERS_FROM  # windowed kinds: where masters' backfill stops
     ca_file: Path | None = None
     endpoints: Mapping[str, str] = field(default_factory=dict)
     lookback_days: Mapping[str, int] = field(default_factory=dict)
@@ -56,14 +57,46 @@ class SourceConfig:
     max_answer_mb: int = 1024  # an answer larger than this is refused before it is read
     request_timeout: float = 600.0  # the most one request (connect to last byte) may take
     credentials: Credentials | None = None
-    register_url: str | None = None  # where `syncd register` posts (the docs name none)
-    renewal_date: dt.date | None = None  # stored by `syncd register`, when the API gave one
-    page_size: int = 100  # paged kinds (CloudOnex): records asked per page
-    full_read_seconds: float = 6 * 3600.0  # paged kinds: [schedule] full_read, how often a
-    #                                        resource is read completely at least
     freshness: Mapping[str, float] = field(default_factory=dict)  # module → target seconds
     #                                  ([sources.X.freshness]; every module, defaults filled)
-    auth: str = "bearer"  # CloudOnex: "query" sends ?api_key= (servers dropping the header)
+
+    def __post_init__(self) -> None:
+        wanted = kinds.get(self.kind).options
+        if not isinstance(self.options, wanted):
+            raise ValueError(f"source {self.name} is of kind {self.kind}: its options must be "
+                             f"{wanted.__name__}, not {type(self.options).__name__}")
+
+    def options_of(self, cls: type[_O]) -> _O:
+        """The options as the kind's own class (kind code reads its settings so)."""
+        if not isinstance(self.options, cls):
+            raise TypeError(f"source {self.name} (kind {self.kind}) has no {cls.__name__}")
+        return self.options
+
+    # Read-only views of the options the kind-neutral code (status, capacity, the
+    # daemon) reads; their defaults live in the options classes only.
+    @property
+    def backfill_from(self) -> dt.date | None:
+        """Where a windowed kind's documents backfill from; None for a kind without windows."""
+        o = self.options
+        return o.backfill_from if isinstance(o, SkybizOptions) else None
+
+    @property
+    def masters_from(self) -> dt.date | None:
+        """Where a windowed kind's masters backfill from; None for a kind without windows."""
+        o = self.options
+        return o.masters_from if isinstance(o, SkybizOptions) else None
+
+    @property
+    def renewal_date(self) -> dt.date | None:
+        """When the key must be renewed, if `syncd register` stored it."""
+        o = self.options
+        return o.renewal_date if isinstance(o, SkybizOptions) else None
+
+    @property
+    def auth(self) -> str | None:
+        """How a CloudOnex source sends its key ("bearer" or "query"); None for others."""
+        o = self.options
+        return o.auth if isinstance(o, CloudonexOptions) else None
 
     @property
     def source_kind(self) -> kinds.SourceKind:
@@ -93,11 +126,12 @@ class SourceConfig:
         """The first day a windowed module's backfill reads back to: ``masters_from`` for
         masters (a customer last edited years ago is still a customer), ``backfill_from``
         for documents; None for a kind without windows."""
-        if self.backfill_from is None:
+        o = self.options
+        if not isinstance(o, SkybizOptions):
             return None
         if self.module(module).kind is model.ModuleKind.MASTER:
-            return self.masters_from
-        return self.backfill_from
+            return o.masters_from
+        return o.backfill_from
 
     def lookback(self, module: str) -> int:
         return self.lookback_days.get(module, self.module(module).lookback_days)

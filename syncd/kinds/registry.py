@@ -2,7 +2,8 @@
 
 A kind is a package of its own (``syncd.kinds.skybiz``, ``syncd.kinds.cloudonex``),
 described here by what the engine needs: its modules (the kind's pure data table), its
-default rate, which credentials it takes, its own config keys, and where its syncer and its
+default rate, which credentials it takes, its own options (``syncd.kinds.options``: the
+config keys only its sources have, with their defaults), and where its syncer and its
 checker live — as import paths, resolved only when a pass needs them, so this registry
 imports nothing of a kind but its module table. The engine (daemon, commands, status,
 metrics) asks this module and never names a kind.
@@ -17,6 +18,7 @@ from typing import Any
 
 from syncd.core.model import Module
 from syncd.kinds.cloudonex import resources
+from syncd.kinds.options import CloudonexOptions, KindOptions, SkybizOptions
 from syncd.kinds.skybiz import modules as skybiz
 
 
@@ -29,7 +31,7 @@ class SourceKind:
     modules: tuple[Module, ...]
     default_rate: tuple[int, float]  # requests per seconds, per key
     credentials: tuple[str, ...]  # credential file suffixes / env names, e.g. api_key
-    config_keys: tuple[str, ...]  # the source table keys only this kind has
+    options: type[KindOptions]  # its sources' own settings (``SourceConfig.options``)
     windowed: bool  # read by date windows with watermarks and a backfill (backfill_from)
     syncer_path: str  # "module:Class" of its Syncer: (source, conn, *, limiter, backoff,
     #                   observer) -> Syncer
@@ -52,6 +54,11 @@ class SourceKind:
                 return m
         raise KeyError(f"unknown module {name!r} for kind {self.name}; known: "
                        f"{', '.join(self.names)}")
+
+    @property
+    def config_keys(self) -> tuple[str, ...]:
+        """The source table keys only this kind has (its options class declares them)."""
+        return self.options.KEYS
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -86,8 +93,7 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind(
         name="skybiz", label="SKYBIZ", modules=skybiz.MODULES, default_rate=(5, 10.0),
         credentials=("api_key", "api_secret"),
-        config_keys=("backfill_from", "masters_from", "endpoints", "lookback_days",
-                     "register_url"),
+        options=SkybizOptions,
         windowed=True, syncer_path="syncd.kinds.skybiz.sync:SourceSync",
         checker_path="syncd.kinds.skybiz.check:check_source",
         url_hint="https://example.com/01/clientportal/apiv2/modules",
@@ -97,7 +103,7 @@ KINDS: dict[str, SourceKind] = {k.name: k for k in (
     SourceKind(
         name="cloudonex", label="CloudOnex", modules=resources.RESOURCES,
         default_rate=(1000, 3600.0), credentials=("api_key",),
-        config_keys=("page_size", "lookback_days", "auth"), windowed=False,
+        options=CloudonexOptions, windowed=False,
         syncer_path="syncd.kinds.cloudonex.reader:ResourceSync",
         checker_path="syncd.kinds.cloudonex.check:check_source",
         url_hint="https://crm.example.com/api/v2", pushes=True,

@@ -20,6 +20,7 @@ from syncd.engine.checks import CHECK_BACKOFF, ModuleCheck, outcome
 from syncd.engine.http import open_session
 from syncd.engine.limiter import Priority, RateLimiter
 from syncd.kinds.cloudonex.client import CloudonexClient
+from syncd.kinds.options import CloudonexOptions
 
 OTHER = {"bearer": "query", "query": "bearer"}
 
@@ -68,7 +69,9 @@ def _hint(source: SourceConfig, works: str, module: str) -> ModuleCheck:
 async def _other_way(source: SourceConfig, session: aiohttp.ClientSession,
                      limiter: RateLimiter, resource: str) -> str | None:
     """The other ``auth``, when the key refused as configured is accepted sent that way."""
-    other = dataclasses.replace(source, auth=OTHER[source.auth])
+    options = source.options_of(CloudonexOptions)
+    other = dataclasses.replace(source, options=dataclasses.replace(
+        options, auth=OTHER[options.auth]))
     client = CloudonexClient(other, session, limiter, backoff=Backoff(0, 0, 1))
     try:
         await client.page(resource, 1, bulk=False, priority=Priority.FRESH)

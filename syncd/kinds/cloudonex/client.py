@@ -43,6 +43,7 @@ from syncd.kinds.cloudonex.answers import (
     judge,
     judge_record,
 )
+from syncd.kinds.options import CloudonexOptions
 
 log = structlog.get_logger("syncd.cloudonex")
 _SMALL = 1 << 16  # answers this short may be error envelopes that quote the request
@@ -80,6 +81,7 @@ class CloudonexClient(Hooks):
         if source.credentials is None:
             raise ValueError("CloudonexClient needs a source loaded with its credentials")
         self.source, self.limiter = source, limiter
+        self.options = source.options_of(CloudonexOptions)
         self.credentials: Credentials = source.credentials
         key = self.credentials.api_key.reveal()
         sent = yarl.URL.build(query={"api_key": key}).raw_query_string.partition("=")[2]
@@ -108,7 +110,7 @@ class CloudonexClient(Hooks):
     ) -> Fetched:
         """Page ``number`` of ``resource`` (optionally filtered by date), retried within
         the budget until it is a complete, successful answer."""
-        params = {"page": str(number), "limit": str(self.source.page_size)}
+        params = {"page": str(number), "limit": str(self.options.page_size)}
         if date_from is not None and date_to is not None:
             params |= {"date_from": date_from.isoformat(), "date_to": date_to.isoformat()}
         ctx = self.context(resource)
@@ -214,7 +216,7 @@ class CloudonexClient(Hooks):
     def _auth(self, params: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
         """The headers and query of one request: the key as Bearer, or as ``?api_key=``."""
         key = self.credentials.api_key.reveal()
-        if self.source.auth == "query":
+        if self.options.auth == "query":
             return {}, {"api_key": key, **params}
         return {"Authorization": f"Bearer {key}"}, params
 

@@ -40,6 +40,7 @@ from syncd.kinds.cloudonex.answers import Page, record_id
 from syncd.kinds.cloudonex.budget import seconds_to_reset
 from syncd.kinds.cloudonex.client import CloudonexClient, Fetched
 from syncd.kinds.cloudonex.resources import DATED
+from syncd.kinds.options import CloudonexOptions
 from syncd.warehouse import state
 from syncd.warehouse.db import Connection
 from syncd.warehouse.loader import Batch
@@ -131,7 +132,8 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
             full_reads = await state.full_reads(self.conn, self.source.name)
         reads = planning.plan(
             modules, purposes, today=self.source.today(now), now=now, full_reads=full_reads,
-            tried=self.tried, full_read_seconds=self.source.full_read_seconds,
+            tried=self.tried,
+            full_read_seconds=self.source.options_of(CloudonexOptions).full_read_seconds,
             lookback=self.source.lookback, dated=DATED,
             resync=(resync.date_from, resync.date_to) if resync else None)
         by_module = {m: [r for r in reads if r.module == m] for m in modules}
@@ -215,7 +217,7 @@ class ResourceSync(syncer.Syncer[CloudonexClient]):
         """Every page of one read, each committed as it arrives."""
         assert self.client is not None
         seen = Listing()
-        number, size, previous = 1, self.source.page_size, None
+        number, size, previous = 1, self.source.options_of(CloudonexOptions).page_size, None
         while True:
             fetched = await self.client.page(module.name, number, bulk=read.complete,
                                              priority=read.priority,

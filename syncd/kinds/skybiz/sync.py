@@ -39,6 +39,7 @@ from syncd.engine.limiter import Priority, RateLimiter
 from syncd.engine.pieces import PieceReader
 from syncd.engine.progress import Progress
 from syncd.engine.readahead import ReadAhead
+from syncd.kinds.options import SkybizOptions
 from syncd.kinds.skybiz import modules as skybiz
 from syncd.kinds.skybiz.answers import Context, classify, judge
 from syncd.kinds.skybiz.client import ENCODINGS, FORM, JSON, SkybizClient
@@ -64,10 +65,9 @@ class SourceSync(syncer.Syncer[SkybizClient]):
         backoff: Backoff | None = None, observer: ClientObserver | None = None,
         limiter: RateLimiter | None = None,
     ) -> None:
-        if source.backfill_from is None:
-            raise ValueError(f"source {source.name}: a windowed kind needs backfill_from")
+        options = source.options_of(SkybizOptions)  # TypeError for a kind without windows
         super().__init__(source, conn, backoff=backoff, observer=observer, limiter=limiter)
-        self.backfill_from: dt.date = source.backfill_from
+        self.backfill_from: dt.date = options.backfill_from
         self.encoding: str | None = None  # as stored in the warehouse
         self.ahead = ReadAhead()  # shared by the source's passes (fresh beside deep)
 
