@@ -3,18 +3,22 @@ exceptions (``db_errors`` translates them into the syncd tree)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import importlib.resources
 import re
 import subprocess
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 
 from syncd.config import WarehouseConfig
 from syncd.core.errors import RetriableError, WarehouseError
+
+T = TypeVar("T")
 
 # The warehouse connection as the layers above pass it along (they never call asyncpg).
 Connection = asyncpg.Connection
@@ -103,6 +107,40 @@ def on_lost(conn: asyncpg.Connection, callback: Callable[[], None]) -> None:
     """Call ``callback`` once ``conn`` closes, whoever closed it (the server going away
     included): a leader's advisory lock is gone with its connection."""
     conn.add_termination_listener(lambda _conn: callback())
+
+
+async def unless_lost(conn: asyncpg.Connection, work: Awaitable[T]) -> T:
+    """``await work`` — unless ``conn`` closes first: then ``work`` is cancelled and the
+    loss raised (as asyncpg's InterfaceError, which ``db_errors`` translates). asyncpg's COPY
+    from an async source waits for the socket to drain with no deadline, and a connection
+    lost while writing was paused never wakes it: the load would hang, and the leader
+    waiting for it would never reconnect."""
+    task: asyncio.Future[T] = asyncio.ensure_future(work)
+    lost: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+    def gone(_conn: object) -> None:
+        if not lost.done():
+            lost.set_exception(asyncpg.InterfaceError(
+                "the connection was lost in the middle of a COPY"))
+
+    conn.add_termination_listener(gone)
+    try:
+        if conn.is_closed():
+            gone(conn)
+        await asyncio.wait({task, lost}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return lost.result()  # raises the loss
+        return task.result()
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    finally:
+        conn.remove_termination_listener(gone)
+        if lost.done() and not lost.cancelled():
+            lost.exception()  # retrieved: no "exception never retrieved" warning
+        lost.cancel()
 
 
 def is_open(conn: asyncpg.Connection) -> bool:

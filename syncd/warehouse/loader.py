@@ -23,7 +23,7 @@ from syncd.core.model import Module, ModuleKind
 from syncd.core.results import LoadResult
 from syncd.core.rows import WindowRows
 from syncd.core.windows import Purpose, Window, advance
-from syncd.warehouse import sql, state
+from syncd.warehouse import db, sql, state
 from syncd.warehouse.db import db_errors
 
 log = structlog.get_logger("syncd.load")
@@ -150,5 +150,6 @@ async def _copy(conn: asyncpg.Connection, table: str, schema: str | None,
                 columns: list[str], chunks: Iterable[bytes]) -> None:
     """COPY text rows into ``table``; a chunk is built while the previous one is loaded."""
     name = table.removeprefix(f"{schema}.") if schema else table
-    await conn.copy_to_table(name, schema_name=schema, columns=columns,
-                             source=_paced(chunks), **copytext.COPY_OPTIONS)
+    await db.unless_lost(conn, conn.copy_to_table(
+        name, schema_name=schema, columns=columns, source=_paced(chunks),
+        **copytext.COPY_OPTIONS))
