@@ -20,6 +20,7 @@ from aiohttp import web
 
 from syncd_simulator import Simulator
 from tests.conftest import CLI_ENV, e2e_config_text, finish_cli, run_cli, start_cli
+from tests.serving import served
 from tests.waiting import until
 
 pytestmark = pytest.mark.slow
@@ -68,13 +69,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     app = web.Application()
     app.router.add_post("/hooks/T000/secret-token", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    rec.url = f"http://127.0.0.1:{port}/hooks/T000/secret-token"
-    yield rec
-    await runner.cleanup()
+    async with served(app) as url:
+        rec.url = f"{url}/hooks/T000/secret-token"
+        yield rec
 
 
 def config(tmp: Path, url: str, dsn: str, sim: Simulator, *, port: int, hook: str,

@@ -19,6 +19,7 @@ from syncd.cli import report
 from syncd.core.text import printable
 from syncd.credentials import redaction
 from tests.conftest import cli_env, e2e_config_text, fetch, run_cli
+from tests.serving import served
 
 # A secret with the characters that encodings change: "/" (PHP's json_encode: "\/"),
 # "+" and "=" (a form body: %2B, %3D).
@@ -113,13 +114,8 @@ async def echo_url() -> AsyncIterator[str]:
     """A SKYBIZ-like server on a real socket that echoes every request in its message."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", _echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield f"http://127.0.0.1:{port}/01/clientportal/apiv2/modules"
-    await runner.cleanup()
+    async with served(app) as url:
+        yield f"{url}/01/clientportal/apiv2/modules"
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ from syncd.kinds.skybiz.registration import flow as register
 from syncd_simulator import Simulator
 from syncd_simulator.registration import REGISTER_PATH, CallbackMode
 from tests.conftest import cli_env, run_cli
+from tests.serving import served
 from tests.waiting import until
 
 Start = Callable[..., Awaitable[tuple[Simulator, str]]]
@@ -445,15 +446,9 @@ async def test_a_server_that_answers_before_calling_back_is_waited_for(
 
     app = web.Application()
     app.router.add_post(REGISTER_PATH, registration)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        base_url = f"http://127.0.0.1:{runner.addresses[0][1]}/01/clientportal/apiv2/modules"
-        done = await register.register(make_plan(base_url, tmp_path / "creds"))
-    finally:
-        await runner.cleanup()
+    async with served(app) as url:
+        done = await register.register(make_plan(f"{url}/01/clientportal/apiv2/modules",
+                                                 tmp_path / "creds"))
     assert done.key_path.read_text() == "LATEKEYLATEKEYLATEKEYLATE"
     assert done.renewal_date is None
     assert not (tmp_path / "creds/main.renewal").exists()

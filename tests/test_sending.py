@@ -15,6 +15,7 @@ from syncd.config import RateLimit, SkybizOptions, SourceConfig
 from syncd.credentials.lookup import Credentials, Secret
 from syncd.engine.http import open_session
 from syncd.engine.limiter import RateLimiter
+from tests.serving import served
 
 
 @pytest.fixture
@@ -24,15 +25,8 @@ async def server() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_route("*", "/echo", echo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with served(app) as url:
+        yield url
 
 
 @pytest.mark.parametrize("method", ["POST", "GET"])
